@@ -1,0 +1,202 @@
+// Field rules shared by the console and the agent. Everything a user types passes through these
+// schemas on both sides; none of it is ever trimmed or coerced, and none of it reaches a shell.
+import { isIP } from "node:net";
+import { z } from "zod";
+
+/** Type errors say "is required" when the field is missing, else what was expected. */
+const expected = (what: string) => ({
+  error: (iss: { input?: unknown }) => (iss.input === undefined ? "is required" : `must be ${what}`),
+});
+
+/** DNS label: the app's key, its workspace folder and its compose project name. */
+export const AppNameSchema = z
+  .string(expected("a string"))
+  .min(1, { error: "is required" })
+  .max(63, { error: "must be at most 63 characters" })
+  .regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/, {
+    error: "must be lower-case letters, digits and hyphens, not starting or ending with a hyphen",
+  });
+
+export const PortSchema = z
+  .number(expected("a whole number"))
+  .int({ error: "must be a whole number" })
+  .min(1024, { error: "must be between 1024 and 65535" })
+  .max(65535, { error: "must be between 1024 and 65535" });
+
+// Control characters (C0 except tab, DEL, C1) would let a command smuggle line breaks or escape
+// sequences into logs and compose files.
+const CONTROL = /[\u0000-\u0008\u000A-\u001F\u007F-\u009F]/;
+export const COMMAND_MAX = 4096;
+
+export const CommandSchema = z
+  .string(expected("a string"))
+  .min(1, { error: "is required" })
+  .max(COMMAND_MAX, { error: `must be at most ${COMMAND_MAX} characters` })
+  .refine((s) => !CONTROL.test(s), { error: "must not contain control characters" })
+  .refine((s) => s.trim().length > 0, { error: "must not be blank" });
+
+/** Docker image reference: [registry[:port]/]path[:tag][@digest], lower-case path. */
+export const ImageSchema = z
+  .string(expected("a string"))
+  .max(255, { error: "must be at most 255 characters" })
+  .regex(
+    /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9.-]*[a-zA-Z0-9])?(?::[0-9]{1,5})?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/,
+    { error: "must be a Docker image reference such as nvcr.io/nvidia/pytorch:24.10-py3" },
+  );
+
+export const GpuModeSchema = z.enum(["none", "optional", "required"], {
+  error: "must be one of none, optional, required",
+});
+
+export const GpuRequirementSchema = z.strictObject({
+  mode: GpuModeSchema,
+  count: z.number().int().min(1).max(16).optional(),
+  minMemoryMiB: z.number().int().min(1).max(1_048_576).optional(),
+});
+export type GpuRequirement = z.infer<typeof GpuRequirementSchema>;
+
+/** Linux capability names a template may add back after all are dropped. */
+export const CapabilitySchema = z.enum([
+  "CHOWN",
+  "DAC_OVERRIDE",
+  "FOWNER",
+  "SETUID",
+  "SETGID",
+  "NET_BIND_SERVICE",
+  "SYS_NICE",
+  "IPC_LOCK",
+]);
+
+/** A path inside the workspace, relative, without `..`: survives a clean reinstall. */
+export const KeepPathSchema = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/, { error: "must be a relative path" })
+  .refine((p) => !p.split("/").some((seg) => seg === ".." || seg === "."), {
+    error: "must not contain . or .. segments",
+  });
+
+export interface RepositoryRules {
+  /** Also admit http:// and loopback / private hosts (labs and tests). */
+  allowInsecure: boolean;
+  /** When set, only these host names are accepted. */
+  allowedHosts?: string[];
+}
+
+const METADATA_HOSTS = new Set([
+  "metadata",
+  "metadata.google.internal",
+  "metadata.goog",
+  "instance-data",
+  "instance-data.ec2.internal",
+]);
+
+function ipv4Parts(host: string): number[] | null {
+  if (isIP(host) !== 4) return null;
+  return host.split(".").map(Number);
+}
+
+/** Addresses refused in every mode: link-local (cloud metadata lives there) and unspecified. */
+function isForbiddenAddress(host: string): boolean {
+  const v4 = ipv4Parts(host);
+  if (v4) return v4[0] === 169 && v4[1] === 254 || v4[0] === 0 || v4.every((n) => n === 255);
+  if (isIP(host) === 6) {
+    const h = host.toLowerCase();
+    return h.startsWith("fe8") || h.startsWith("fe9") || h.startsWith("fea") || h.startsWith("feb") ||
+      h === "::" || h.startsWith("fd00:ec2:") || h.startsWith("::ffff:169.254.");
+  }
+  return false;
+}
+
+function isLocalOrPrivate(host: string): boolean {
+  if (host === "localhost" || host.endsWith(".localhost")) return true;
+  const v4 = ipv4Parts(host);
+  if (v4) {
+    return v4[0] === 127 || v4[0] === 10 || (v4[0] === 172 && v4[1] >= 16 && v4[1] <= 31) ||
+      (v4[0] === 192 && v4[1] === 168) || (v4[0] === 100 && v4[1] >= 64 && v4[1] <= 127);
+  }
+  if (isIP(host) === 6) {
+    const h = host.toLowerCase();
+    return h === "::1" || h.startsWith("fc") || h.startsWith("fd") || h.startsWith("::ffff:");
+  }
+  return false;
+}
+
+const DNS_NAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)+$/;
+
+/** Returns null when the URL is acceptable, else the reason (for the `repository` field). */
+export function repositoryProblem(raw: string, rules: RepositoryRules): string | null {
+  if (raw.length === 0) return "is required";
+  if (raw.length > 2048) return "must be at most 2048 characters";
+  if (/[\s\u0000-\u001F\u007F-\u009F]/.test(raw)) return "must not contain whitespace or control characters";
+  if (/%(?:[01][0-9a-f]|20|7f|8[0-9a-f]|9[0-9a-f])/i.test(raw)) {
+    return "must not contain encoded whitespace or control characters";
+  }
+  if (raw.startsWith("-")) return "must not start with a hyphen";
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(raw)?.[1]?.toLowerCase();
+  const allowedSchemes = rules.allowInsecure ? ["https", "http"] : ["https"];
+  if (!scheme || !allowedSchemes.includes(scheme) || raw.slice(0, scheme.length) !== scheme) {
+    return rules.allowInsecure ? "must be an http:// or https:// URL" : "must be an https:// URL";
+  }
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return "must be a valid URL";
+  }
+  if (url.username || url.password || /^[a-z]+:\/\/[^/]*@/i.test(raw)) return "must not contain credentials";
+  if (url.search || url.hash || raw.includes("?") || raw.includes("#")) return "must not have a query or fragment";
+  const host = url.hostname.replace(/^\[|\]$/g, "").toLowerCase();
+  if (!host) return "must name a host";
+  if (isForbiddenAddress(host) || METADATA_HOSTS.has(host)) return "must not point at a link-local or metadata address";
+  const local = isLocalOrPrivate(host);
+  if (local && !rules.allowInsecure) return "must not point at a loopback or private address";
+  if (!local && isIP(host) === 0 && !DNS_NAME.test(host)) return "must name a DNS host";
+  if (rules.allowedHosts && rules.allowedHosts.length > 0 && !rules.allowedHosts.includes(host)) {
+    return "host is not on the allowed list";
+  }
+  const path = url.pathname;
+  if (path === "/" || path === "") return "must include the repository path";
+  if (path.split("/").some((seg) => seg === ".." || seg.startsWith("-"))) return "must not contain .. or option-like path segments";
+  return null;
+}
+
+export function repositorySchema(rules: RepositoryRules) {
+  return z.string(expected("a string")).superRefine((value, ctx) => {
+    const problem = repositoryProblem(value, rules);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+  });
+}
+
+/** The complete, resolved description of an app as it is deployed (after template defaults). */
+export function appSpecSchema(rules: RepositoryRules) {
+  return z.strictObject({
+    name: AppNameSchema,
+    repository: repositorySchema(rules),
+    startCommand: CommandSchema,
+    installCommand: CommandSchema.nullable().optional(),
+    port: PortSchema,
+    image: ImageSchema.nullable().optional(),
+    gpu: GpuRequirementSchema.optional(),
+  });
+}
+export type AppSpec = z.infer<ReturnType<typeof appSpecSchema>>;
+
+/** Flattens zod issues into `{ field: message }`, the shape every API error carries. */
+export function fieldErrors(error: z.ZodError): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const issue of error.issues) {
+    let key = issue.path.map(String).join(".") || "input";
+    let message = issue.message;
+    if (issue.code === "unrecognized_keys") {
+      for (const k of issue.keys) out[[...issue.path.map(String), k].join(".")] = "is not a known field";
+      continue;
+    }
+    if (message.startsWith("Invalid input: expected")) {
+      message = message.endsWith("received undefined") ? "is required" : message.replace("Invalid input: ", "must be ");
+    }
+    out[key] ??= message;
+  }
+  return out;
+}

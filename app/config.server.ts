@@ -1,0 +1,97 @@
+// The console's configuration: read once from the environment at start, validated, then handed
+// down. Every default serves one machine (see the README's configuration table).
+import { accessSync, constants, mkdirSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { z } from "zod";
+import { fieldErrors } from "../agent/src/contract/validation";
+
+export const DEFAULT_BASE_IMAGE = "nvcr.io/nvidia/pytorch:24.10-py3";
+
+const Switch = z
+  .string()
+  .regex(/^(1|0|true|false|on|off|yes|no)$/i, { error: "must be one of 1/0, true/false, on/off" })
+  .transform((v) => /^(1|true|on|yes)$/i.test(v));
+
+const EnvSchema = z.object({
+  PORT: z
+    .string()
+    .regex(/^\d{1,5}$/, { error: "must be a port number" })
+    .transform(Number)
+    .refine((n) => n >= 0 && n <= 65535, { error: "must be a port number" })
+    .default(3000),
+  HOST: z.string().min(1).default("0.0.0.0"),
+  DATABASE_URL: z.string().regex(/^(file:|libsql:|https?:|wss?:)/, { error: "must be a file:, libsql:, https: or wss: URL" }).optional(),
+  DATABASE_AUTH_TOKEN: z.string().min(1).optional(),
+  DCC_DATA_DIR: z.string().min(1).default("./data"),
+  DCC_WORKSPACE_ROOT: z.string().min(1).optional(),
+  DCC_BASE_IMAGE: z.string().min(1).default(DEFAULT_BASE_IMAGE),
+  DCC_LOCAL_AGENT: Switch.optional(),
+  DCC_ALLOW_INSECURE_GIT: Switch.default(false),
+  DCC_ALLOWED_GIT_HOSTS: z.string().optional(),
+  DCC_ADMIN_TOKEN: z.string().min(16, { error: "must be at least 16 characters" }).optional(),
+  DCC_PUBLIC_URL: z.url().optional(),
+});
+
+export interface Config {
+  port: number;
+  host: string;
+  databaseUrl: string;
+  databaseAuthToken?: string;
+  dataDir: string;
+  workspaceRoot: string;
+  workspaceRootWarning?: string;
+  baseImage: string;
+  /** undefined = start one when Docker answers. */
+  localAgent?: boolean;
+  allowInsecureGit: boolean;
+  allowedGitHosts: string[];
+  adminToken?: string;
+  publicUrl?: string;
+  /** Project root: where db/migrations, templates/ and build/ live. */
+  rootDir: string;
+}
+
+export class ConfigError extends Error {}
+
+function writable(dir: string): boolean {
+  try {
+    mkdirSync(dir, { recursive: true });
+    accessSync(dir, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv, rootDir: string): Config {
+  const blankless = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
+  const parsed = EnvSchema.safeParse(blankless);
+  if (!parsed.success) {
+    const detail = Object.entries(fieldErrors(parsed.error)).map(([k, v]) => `${k} ${v}`).join("; ");
+    throw new ConfigError(`Invalid configuration: ${detail}`);
+  }
+  const e = parsed.data;
+  const dataDir = resolve(e.DCC_DATA_DIR);
+  let workspaceRoot = e.DCC_WORKSPACE_ROOT ? resolve(e.DCC_WORKSPACE_ROOT) : "/opt/dockerstore";
+  let workspaceRootWarning: string | undefined;
+  if (!e.DCC_WORKSPACE_ROOT && !writable(workspaceRoot)) {
+    workspaceRoot = join(dataDir, "dockerstore");
+    workspaceRootWarning = `/opt/dockerstore is not writable; app workspaces go to ${workspaceRoot}`;
+  }
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    databaseUrl: e.DATABASE_URL ?? `file:${join(dataDir, "dcc.db")}`,
+    databaseAuthToken: e.DATABASE_AUTH_TOKEN,
+    dataDir,
+    workspaceRoot,
+    workspaceRootWarning,
+    baseImage: e.DCC_BASE_IMAGE,
+    localAgent: e.DCC_LOCAL_AGENT,
+    allowInsecureGit: e.DCC_ALLOW_INSECURE_GIT,
+    allowedGitHosts: (e.DCC_ALLOWED_GIT_HOSTS ?? "").split(",").map((h) => h.trim().toLowerCase()).filter(Boolean),
+    adminToken: e.DCC_ADMIN_TOKEN,
+    publicUrl: e.DCC_PUBLIC_URL,
+    rootDir,
+  };
+}

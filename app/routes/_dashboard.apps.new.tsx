@@ -1,0 +1,151 @@
+import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
+import { json, redirect } from "@remix-run/node";
+import { Form, useActionData, useLoaderData, useNavigation, useSearchParams } from "@remix-run/react";
+import { useEffect, useRef, useState } from "react";
+import { RouteDialog } from "../components/Dialog";
+import { requestActor } from "../auth.server";
+import { createApp } from "../services/apps.server";
+import { ServiceError } from "../services/errors";
+import { listTemplates, type TemplateDto } from "../services/templates.server";
+
+export const meta: MetaFunction = () => [{ title: "Add app · Docker Control Center" }];
+
+const FIELDS = ["name", "repository", "startCommand", "port", "installCommand", "image"] as const;
+type Field = (typeof FIELDS)[number];
+type Values = Partial<Record<Field | "templateId", string>>;
+
+export async function loader({ context }: LoaderFunctionArgs) {
+  return { templates: await listTemplates(context.dcc), insecureGit: context.dcc.config.allowInsecureGit };
+}
+
+/** Browser forms send strings: convert them explicitly, then the API's strict rules apply. */
+export function formToInput(form: FormData): Record<string, unknown> {
+  const input: Record<string, unknown> = {};
+  for (const key of [...FIELDS, "templateId"] as const) {
+    const v = form.get(key);
+    if (typeof v !== "string" || v === "") continue;
+    input[key] = key === "port" ? (/^\d{1,6}$/.test(v) ? Number(v) : v) : v;
+  }
+  return input;
+}
+
+export async function action({ request, context }: ActionFunctionArgs) {
+  const form = await request.formData();
+  const values = Object.fromEntries([...FIELDS, "templateId"].map((k) => [k, String(form.get(k) ?? "")])) as Values;
+  try {
+    const app = await createApp(context.dcc, await requestActor(context, request), formToInput(form));
+    return redirect(`/?created=${encodeURIComponent(app.name)}`);
+  } catch (e) {
+    if (!(e instanceof ServiceError)) throw e;
+    const status = e.code === "CONFLICT" ? 409 : e.code === "NOT_FOUND" ? 404 : 400;
+    return json({ message: e.message, fields: e.fields, values }, { status });
+  }
+}
+
+function fromTemplate(t: TemplateDto | undefined): Values {
+  if (!t) return {};
+  return {
+    templateId: t.slug,
+    repository: t.repository,
+    startCommand: t.startCommand,
+    installCommand: t.installCommand ?? "",
+    port: String(t.defaultPort),
+    image: t.image ?? "",
+  };
+}
+
+function gpuText(t: TemplateDto): string {
+  if (t.gpu.mode === "none") return "No GPU needed";
+  const mem = t.gpu.minMemoryMiB ? `, ${Math.round(t.gpu.minMemoryMiB / 1024)} GB+` : "";
+  return `${t.gpu.mode === "required" ? "Needs" : "Can use"} ${t.gpu.count ?? 1} GPU${mem}`;
+}
+
+export default function AddApp() {
+  const { templates, insecureGit } = useLoaderData<typeof loader>();
+  const result = useActionData<typeof action>();
+  const [params] = useSearchParams();
+  const navigation = useNavigation();
+  const busy = navigation.state === "submitting";
+  const initial = result?.values ?? { name: "", ...fromTemplate(templates.find((t) => t.slug === params.get("template"))) };
+  const [values, setValues] = useState<Values>(initial);
+  const errors: Record<string, string> = result?.fields ?? {};
+  const firstField = useRef<HTMLInputElement>(null);
+
+  useEffect(() => {
+    if (result?.values) setValues(result.values);
+  }, [result]);
+  useEffect(() => {
+    const bad = Object.keys(errors)[0];
+    const el = bad ? document.getElementById(`f-${bad}`) : firstField.current;
+    el?.focus();
+  }, [result]); // eslint-disable-line react-hooks/exhaustive-deps
+
+  const set = (k: keyof Values) => (e: React.ChangeEvent<HTMLInputElement | HTMLSelectElement>) => setValues((v) => ({ ...v, [k]: e.target.value }));
+  const pickTemplate = (e: React.ChangeEvent<HTMLSelectElement>) => {
+    const t = templates.find((x) => x.slug === e.target.value);
+    setValues((v) => ({ name: v.name, ...fromTemplate(t), templateId: e.target.value }));
+  };
+  const chosen = templates.find((t) => t.slug === values.templateId);
+
+  const field = (k: Field, label: string, hint: string, props: React.InputHTMLAttributes<HTMLInputElement> = {}) => (
+    <div className={`field${errors[k] ? " invalid" : ""}`}>
+      <label htmlFor={`f-${k}`}>{label}</label>
+      <input
+        id={`f-${k}`}
+        name={k}
+        value={values[k] ?? ""}
+        onChange={set(k)}
+        aria-invalid={errors[k] ? true : undefined}
+        aria-describedby={`h-${k}${errors[k] ? ` e-${k}` : ""}`}
+        autoComplete="off"
+        spellCheck={false}
+        {...props}
+      />
+      <small id={`h-${k}`} className="hint">{hint}</small>
+      {errors[k] ? (
+        <p id={`e-${k}`} className="field-error" data-field={k}>
+          {label} {errors[k]}
+        </p>
+      ) : null}
+    </div>
+  );
+
+  return (
+    <RouteDialog title="Add app">
+      <Form method="post" noValidate className="form" preventScrollReset>
+        {result?.message && Object.keys(errors).length === 0 ? (
+          <p className="form-error" role="alert">{result.message}</p>
+        ) : Object.keys(errors).length > 0 ? (
+          <p className="form-error" role="alert">Please fix the {Object.keys(errors).length === 1 ? "field" : "fields"} marked below.</p>
+        ) : null}
+        <div className={`field${errors.templateId ? " invalid" : ""}`}>
+          <label htmlFor="f-templateId">Template</label>
+          <select id="f-templateId" name="templateId" value={values.templateId ?? ""} onChange={pickTemplate}>
+            <option value="">None: my own repository</option>
+            {templates.map((t) => (
+              <option key={t.slug} value={t.slug}>
+                {t.name}
+              </option>
+            ))}
+          </select>
+          <small className="hint">{chosen ? `${chosen.summary} ${gpuText(chosen)}.` : "A template fills in the fields below; change what you need."}</small>
+          {errors.templateId ? <p className="field-error" data-field="templateId">Template {errors.templateId}</p> : null}
+        </div>
+        {field("name", "Name", "Lower-case letters, digits and hyphens; it names the workspace and the container.", { ref: firstField, maxLength: 63, placeholder: "my-diffusion" })}
+        {field("repository", "Git repository", insecureGit ? "An https:// (or, in this lab, http://) URL." : "An https:// URL to a public repository.", { placeholder: "https://github.com/owner/repo.git", inputMode: "url" })}
+        {field("startCommand", "Start command", "Runs in the container with /bin/sh -c, in /app. $PORT holds the app's port.", { placeholder: "python main.py --listen 0.0.0.0 --port ${PORT}" })}
+        {field("port", "Port", "The port the app listens on, 1024–65535.", { inputMode: "numeric", placeholder: "7860" })}
+        <details className="advanced" open={Boolean(errors.installCommand || errors.image || values.installCommand || values.image)}>
+          <summary>Advanced</summary>
+          {field("installCommand", "Install command", "Optional; runs before the start command on each deploy.", { placeholder: "pip install --user -r requirements.txt" })}
+          {field("image", "Image", "Optional base image; the console's default NVIDIA image is used otherwise.", { placeholder: "nvcr.io/nvidia/pytorch:24.10-py3" })}
+        </details>
+        <div className="form-actions">
+          <button type="submit" className="button primary" disabled={busy}>
+            {busy ? "Adding…" : "Add app"}
+          </button>
+        </div>
+      </Form>
+    </RouteDialog>
+  );
+}

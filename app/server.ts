@@ -1,0 +1,92 @@
+// The console's Node entry: one HTTP server that serves the Remix build and its assets, answers
+// /healthz, and hands websocket upgrades on /agent to the hub. Owns start-up (config, database,
+// migrations, marketplace seed) and graceful shutdown.
+import { createServer, type IncomingMessage } from "node:http";
+import type { Duplex } from "node:stream";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { createRequestHandler } from "@remix-run/express";
+import type { ServerBuild } from "@remix-run/node";
+import express from "express";
+import { openDb, prepareDb } from "../db/client";
+import { seedMarketplace } from "../db/seed";
+import { loadConfig } from "./config.server";
+import { ChangeBus, noDispatcher, type ConsoleContext } from "./context.server";
+
+/** What the hub plugs into the server: websocket upgrades on /agent, and a clean stop. */
+export interface HubSlot {
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  close(): Promise<void>;
+}
+
+const log = (msg: string, extra: Record<string, unknown> = {}) =>
+  console.log(JSON.stringify({ t: new Date().toISOString(), level: "info", msg, ...extra }));
+
+async function main() {
+  const rootDir = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+  const config = loadConfig(process.env, rootDir);
+  if (config.workspaceRootWarning) log(config.workspaceRootWarning, { level: "warn" });
+
+  const db = openDb({ url: config.databaseUrl, authToken: config.databaseAuthToken });
+  await prepareDb(db, config.databaseUrl, join(rootDir, "db/migrations"));
+  const seeded = await seedMarketplace(db, join(rootDir, "templates/marketplace"));
+
+  const ctx: ConsoleContext = { db, config, bus: new ChangeBus(), dispatcher: noDispatcher };
+  let hub: HubSlot | null = null;
+
+  const build = (await import(pathToFileURL(join(rootDir, "build/index.js")).href)) as ServerBuild;
+  const app = express();
+  app.disable("x-powered-by");
+  app.get("/healthz", async (_req, res) => {
+    try {
+      await db.$client.execute("SELECT 1");
+      res.json({ ok: true, database: "ok" });
+    } catch (e) {
+      res.status(503).json({ ok: false, database: (e as Error).message });
+    }
+  });
+  app.use("/build", express.static(join(rootDir, "public/build"), { immutable: true, maxAge: "1y" }));
+  app.use(express.static(join(rootDir, "public"), { maxAge: "1h" }));
+  app.all(
+    "*",
+    createRequestHandler({
+      build,
+      mode: process.env.NODE_ENV === "development" ? "development" : "production",
+      getLoadContext: (req) => ({ dcc: ctx, clientAddress: req.socket.remoteAddress }),
+    }),
+  );
+
+  const server = createServer(app);
+  server.on("upgrade", (req, socket, head) => {
+    const path = (req.url ?? "").split("?")[0];
+    if (path === "/agent" && hub) return hub.handleUpgrade(req, socket, head);
+    socket.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n");
+  });
+  await new Promise<void>((ok, fail) => {
+    server.once("error", fail);
+    server.listen(config.port, config.host, () => ok());
+  });
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : config.port;
+  log("console listening", { url: `http://localhost:${port}`, database: config.databaseUrl.replace(/\?.*$/, ""), templates: seeded });
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log("shutting down", { signal });
+    const force = setTimeout(() => server.closeAllConnections(), 5000);
+    force.unref();
+    server.closeIdleConnections();
+    await Promise.all([new Promise((r) => server.close(r)), hub?.close()]);
+    db.$client.close();
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+}
+
+main().catch((e) => {
+  console.error(JSON.stringify({ t: new Date().toISOString(), level: "error", msg: (e as Error).message }));
+  process.exit(1);
+});

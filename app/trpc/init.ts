@@ -1,0 +1,54 @@
+// tRPC building blocks: context, error shape with per-field detail, and the procedure builders an
+// auth layer tightens (viewer < operator < admin).
+import { initTRPC, TRPCError } from "@trpc/server";
+import { ZodError } from "zod";
+import { fieldErrors } from "../../agent/src/contract/validation";
+import type { Actor, ConsoleContext } from "../context.server";
+import { ServiceError } from "../services/errors";
+
+export interface TrpcContext extends ConsoleContext {
+  actor: Actor;
+  req: Request;
+}
+
+const t = initTRPC.context<TrpcContext>().create({
+  errorFormatter({ shape, error }) {
+    const cause = error.cause;
+    const fields = cause instanceof ZodError ? fieldErrors(cause) : cause instanceof ServiceError ? cause.fields : undefined;
+    const message = cause instanceof ZodError && fields ? ServiceError.invalid(fields).message : shape.message;
+    const { stack: _stack, ...data } = shape.data;
+    return { ...shape, message, data: { ...data, ...(fields && Object.keys(fields).length ? { fields } : {}) } };
+  },
+});
+
+export const router = t.router;
+
+/** Service errors become tRPC errors with the same code; anything else stays a 500. */
+const serviceErrors = t.middleware(async ({ next }) => {
+  const result = await next();
+  if (!result.ok && result.error.cause instanceof ServiceError) {
+    const cause = result.error.cause;
+    throw new TRPCError({ code: cause.code, message: cause.message, cause });
+  }
+  return result;
+});
+
+export const publicProcedure = t.procedure.use(serviceErrors);
+
+const ROLE_RANK = { viewer: 0, operator: 1, admin: 2 } as const;
+
+function requireRole(min: keyof typeof ROLE_RANK) {
+  return t.middleware(({ ctx, next }) => {
+    if (ctx.actor.kind === "anonymous" && ctx.actor.role !== "admin") {
+      throw new TRPCError({ code: "UNAUTHORIZED", message: "sign in or send an API token" });
+    }
+    if (ROLE_RANK[ctx.actor.role] < ROLE_RANK[min]) {
+      throw new TRPCError({ code: "FORBIDDEN", message: `requires the ${min} role` });
+    }
+    return next();
+  });
+}
+
+export const viewerProcedure = publicProcedure.use(requireRole("viewer"));
+export const operatorProcedure = publicProcedure.use(requireRole("operator"));
+export const adminProcedure = publicProcedure.use(requireRole("admin"));

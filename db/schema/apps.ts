@@ -1,0 +1,44 @@
+import { sql } from "drizzle-orm";
+import { check, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { hosts } from "./hosts";
+
+export const APP_STATUSES = ["RUNNING", "STARTING", "STOPPED"] as const;
+export type AppStatus = (typeof APP_STATUSES)[number];
+export const APP_HEALTH = ["reachable", "unreachable", "unknown"] as const;
+export type AppHealth = (typeof APP_HEALTH)[number];
+
+export const apps = sqliteTable(
+  "apps",
+  {
+    id: text("id").primaryKey(),
+    name: text("name").notNull().unique(),
+    repository: text("repository").notNull(),
+    startCommand: text("start_command").notNull(),
+    installCommand: text("install_command"),
+    port: integer("port").notNull(),
+    image: text("image"),
+    gpu: text("gpu", { mode: "json" }).$type<{ mode: "none" | "optional" | "required"; count?: number; minMemoryMiB?: number }>(),
+    /** GPU device ids assigned on the host (whole GPUs are never shared between apps). */
+    gpuDevices: text("gpu_devices", { mode: "json" }).$type<string[]>(),
+    templateId: text("template_id"),
+    hostId: text("host_id").references(() => hosts.id, { onDelete: "set null" }),
+    status: text("status", { enum: APP_STATUSES }).notNull().default("STOPPED"),
+    health: text("health", { enum: APP_HEALTH }).notNull().default("unknown"),
+    lastProbeAt: text("last_probe_at"),
+    phase: text("phase"),
+    lastError: text("last_error"),
+    commitSha: text("commit_sha"),
+    usage: text("usage", { mode: "json" }).$type<Record<string, number>>(),
+    createdAt: text("created_at").notNull().default(sql`(strftime('%Y-%m-%dT%H:%M:%fZ','now'))`),
+    updatedAt: text("updated_at").notNull().default(sql`(strftime('%Y-%m-%dT%H:%M:%fZ','now'))`),
+  },
+  (t) => [
+    check("apps_status_enum", sql`${t.status} IN ('RUNNING', 'STARTING', 'STOPPED')`),
+    check("apps_health_enum", sql`${t.health} IN ('reachable', 'unreachable', 'unknown')`),
+    check("apps_port_range", sql`${t.port} BETWEEN 1024 AND 65535`),
+    // A port serves one app per host; unplaced apps (no host) are checked by the service.
+    uniqueIndex("apps_host_port").on(t.hostId, t.port),
+  ],
+);
+
+export type App = typeof apps.$inferSelect;

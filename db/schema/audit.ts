@@ -1,0 +1,23 @@
+import { sql } from "drizzle-orm";
+import { check, index, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
+
+/** Append-only record of who did what to which target, from where, with what outcome. */
+export const auditLog = sqliteTable(
+  "audit_log",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    at: text("at").notNull().default(sql`(strftime('%Y-%m-%dT%H:%M:%fZ','now'))`),
+    actor: text("actor").notNull(),
+    action: text("action").notNull(),
+    target: text("target"),
+    sourceAddress: text("source_address"),
+    outcome: text("outcome", { enum: ["ok", "denied", "error"] }).notNull(),
+    detail: text("detail", { mode: "json" }).$type<Record<string, unknown>>(),
+  },
+  (t) => [
+    check("audit_outcome_enum", sql`${t.outcome} IN ('ok', 'denied', 'error')`),
+    index("audit_at").on(t.at),
+  ],
+);
+
+export type AuditEntry = typeof auditLog.$inferSelect;

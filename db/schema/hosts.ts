@@ -1,0 +1,35 @@
+import { sql } from "drizzle-orm";
+import { check, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
+
+/** A machine running an agent. `facts` is what the agent last reported (Docker, compose, GPUs). */
+export const hosts = sqliteTable(
+  "hosts",
+  {
+    id: text("id").primaryKey(),
+    name: text("name").notNull(),
+    publicKey: text("public_key"),
+    online: integer("online", { mode: "boolean" }).notNull().default(false),
+    lastSeenAt: text("last_seen_at"),
+    address: text("address"),
+    facts: text("facts", { mode: "json" }).$type<Record<string, unknown>>().notNull().default(sql`'{}'`),
+    /** Which console process holds the host's socket (several processes may share one database). */
+    connectedTo: text("connected_to"),
+    revokedAt: text("revoked_at"),
+    createdAt: text("created_at").notNull().default(sql`(strftime('%Y-%m-%dT%H:%M:%fZ','now'))`),
+  },
+  (t) => [check("hosts_online_bool", sql`${t.online} IN (0, 1)`)],
+);
+
+/** One-time enrolment tokens (only their hash is stored). */
+export const enrollments = sqliteTable("enrollments", {
+  id: text("id").primaryKey(),
+  tokenHash: text("token_hash").notNull().unique(),
+  hostName: text("host_name"),
+  expiresAt: text("expires_at").notNull(),
+  usedAt: text("used_at"),
+  hostId: text("host_id"),
+  createdBy: text("created_by"),
+  createdAt: text("created_at").notNull().default(sql`(strftime('%Y-%m-%dT%H:%M:%fZ','now'))`),
+});
+
+export type Host = typeof hosts.$inferSelect;

@@ -1,0 +1,6 @@
+export * from "./apps";
+export * from "./audit";
+export * from "./commands";
+export * from "./events";
+export * from "./hosts";
+export * from "./templates";
