@@ -1,0 +1,48 @@
+// What the console asks an agent to run: the deploy spec carried by lifecycle commands. The agent
+// re-validates every field with these schemas before it touches git, the disk or Docker.
+import { z } from "zod";
+import {
+  AppNameSchema,
+  CapabilitySchema,
+  CommandSchema,
+  ImageSchema,
+  KeepPathSchema,
+  PortSchema,
+  repositorySchema,
+  type RepositoryRules,
+} from "./validation";
+
+export const LIFECYCLE_ACTIONS = ["provision", "start", "stop", "restart", "reinstall", "update", "deinstall"] as const;
+export type LifecycleAction = (typeof LIFECYCLE_ACTIONS)[number];
+
+export function deploySpecSchema(rules: RepositoryRules) {
+  return z.strictObject({
+    appId: z.string().min(1).max(64).regex(/^[A-Za-z0-9-]+$/),
+    name: AppNameSchema,
+    repository: repositorySchema(rules),
+    startCommand: CommandSchema,
+    installCommand: CommandSchema.nullable(),
+    port: PortSchema,
+    /** Resolved by the console: app image, else template image, else the console's base image. */
+    image: ImageSchema,
+    /** NVIDIA device indexes assigned to this app (empty: no GPU reservation). */
+    gpuDevices: z.array(z.string().regex(/^\d{1,3}$/)).max(16),
+    capAdd: z.array(CapabilitySchema).max(8),
+    keepPaths: z.array(KeepPathSchema).max(32),
+  });
+}
+export type DeploySpec = z.infer<ReturnType<typeof deploySpecSchema>>;
+
+/** Parameters per action: the spec for actions that (re)create, a flag for a clean reinstall. */
+export function actionParamsSchema(rules: RepositoryRules) {
+  const spec = deploySpecSchema(rules);
+  return {
+    provision: z.strictObject({ spec }),
+    update: z.strictObject({ spec }),
+    reinstall: z.strictObject({ spec, clean: z.boolean().default(false) }),
+    start: z.strictObject({}),
+    stop: z.strictObject({}),
+    restart: z.strictObject({}),
+    deinstall: z.strictObject({}),
+  } satisfies Record<LifecycleAction, z.ZodType>;
+}
