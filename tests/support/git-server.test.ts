@@ -11,7 +11,8 @@ import { startGitServer, type GitServer } from "./git-server";
 
 const execFileAsync = promisify(execFile);
 
-const clientEnv = {
+const clientEnv: NodeJS.ProcessEnv = {
+  NODE_ENV: "test",
   PATH: process.env.PATH ?? "/usr/bin:/bin",
   HOME: process.env.HOME ?? tmpdir(),
   GIT_CONFIG_NOSYSTEM: "1",

@@ -29,6 +29,7 @@ const REPO_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 /** Environment for git commands we run ourselves: no system/global config, never prompt. */
 function gitEnv(): NodeJS.ProcessEnv {
   return {
+    NODE_ENV: process.env.NODE_ENV ?? "test", // required by Remix's ProcessEnv typing
     PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin",
     HOME: process.env.HOME ?? tmpdir(),
     LANG: "C",

@@ -1,0 +1,57 @@
+// What the agent tells the console about its apps. The ops layer produces these objects; the
+// channel carries them; the console applies them only to the reporting host's own apps.
+import { z } from "zod";
+import { AppNameSchema } from "./validation";
+
+export const StatusReportSchema = z.strictObject({
+  app: AppNameSchema,
+  status: z.enum(["RUNNING", "STARTING", "STOPPED"]),
+  health: z.enum(["reachable", "unreachable", "unknown"]),
+  phase: z.string().max(200).nullable().optional(),
+  lastError: z.string().max(4000).nullable().optional(),
+  commitSha: z.string().regex(/^[0-9a-f]{40,64}$/).optional(),
+  /** Docker's own word for the container state (running, exited, dead, …) and exit code. */
+  containerState: z.string().max(32).optional(),
+  exitCode: z.number().int().optional(),
+  at: z.string().max(40),
+});
+export type StatusReport = z.infer<typeof StatusReportSchema>;
+
+export const UsageSampleSchema = z.strictObject({
+  app: AppNameSchema,
+  cpuPct: z.number().min(0),
+  memoryBytes: z.number().int().min(0),
+  memoryLimitBytes: z.number().int().min(0).optional(),
+  gpuMemoryMiB: z.number().min(0).optional(),
+  gpuUtilPct: z.number().min(0).max(100).optional(),
+  at: z.string().max(40),
+});
+export type UsageSample = z.infer<typeof UsageSampleSchema>;
+
+export const ProgressSchema = z.strictObject({
+  step: z.enum(["validate", "clone", "fetch", "checkout", "compose", "install", "start", "probe", "stop", "remove", "cleanup"]),
+  message: z.string().max(2000).optional(),
+  /** 0–100 when the step knows how far it is (git clone reports this). */
+  pct: z.number().min(0).max(100).optional(),
+  /** Output lines of the step (install command output is kept as deploy events). */
+  output: z.array(z.string().max(4000)).max(200).optional(),
+});
+export type Progress = z.infer<typeof ProgressSchema>;
+
+export const LogLineSchema = z.strictObject({
+  app: AppNameSchema,
+  stream: z.enum(["stdout", "stderr"]),
+  line: z.string().max(16_000),
+  at: z.string().max(40),
+});
+export type LogLine = z.infer<typeof LogLineSchema>;
+
+/** An app the agent manages, as listed in hello so the console can reconcile after a restart. */
+export const InventoryItemSchema = z.strictObject({
+  app: AppNameSchema,
+  appId: z.string().max(64),
+  commitSha: z.string().max(64).nullable(),
+  containerState: z.string().max(32).nullable(),
+  status: z.enum(["RUNNING", "STARTING", "STOPPED"]),
+});
+export type InventoryItem = z.infer<typeof InventoryItemSchema>;
