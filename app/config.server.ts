@@ -30,6 +30,7 @@ const EnvSchema = z.object({
   DCC_ALLOWED_GIT_HOSTS: z.string().optional(),
   DCC_ADMIN_TOKEN: z.string().min(16, { error: "must be at least 16 characters" }).optional(),
   DCC_PUBLIC_URL: z.url().optional(),
+  DCC_TEMPLATES_DIR: z.string().min(1).optional(),
 });
 
 export interface Config {
@@ -47,6 +48,8 @@ export interface Config {
   allowedGitHosts: string[];
   adminToken?: string;
   publicUrl?: string;
+  /** Marketplace seed files (templates/marketplace unless DCC_TEMPLATES_DIR says otherwise). */
+  templatesDir: string;
   /** Project root: where db/migrations, templates/ and build/ live. */
   rootDir: string;
 }
@@ -92,6 +95,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, rootDir: string): Config {
     allowedGitHosts: (e.DCC_ALLOWED_GIT_HOSTS ?? "").split(",").map((h) => h.trim().toLowerCase()).filter(Boolean),
     adminToken: e.DCC_ADMIN_TOKEN,
     publicUrl: e.DCC_PUBLIC_URL,
+    templatesDir: resolve(e.DCC_TEMPLATES_DIR ?? join(rootDir, "templates/marketplace")),
     rootDir,
   };
 }

@@ -29,7 +29,7 @@ async function main() {
 
   const db = openDb({ url: config.databaseUrl, authToken: config.databaseAuthToken });
   await prepareDb(db, config.databaseUrl, join(rootDir, "db/migrations"));
-  const seeded = await seedMarketplace(db, join(rootDir, "templates/marketplace"));
+  const seeded = await seedMarketplace(db, config.templatesDir);
 
   const ctx: ConsoleContext = { db, config, bus: new ChangeBus(), dispatcher: noDispatcher };
   let hub: HubSlot | null = null;

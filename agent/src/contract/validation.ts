@@ -130,10 +130,12 @@ export function repositoryProblem(raw: string, rules: RepositoryRules): string |
   if (raw.length === 0) return "is required";
   if (raw.length > 2048) return "must be at most 2048 characters";
   if (/[\s\u0000-\u001F\u007F-\u009F]/.test(raw)) return "must not contain whitespace or control characters";
-  if (/%(?:[01][0-9a-f]|20|7f|8[0-9a-f]|9[0-9a-f])/i.test(raw)) {
+  if (/%(?:[01][0-9a-f]|20|7f)|%c2%[89][0-9a-f]/i.test(raw)) {
     return "must not contain encoded whitespace or control characters";
   }
   if (raw.startsWith("-")) return "must not start with a hyphen";
+  // URL parsing folds dot segments away; refuse them in the raw text, plain or encoded.
+  if (/(^|\/)(\.|%2e){1,2}(\/|$)/i.test(raw.replace(/^[a-z]+:\/\//i, ""))) return "must not contain . or .. path segments";
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(raw)?.[1]?.toLowerCase();
   const allowedSchemes = rules.allowInsecure ? ["https", "http"] : ["https"];
   if (!scheme || !allowedSchemes.includes(scheme) || raw.slice(0, scheme.length) !== scheme) {
@@ -158,7 +160,7 @@ export function repositoryProblem(raw: string, rules: RepositoryRules): string |
   }
   const path = url.pathname;
   if (path === "/" || path === "") return "must include the repository path";
-  if (path.split("/").some((seg) => seg === ".." || seg.startsWith("-"))) return "must not contain .. or option-like path segments";
+  if (path.split("/").some((seg) => seg.startsWith("-"))) return "must not contain option-like path segments";
   return null;
 }
 
