@@ -11,6 +11,7 @@ import {
   PortSchema,
   appSpecSchema,
   fieldErrors,
+  repositoryProblem,
   type AppSpec,
   type GpuRequirement,
 } from "../../agent/src/contract/validation";
@@ -163,7 +164,7 @@ function resolveSpec(ctx: Pick<ConsoleContext, "config">, input: AppCreateInput,
     image: input.image ?? tpl?.image ?? null,
     gpu: input.gpu ?? (tpl ? templateGpu(tpl) : undefined),
   };
-  const schema = appSpecSchema({ allowInsecure: ctx.config.allowInsecureGit, allowedHosts: ctx.config.allowedGitHosts });
+  const schema = appSpecSchema(repositoryRules(ctx));
   const r = schema.safeParse(spec);
   if (!r.success) {
     const fields = fieldErrors(r.error);
@@ -207,8 +208,25 @@ function isUniqueViolation(e: unknown, index: string): boolean {
   return text.includes("UNIQUE constraint failed") && text.includes(index);
 }
 
+function repositoryRules(ctx: Pick<ConsoleContext, "config">) {
+  return { allowInsecure: ctx.config.allowInsecureGit, allowedHosts: ctx.config.allowedGitHosts };
+}
+
+/** Every field is checked before anything is written, and every bad field is named at once. */
+function parseCreateInput(ctx: Pick<ConsoleContext, "config">, raw: unknown): AppCreateInput {
+  const r = AppCreateInput.safeParse(raw);
+  if (r.success) return r.data;
+  const fields = fieldErrors(r.error);
+  const repo = (raw as { repository?: unknown } | null)?.repository;
+  if (typeof repo === "string" && !fields.repository) {
+    const problem = repositoryProblem(repo, repositoryRules(ctx));
+    if (problem) fields.repository = problem;
+  }
+  throw ServiceError.invalid(fields);
+}
+
 export async function createApp(ctx: ConsoleContext, actor: Actor, raw: unknown): Promise<AppDto> {
-  const input = parseInput(AppCreateInput, raw);
+  const input = parseCreateInput(ctx, raw);
   const { db } = ctx;
 
   let tpl: MarketplaceTemplate | null = null;

@@ -1,9 +1,12 @@
-import { AppCreateInput, AppListInput, AppNameInput, AppUpdateInput, createApp, getApp, listApps, updateApp } from "../../services/apps.server";
+import { z } from "zod";
+import { AppListInput, AppNameInput, createApp, getApp, listApps, updateApp } from "../../services/apps.server";
 import { operatorProcedure, router, viewerProcedure } from "../init";
 
 export const appsRouter = router({
   list: viewerProcedure.input(AppListInput).query(async ({ ctx, input }) => ({ items: await listApps(ctx, input) })),
   get: viewerProcedure.input(AppNameInput).query(({ ctx, input }) => getApp(ctx, input.name)),
-  create: operatorProcedure.input(AppCreateInput).mutation(({ ctx, input }) => createApp(ctx, ctx.actor, input)),
-  update: operatorProcedure.input(AppUpdateInput).mutation(({ ctx, input }) => updateApp(ctx, ctx.actor, input)),
+  // The service checks create and update input itself, so that every bad field is named at once,
+  // including the rules that depend on configuration (insecure git, host allow-list).
+  create: operatorProcedure.input(z.unknown()).mutation(({ ctx, input }) => createApp(ctx, ctx.actor, input)),
+  update: operatorProcedure.input(z.unknown()).mutation(({ ctx, input }) => updateApp(ctx, ctx.actor, input)),
 });
