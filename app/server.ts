@@ -12,6 +12,7 @@ import { openDb, prepareDb } from "../db/client";
 import { seedMarketplace } from "../db/seed";
 import { loadConfig } from "./config.server";
 import { ChangeBus, noDispatcher, type ConsoleContext } from "./context.server";
+import { startEventTail } from "./services/live.server";
 
 /** What the hub plugs into the server: websocket upgrades on /agent, and a clean stop. */
 export interface HubSlot {
@@ -32,7 +33,8 @@ async function main() {
   const seeded = await seedMarketplace(db, config.templatesDir);
 
   const ctx: ConsoleContext = { db, config, bus: new ChangeBus(), dispatcher: noDispatcher };
-  let hub: HubSlot | null = null;
+  const stopTail = startEventTail(db, ctx.bus);
+  const hub = null as HubSlot | null;
 
   const build = (await import(pathToFileURL(join(rootDir, "build/index.js")).href)) as ServerBuild;
   const app = express();
@@ -79,6 +81,7 @@ async function main() {
     force.unref();
     server.closeIdleConnections();
     await Promise.all([new Promise((r) => server.close(r)), hub?.close()]);
+    stopTail();
     db.$client.close();
     process.exit(0);
   };

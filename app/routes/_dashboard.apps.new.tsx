@@ -87,7 +87,7 @@ export default function AddApp() {
   };
   const chosen = templates.find((t) => t.slug === values.templateId);
 
-  const field = (k: Field, label: string, hint: string, props: React.InputHTMLAttributes<HTMLInputElement> = {}) => (
+  const field = (k: Field, label: string, hint: string, props: React.ComponentPropsWithRef<"input"> = {}) => (
     <div className={`field${errors[k] ? " invalid" : ""}`}>
       <label htmlFor={`f-${k}`}>{label}</label>
       <input

@@ -1,6 +1,7 @@
 import type { LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { Link, Outlet, useLoaderData } from "@remix-run/react";
 import { StatusLight } from "../components/StatusLight";
+import { useLiveApps } from "../components/useLiveApps";
 import { listApps } from "../services/apps.server";
 import { listHosts } from "../services/hosts.server";
 
@@ -17,7 +18,9 @@ function appUrl(port: number, address: string | null | undefined): string {
 }
 
 export default function Dashboard() {
-  const { apps, hosts } = useLoaderData<typeof loader>();
+  const data = useLoaderData<typeof loader>();
+  const { hosts } = data;
+  const { apps, connected } = useLiveApps(data.apps);
   const hostById = new Map(hosts.map((h) => [h.id, h]));
   return (
     <>
@@ -27,7 +30,10 @@ export default function Dashboard() {
             <h1>Apps</h1>
             <p className="muted">
               {apps.length} app{apps.length === 1 ? "" : "s"} · {hosts.filter((h) => h.online).length} of {hosts.length} host
-              {hosts.length === 1 ? "" : "s"} online
+              {hosts.length === 1 ? "" : "s"} online ·{" "}
+              <span className={connected ? "live on" : "live"} data-live={connected ? "on" : "off"}>
+                {connected ? "live" : "connecting…"}
+              </span>
             </p>
           </div>
           <div className="toolbar">

@@ -253,8 +253,8 @@ export async function createApp(ctx: ConsoleContext, actor: Actor, raw: unknown)
     gpuDevices = a.devices;
   } else {
     const p = pickHost(candidates, spec.gpu);
-    if (p.hostId) ({ hostId, gpuDevices } = p);
-    else waitingReason = p.reason;
+    if ("reason" in p) waitingReason = p.reason;
+    else ({ hostId, gpuDevices } = p);
   }
   await assertPortFree(db, hostId, spec.port);
 

@@ -17,8 +17,8 @@ export async function recordEvent(tx: Tx, e: EventInput): Promise<AppChange> {
   const [row] = await tx
     .insert(appEvents)
     .values({ appId: e.appId, appName: e.appName, type: e.type, data })
-    .returning({ id: appEvents.id });
-  return { ...data, id: row.id, type: e.type, app: e.appName };
+    .returning({ id: appEvents.id, at: appEvents.createdAt });
+  return { ...data, id: row.id, type: e.type, app: e.appName, at: row.at };
 }
 
 export function publishAll(ctx: Pick<ConsoleContext, "bus">, changes: AppChange[]): void {

@@ -12,6 +12,8 @@ export interface TrpcContext extends ConsoleContext {
 }
 
 const t = initTRPC.context<TrpcContext>().create({
+  // Live streams send a ping every 15 s so proxies keep them open and dead viewers are noticed.
+  sse: { ping: { enabled: true, intervalMs: 15_000 }, client: { reconnectAfterInactivityMs: 40_000 } },
   errorFormatter({ shape, error }) {
     const cause = error.cause;
     const fields = cause instanceof ZodError ? fieldErrors(cause) : cause instanceof ServiceError ? cause.fields : undefined;

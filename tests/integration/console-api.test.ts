@@ -168,7 +168,7 @@ describe("configuration", () => {
       await writeFile(join(dir, "99-broken.json"), JSON.stringify(broken));
       const r = spawnSync(process.execPath, [join(ROOT, "build/server.mjs")], {
         cwd: ROOT,
-        env: { PATH: process.env.PATH, PORT: "0", DCC_DATA_DIR: join(dir, "data"), DCC_LOCAL_AGENT: "0", DCC_TEMPLATES_DIR: dir },
+        env: { NODE_ENV: "production", PATH: process.env.PATH, PORT: "0", DCC_DATA_DIR: join(dir, "data"), DCC_LOCAL_AGENT: "0", DCC_TEMPLATES_DIR: dir },
         encoding: "utf8",
         timeout: 30_000,
       });

@@ -41,7 +41,7 @@ export async function startConsole(opts: ConsoleOptions = {}): Promise<RunningCo
   const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), "dcc-console-")));
   const port = opts.port ?? (await freePort());
   const databaseUrl = `file:${join(dataDir, "dcc.db")}`;
-  const env: Record<string, string> = {
+  const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH ?? "/usr/bin:/bin",
     HOME: process.env.HOME ?? "/root",
     NODE_ENV: "production",

@@ -1,4 +1,7 @@
+import { tracked } from "@trpc/server";
 import { z } from "zod";
+import { AppNameSchema } from "../../../agent/src/contract/validation";
+import { changeStream } from "../../services/live.server";
 import { AppListInput, AppNameInput, createApp, getApp, listApps, updateApp } from "../../services/apps.server";
 import { operatorProcedure, router, viewerProcedure } from "../init";
 
@@ -9,4 +12,23 @@ export const appsRouter = router({
   // including the rules that depend on configuration (insecure git, host allow-list).
   create: operatorProcedure.input(z.unknown()).mutation(({ ctx, input }) => createApp(ctx, ctx.actor, input)),
   update: operatorProcedure.input(z.unknown()).mutation(({ ctx, input }) => updateApp(ctx, ctx.actor, input)),
+  /**
+   * Server-sent events: `{ id, type, app, ...changed fields }` per change. Resumes after the
+   * given (or the browser's Last-Event-ID) event id without losing one.
+   */
+  events: viewerProcedure
+    .input(
+      z
+        .strictObject({
+          app: AppNameSchema.optional(),
+          lastEventId: z.string().regex(/^\d{1,15}$/).nullish(),
+        })
+        .optional(),
+    )
+    .subscription(async function* ({ ctx, input, signal }) {
+      const lastEventId = input?.lastEventId ? Number(input.lastEventId) : undefined;
+      for await (const change of changeStream(ctx, { app: input?.app, lastEventId, signal })) {
+        yield change.id > 0 ? tracked(String(change.id), change) : change;
+      }
+    }),
 });

@@ -1,0 +1,101 @@
+// The live change stream. In-process changes arrive on the ChangeBus at once; one tailer per
+// process reads the events table for changes written by other console processes and feeds them
+// into the same bus. A subscriber that resumes with a last-event id first gets what it missed.
+import { and, asc, eq, gt, max } from "drizzle-orm";
+import type { Db } from "../../db/client";
+import { appEvents, type AppEvent } from "../../db/schema";
+import type { AppChange, ChangeBus, ConsoleContext } from "../context.server";
+
+export function toChange(e: AppEvent): AppChange {
+  return { ...e.data, id: e.id, type: e.type, app: e.appName, at: e.createdAt };
+}
+
+/** Polls the events table for ids this process has not published yet. Returns a stop function. */
+export function startEventTail(db: Db, bus: ChangeBus, intervalMs = 1000): () => void {
+  let last = 0;
+  let running = false;
+  const seen = new Set<number>();
+  bus.subscribe((c) => {
+    if (c.id > 0) seen.add(c.id);
+  });
+  const init = db
+    .select({ id: max(appEvents.id) })
+    .from(appEvents)
+    .then(([r]) => (last = r?.id ?? 0));
+  const tick = async () => {
+    if (running) return;
+    running = true;
+    try {
+      await init;
+      const rows = await db.select().from(appEvents).where(gt(appEvents.id, last)).orderBy(asc(appEvents.id)).limit(1000);
+      for (const row of rows) {
+        last = row.id;
+        if (seen.delete(row.id)) continue;
+        bus.publish(toChange(row));
+      }
+      // Ids at or below `last` can no longer come from the table; forget them.
+      for (const id of seen) if (id <= last) seen.delete(id);
+    } catch {
+      // the next tick tries again
+    } finally {
+      running = false;
+    }
+  };
+  const timer = setInterval(() => void tick(), intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
+export interface StreamOptions {
+  app?: string;
+  lastEventId?: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * Yields changes as they happen; with `lastEventId`, first every stored change after it. Bursts
+ * are yielded as soon as the consumer takes them: a lone change is never held back.
+ */
+export async function* changeStream(ctx: Pick<ConsoleContext, "db" | "bus">, opts: StreamOptions): AsyncGenerator<AppChange> {
+  const queue: AppChange[] = [];
+  let wake: (() => void) | null = null;
+  const unsubscribe = ctx.bus.subscribe((c) => {
+    if (opts.app && c.app !== opts.app) return;
+    queue.push(c);
+    wake?.();
+  });
+  const onAbort = () => wake?.();
+  opts.signal?.addEventListener("abort", onAbort);
+  try {
+    let last = opts.lastEventId ?? -1;
+    if (opts.lastEventId !== undefined) {
+      for (;;) {
+        const rows = await ctx.db
+          .select()
+          .from(appEvents)
+          .where(opts.app ? and(gt(appEvents.id, last), eq(appEvents.appName, opts.app)) : gt(appEvents.id, last))
+          .orderBy(asc(appEvents.id))
+          .limit(500);
+        for (const row of rows) {
+          last = row.id;
+          yield toChange(row);
+        }
+        if (rows.length < 500) break;
+      }
+    }
+    while (!opts.signal?.aborted) {
+      if (queue.length === 0) await new Promise<void>((r) => (wake = r));
+      wake = null;
+      while (queue.length) {
+        const c = queue.shift()!;
+        // Events with an id are stored; skip what the backlog already sent. Id 0 is transient (usage).
+        if (c.id > 0 && c.id <= last) continue;
+        if (c.id > 0) last = c.id;
+        yield c;
+      }
+    }
+  } finally {
+    unsubscribe();
+    opts.signal?.removeEventListener("abort", onAbort);
+  }
+}
