@@ -3,6 +3,7 @@ import { randomUUID } from "node:crypto";
 import { and, asc, eq, isNull, ne, sql, type SQL } from "drizzle-orm";
 import { z } from "zod";
 import { HostFactsSchema } from "../../agent/src/contract/facts";
+import type { DeploySpec } from "../../agent/src/contract/spec";
 import {
   AppNameSchema,
   CommandSchema,
@@ -146,6 +147,28 @@ export async function getApp(ctx: Pick<ConsoleContext, "db">, name: string): Pro
   return requireApp(ctx.db, name);
 }
 
+/**
+ * The spec a provision / update / reinstall command carries, resolved from the app row:
+ * image = app > template > the console's base image; capabilities and kept paths from the template.
+ */
+export async function buildDeploySpec(ctx: Pick<ConsoleContext, "db" | "config">, row: App): Promise<DeploySpec> {
+  const [tpl] = row.templateId
+    ? await ctx.db.select().from(marketplaceTemplates).where(eq(marketplaceTemplates.slug, row.templateId))
+    : [];
+  return {
+    appId: row.id,
+    name: row.name,
+    repository: row.repository,
+    startCommand: row.startCommand,
+    installCommand: row.installCommand,
+    port: row.port,
+    image: row.image ?? tpl?.image ?? ctx.config.baseImage,
+    gpuDevices: row.gpuDevices ?? [],
+    capAdd: (tpl?.capAdd ?? []) as DeploySpec["capAdd"],
+    keepPaths: tpl?.keepPaths ?? [],
+  };
+}
+
 function templateGpu(t: MarketplaceTemplate): GpuRequirement {
   const gpu: GpuRequirement = { mode: t.gpuMode };
   if (t.gpuCount != null) gpu.count = t.gpuCount;
@@ -263,7 +286,7 @@ export async function createApp(ctx: ConsoleContext, actor: Actor, raw: unknown)
   const changes: AppChange[] = [];
   try {
     await db.transaction(async (tx) => {
-      await tx.insert(apps).values({
+      const [row] = await tx.insert(apps).values({
         id,
         name: spec.name,
         repository: spec.repository,
@@ -279,8 +302,11 @@ export async function createApp(ctx: ConsoleContext, actor: Actor, raw: unknown)
         phase: hostId ? "queued" : waitingReason,
         createdAt: now,
         updatedAt: now,
-      });
-      if (hostId) await enqueueCommand(tx, actor, { hostId, appId: id, appName: spec.name, action: "provision", params: {} });
+      }).returning();
+      if (hostId) {
+        const params = { spec: await buildDeploySpec(ctx, row) };
+        await enqueueCommand(tx, actor, { hostId, appId: id, appName: spec.name, action: "provision", params });
+      }
       changes.push(
         await recordEvent(tx, {
           appId: id,
@@ -333,11 +359,15 @@ export async function updateApp(ctx: ConsoleContext, actor: Actor, raw: unknown)
   const changes: AppChange[] = [];
   try {
     await db.transaction(async (tx) => {
-      await tx
+      const [updated] = await tx
         .update(apps)
         .set({ ...next, gpu: next.gpu ?? null, gpuDevices, updatedAt: new Date().toISOString(), ...(row.hostId ? { status: "STARTING" as const, phase: "queued" } : {}) })
-        .where(eq(apps.id, row.id));
-      if (row.hostId) await enqueueCommand(tx, actor, { hostId: row.hostId, appId: row.id, appName: row.name, action: "update", params: {} });
+        .where(eq(apps.id, row.id))
+        .returning();
+      if (row.hostId) {
+        const params = { spec: await buildDeploySpec(ctx, updated) };
+        await enqueueCommand(tx, actor, { hostId: row.hostId, appId: row.id, appName: row.name, action: "update", params });
+      }
       changes.push(await recordEvent(tx, { appId: row.id, appName: row.name, type: "updated", data: { changed: Object.keys(changed) } }));
       await recordAudit(tx, actor, { action: "app.update", target: row.name, detail: { changed: Object.keys(changed) } });
     });

@@ -140,6 +140,18 @@ describe("console API", () => {
     expect(missing.status).toBe(404);
   });
 
+  it("refuses lifecycle actions on an app still waiting for a host, and deinstalls its record", async () => {
+    const start = await c.mutate("apps.start", { name: "sd" });
+    expect(start.status).toBe(412);
+    expect(start.body.error!.data.fields).toHaveProperty("name");
+    const timeline = await c.query<{ items: { type: string; app: string }[] }>("apps.timeline", { name: "sd" });
+    expect(timeline.body.result!.data.items[0]).toMatchObject({ type: "created", app: "sd" });
+    const gone = await c.mutate<{ app: null }>("apps.deinstall", { name: "sd" });
+    expect(gone.status).toBe(200);
+    expect((await c.query("apps.get", { name: "sd" })).status).toBe(404);
+    expect((await c.mutate("apps.stop", { name: "sd" })).status).toBe(404);
+  });
+
   it("lists hosts as { items }", async () => {
     const r = await c.query<{ items: unknown[] }>("hosts.list");
     expect(r.status).toBe(200);

@@ -1,6 +1,7 @@
 import { tracked } from "@trpc/server";
 import { z } from "zod";
 import { AppNameSchema } from "../../../agent/src/contract/validation";
+import { AppEventsListInput, LifecycleInput, listAppEvents, ReinstallInput, runLifecycle } from "../../services/lifecycle.server";
 import { changeStream } from "../../services/live.server";
 import { AppListInput, AppNameInput, createApp, getApp, listApps, updateApp } from "../../services/apps.server";
 import { operatorProcedure, router, viewerProcedure } from "../init";
@@ -12,6 +13,15 @@ export const appsRouter = router({
   // including the rules that depend on configuration (insecure git, host allow-list).
   create: operatorProcedure.input(z.unknown()).mutation(({ ctx, input }) => createApp(ctx, ctx.actor, input)),
   update: operatorProcedure.input(z.unknown()).mutation(({ ctx, input }) => updateApp(ctx, ctx.actor, input)),
+  start: operatorProcedure.input(LifecycleInput).mutation(({ ctx, input }) => runLifecycle(ctx, ctx.actor, "start", input.name)),
+  stop: operatorProcedure.input(LifecycleInput).mutation(({ ctx, input }) => runLifecycle(ctx, ctx.actor, "stop", input.name)),
+  restart: operatorProcedure.input(LifecycleInput).mutation(({ ctx, input }) => runLifecycle(ctx, ctx.actor, "restart", input.name)),
+  reinstall: operatorProcedure
+    .input(ReinstallInput)
+    .mutation(({ ctx, input }) => runLifecycle(ctx, ctx.actor, "reinstall", input.name, { clean: input.clean })),
+  /** The app's stored event timeline, newest first (`events` is the live stream). */
+  timeline: viewerProcedure.input(AppEventsListInput).query(async ({ ctx, input }) => ({ items: await listAppEvents(ctx, input) })),
+  deinstall: operatorProcedure.input(LifecycleInput).mutation(({ ctx, input }) => runLifecycle(ctx, ctx.actor, "deinstall", input.name)),
   /**
    * Server-sent events: `{ id, type, app, ...changed fields }` per change. Resumes after the
    * given (or the browser's Last-Event-ID) event id without losing one.
