@@ -1,5 +1,6 @@
 import type { LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { Link, Outlet, useLoaderData } from "@remix-run/react";
+import { AppActions } from "../components/AppActions";
 import { StatusLight } from "../components/StatusLight";
 import { useLiveApps } from "../components/useLiveApps";
 import { listApps } from "../services/apps.server";
@@ -74,7 +75,7 @@ export default function Dashboard() {
                   return (
                     <tr key={app.name} data-app={app.name}>
                       <th scope="row" className="app-name">
-                        {app.name}
+                        <Link to={`/apps/${app.name}`}>{app.name}</Link>
                         {app.templateId ? <span className="tag">{app.templateId}</span> : null}
                       </th>
                       <td>
@@ -92,7 +93,7 @@ export default function Dashboard() {
                       </td>
                       <td className="mono">{app.commitSha ? app.commitSha.slice(0, 8) : <span className="muted">—</span>}</td>
                       <td className="actions">
-                        <Link className="button small secondary" to={`/apps/${app.name}`}>Details</Link>
+                        <AppActions app={app} />
                       </td>
                     </tr>
                   );

@@ -1,8 +1,12 @@
 import type { LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { Link, useLoaderData } from "@remix-run/react";
+import { useEffect, useState } from "react";
 import { AppNameSchema } from "../../agent/src/contract/validation";
+import { AppActions } from "../components/AppActions";
 import { StatusLight } from "../components/StatusLight";
+import { useLiveApps, type LiveChange } from "../components/useLiveApps";
 import { findApp } from "../services/apps.server";
+import { listAppEvents } from "../services/lifecycle.server";
 
 export const meta: MetaFunction<typeof loader> = ({ data }) => [{ title: `${data?.app.name ?? "App"} · Docker Control Center` }];
 
@@ -10,11 +14,36 @@ export async function loader({ params, context }: LoaderFunctionArgs) {
   const name = AppNameSchema.safeParse(params.name);
   const app = name.success ? await findApp(context.dcc.db, name.data) : null;
   if (!app) throw new Response("No app by that name", { status: 404, statusText: "Not Found" });
-  return { app };
+  const timeline = await listAppEvents(context.dcc, { name: app.name, limit: 200 });
+  return { app, timeline };
+}
+
+function describe(e: LiveChange): string {
+  const parts: string[] = [];
+  for (const [k, v] of Object.entries(e)) {
+    if (["id", "type", "app", "at"].includes(k) || v === null || v === undefined) continue;
+    parts.push(`${k}: ${typeof v === "object" ? JSON.stringify(v) : String(v)}`);
+  }
+  return parts.join(" · ");
+}
+
+/** The newest deploy progress (clone / install / start steps) from the timeline. */
+function progressOf(timeline: LiveChange[]): { step: string; pct?: number; message?: string } | null {
+  const last = timeline.find((e) => e.type === "progress" || e.type === "result" || e.type === "action");
+  if (!last || last.type !== "progress") return null;
+  return { step: String(last.step ?? ""), pct: typeof last.pct === "number" ? last.pct : undefined, message: last.message as string | undefined };
 }
 
 export default function AppPage() {
-  const { app } = useLoaderData<typeof loader>();
+  const data = useLoaderData<typeof loader>();
+  const [timeline, setTimeline] = useState<LiveChange[]>(data.timeline as LiveChange[]);
+  useEffect(() => setTimeline(data.timeline as LiveChange[]), [data.timeline]);
+  const { apps } = useLiveApps([data.app], {
+    app: data.app.name,
+    onChange: (c) => setTimeline((t) => (t.some((x) => x.id === c.id && c.id > 0) ? t : [c, ...t].slice(0, 500))),
+  });
+  const app = apps[0];
+  const progress = app.status === "STARTING" ? progressOf(timeline) : null;
   const rows: [string, React.ReactNode][] = [
     ["Repository", <span className="mono break">{app.repository}</span>],
     ["Commit", app.commitSha ? <span className="mono">{app.commitSha}</span> : "—"],
@@ -25,25 +54,56 @@ export default function AppPage() {
     ["Image", app.image ?? "console default"],
     ["Template", app.templateId ?? "—"],
     ["GPU", app.gpu ? `${app.gpu.mode}${app.gpu.count ? ` · ${app.gpu.count}` : ""}${app.gpuDevices.length ? ` (devices ${app.gpuDevices.join(", ")})` : ""}` : "none"],
-    ["Created", new Date(app.createdAt).toLocaleString("en-GB", { timeZone: "UTC" }) + " UTC"],
+    ["Health", app.health],
   ];
   return (
-    <section className="panel">
-      <nav aria-label="Breadcrumb" className="crumbs">
-        <Link to="/">Apps</Link> / <span aria-current="page">{app.name}</span>
-      </nav>
-      <div className="panel-head">
-        <h1>{app.name}</h1>
-        <StatusLight app={app} />
-      </div>
-      <dl className="details">
-        {rows.map(([k, v]) => (
-          <div key={k}>
-            <dt>{k}</dt>
-            <dd>{v}</dd>
+    <>
+      <section className="panel">
+        <nav aria-label="Breadcrumb" className="crumbs">
+          <Link to="/">Apps</Link> / <span aria-current="page">{app.name}</span>
+        </nav>
+        <div className="panel-head">
+          <div className="title-row">
+            <h1>{app.name}</h1>
+            <StatusLight app={app} />
           </div>
-        ))}
-      </dl>
-    </section>
+          <AppActions app={app} />
+        </div>
+        {progress ? (
+          <div className="progress" role="status" aria-live="polite">
+            <div className="progress-label">
+              {progress.step}
+              {progress.message ? ` — ${progress.message}` : ""}
+            </div>
+            <progress max={100} value={progress.pct} aria-label={`Deploy step ${progress.step}`} />
+          </div>
+        ) : null}
+        {app.lastError ? (
+          <p className="form-error" role="alert">
+            {app.lastError}
+          </p>
+        ) : null}
+        <dl className="details">
+          {rows.map(([k, v]) => (
+            <div key={k}>
+              <dt>{k}</dt>
+              <dd>{v}</dd>
+            </div>
+          ))}
+        </dl>
+      </section>
+      <section className="panel" aria-labelledby="timeline-title">
+        <h2 id="timeline-title">Timeline</h2>
+        <ol className="timeline">
+          {timeline.map((e, i) => (
+            <li key={e.id > 0 ? e.id : `t${i}`} data-type={e.type}>
+              <time className="muted small">{e.at ? new Date(String(e.at)).toISOString().replace("T", " ").slice(0, 19) : ""}</time>
+              <strong>{e.type}</strong>
+              <span className="small">{describe(e)}</span>
+            </li>
+          ))}
+        </ol>
+      </section>
+    </>
   );
 }
