@@ -15,7 +15,7 @@ export default function Marketplace() {
     <RouteDialog title="Marketplace" wide>
       <ul className="cards" aria-label="Templates">
         {templates.map((t) => (
-          <li key={t.slug} className="card" data-template={t.slug}>
+          <li key={t.slug} id={t.slug} className="card" data-template={t.slug}>
             <h3>{t.name}</h3>
             <p className="summary">{t.summary}</p>
             <dl className="facts">
@@ -33,8 +33,8 @@ export default function Marketplace() {
               </div>
               {t.source === "promoted" ? (
                 <div>
-                  <dt>Source</dt>
-                  <dd>promoted from an install</dd>
+                  <dt>Promoted from</dt>
+                  <dd>{t.originApp ? <Link to={`/apps/${t.originApp}`}>{t.originApp}</Link> : "a removed app"}</dd>
                 </div>
               ) : null}
             </dl>

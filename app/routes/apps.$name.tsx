@@ -1,11 +1,15 @@
-import type { LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
-import { Link, useLoaderData } from "@remix-run/react";
+import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
+import { json, redirect } from "@remix-run/node";
+import { Form, Link, useActionData, useLoaderData, useNavigation } from "@remix-run/react";
 import { useEffect, useState } from "react";
 import { AppNameSchema } from "../../agent/src/contract/validation";
 import { AppActions } from "../components/AppActions";
 import { StatusLight } from "../components/StatusLight";
 import { useLiveApps, type LiveChange } from "../components/useLiveApps";
+import { requestActor } from "../auth.server";
 import { findApp } from "../services/apps.server";
+import { ServiceError } from "../services/errors";
+import { promoteApp } from "../services/templates.server";
 import { listAppEvents } from "../services/lifecycle.server";
 
 export const meta: MetaFunction<typeof loader> = ({ data }) => [{ title: `${data?.app.name ?? "App"} · Docker Control Center` }];
@@ -16,6 +20,27 @@ export async function loader({ params, context }: LoaderFunctionArgs) {
   if (!app) throw new Response("No app by that name", { status: 404, statusText: "Not Found" });
   const timeline = await listAppEvents(context.dcc, { name: app.name, limit: 200 });
   return { app, timeline };
+}
+
+/** "Promote to marketplace": the app becomes a template that links back to it. */
+export async function action({ params, request, context }: ActionFunctionArgs) {
+  const form = await request.formData();
+  const text = (k: string) => {
+    const v = form.get(k);
+    return typeof v === "string" && v !== "" ? v : undefined;
+  };
+  try {
+    const t = await promoteApp(context.dcc, await requestActor(context, request), {
+      name: String(params.name ?? ""),
+      slug: text("slug"),
+      title: text("title"),
+      summary: text("summary"),
+    });
+    return redirect(`/marketplace#${t.slug}`);
+  } catch (e) {
+    if (!(e instanceof ServiceError)) throw e;
+    return json({ error: e.message, fields: e.fields }, { status: e.code === "CONFLICT" ? 409 : 400 });
+  }
 }
 
 function describe(e: LiveChange): string {
@@ -43,6 +68,8 @@ export default function AppPage() {
     onChange: (c) => setTimeline((t) => (t.some((x) => x.id === c.id && c.id > 0) ? t : [c, ...t].slice(0, 500))),
   });
   const app = apps[0];
+  const promoted = useActionData<typeof action>();
+  const submitting = useNavigation().state === "submitting";
   const progress = app.status === "STARTING" ? progressOf(timeline) : null;
   const rows: [string, React.ReactNode][] = [
     ["Repository", <span className="mono break">{app.repository}</span>],
@@ -91,6 +118,32 @@ export default function AppPage() {
             </div>
           ))}
         </dl>
+      </section>
+      <section className="panel" aria-labelledby="promote-title">
+        <h2 id="promote-title">Promote to marketplace</h2>
+        <Form method="post" className="form inline-form">
+          <div className="field">
+            <label htmlFor="p-slug">Template slug</label>
+            <input id="p-slug" name="slug" placeholder={app.name} maxLength={63} aria-invalid={promoted?.fields?.slug ? true : undefined} />
+          </div>
+          <div className="field">
+            <label htmlFor="p-title">Title</label>
+            <input id="p-title" name="title" placeholder={app.name} maxLength={80} />
+          </div>
+          <div className="field wide-field">
+            <label htmlFor="p-summary">Summary</label>
+            <input id="p-summary" name="summary" maxLength={400} placeholder="What it is, in a sentence" />
+          </div>
+          <button type="submit" className="button primary" disabled={submitting || !app.commitSha}>
+            Promote
+          </button>
+          {!app.commitSha ? <small className="hint">Available once the app has finished installing.</small> : null}
+          {promoted?.error ? (
+            <p className="form-error" role="alert">
+              {promoted.error}
+            </p>
+          ) : null}
+        </Form>
       </section>
       <section className="panel" aria-labelledby="timeline-title">
         <h2 id="timeline-title">Timeline</h2>

@@ -1,8 +1,9 @@
 import { asc, eq } from "drizzle-orm";
 import { z } from "zod";
 import { AppNameSchema, type GpuRequirement } from "../../agent/src/contract/validation";
-import { marketplaceTemplates, type MarketplaceTemplate } from "../../db/schema";
-import type { ConsoleContext } from "../context.server";
+import { apps, marketplaceTemplates, type MarketplaceTemplate } from "../../db/schema";
+import type { Actor, ConsoleContext } from "../context.server";
+import { recordAudit } from "./audit.server";
 import { ServiceError } from "./errors";
 
 export const TemplateSlugInput = z.strictObject({ slug: AppNameSchema });
@@ -22,9 +23,11 @@ export interface TemplateDto {
   capAdd: string[];
   source: "seed" | "promoted";
   originAppId: string | null;
+  /** Name of the app a promoted template came from, while that app exists. */
+  originApp: string | null;
 }
 
-export function toTemplateDto(t: MarketplaceTemplate): TemplateDto {
+export function toTemplateDto(t: MarketplaceTemplate, originApp: string | null = null): TemplateDto {
   const gpu: GpuRequirement = { mode: t.gpuMode };
   if (t.gpuCount != null) gpu.count = t.gpuCount;
   if (t.gpuMinMemoryMiB != null) gpu.minMemoryMiB = t.gpuMinMemoryMiB;
@@ -43,16 +46,66 @@ export function toTemplateDto(t: MarketplaceTemplate): TemplateDto {
     capAdd: t.capAdd,
     source: t.source,
     originAppId: t.originAppId,
+    originApp,
   };
 }
 
 export async function listTemplates(ctx: Pick<ConsoleContext, "db">): Promise<TemplateDto[]> {
-  const rows = await ctx.db.select().from(marketplaceTemplates).orderBy(asc(marketplaceTemplates.position), asc(marketplaceTemplates.name));
-  return rows.map(toTemplateDto);
+  const rows = await ctx.db
+    .select({ t: marketplaceTemplates, origin: apps.name })
+    .from(marketplaceTemplates)
+    .leftJoin(apps, eq(apps.id, marketplaceTemplates.originAppId))
+    .orderBy(asc(marketplaceTemplates.position), asc(marketplaceTemplates.name));
+  return rows.map((r) => toTemplateDto(r.t, r.origin));
 }
 
 export async function getTemplate(ctx: Pick<ConsoleContext, "db">, slug: string): Promise<TemplateDto> {
-  const [row] = await ctx.db.select().from(marketplaceTemplates).where(eq(marketplaceTemplates.slug, slug));
+  const [row] = await ctx.db
+    .select({ t: marketplaceTemplates, origin: apps.name })
+    .from(marketplaceTemplates)
+    .leftJoin(apps, eq(apps.id, marketplaceTemplates.originAppId))
+    .where(eq(marketplaceTemplates.slug, slug));
   if (!row) throw ServiceError.field("NOT_FOUND", "slug", `does not name a marketplace template (${slug})`);
-  return toTemplateDto(row);
+  return toTemplateDto(row.t, row.origin);
+}
+
+export const PromoteInput = z.strictObject({
+  name: AppNameSchema,
+  slug: AppNameSchema.optional(),
+  title: z.string().min(1).max(80).refine((s) => !/[\u0000-\u001F\u007F]/.test(s), { error: "must not contain control characters" }).optional(),
+  summary: z.string().min(1).max(400).refine((s) => !/[\u0000-\u0008\u000B-\u001F\u007F]/.test(s), { error: "must not contain control characters" }).optional(),
+});
+
+/** A finished install becomes a marketplace template that links back to its origin app. */
+export async function promoteApp(ctx: ConsoleContext, actor: Actor, input: z.infer<typeof PromoteInput>): Promise<TemplateDto> {
+  const [app] = await ctx.db.select().from(apps).where(eq(apps.name, input.name));
+  if (!app) throw ServiceError.field("NOT_FOUND", "name", `does not name an existing app (${input.name})`);
+  if (!app.commitSha) throw new ServiceError("PRECONDITION_FAILED", `${app.name} has not finished installing yet`, { name: "has not finished installing yet" });
+  const slug = input.slug ?? app.name;
+  if ((await ctx.db.select({ slug: marketplaceTemplates.slug }).from(marketplaceTemplates).where(eq(marketplaceTemplates.slug, slug))).length) {
+    throw ServiceError.field("CONFLICT", input.slug ? "slug" : "name", `is already a marketplace template (${slug}); choose another slug`);
+  }
+  const [base] = app.templateId ? await ctx.db.select().from(marketplaceTemplates).where(eq(marketplaceTemplates.slug, app.templateId)) : [];
+  await ctx.db.transaction(async (tx) => {
+    await tx.insert(marketplaceTemplates).values({
+      slug,
+      name: input.title ?? app.name,
+      summary: input.summary ?? base?.summary ?? `Promoted from ${app.name} at ${app.commitSha!.slice(0, 8)}.`,
+      homepage: base?.homepage ?? null,
+      repository: app.repository,
+      startCommand: app.startCommand,
+      installCommand: app.installCommand,
+      defaultPort: app.port,
+      gpuMode: app.gpu?.mode ?? "none",
+      gpuCount: app.gpu?.count ?? null,
+      gpuMinMemoryMiB: app.gpu?.minMemoryMiB ?? null,
+      image: app.image ?? base?.image ?? null,
+      keepPaths: base?.keepPaths ?? [],
+      capAdd: base?.capAdd ?? [],
+      originAppId: app.id,
+      source: "promoted",
+    });
+    await recordAudit(tx, actor, { action: "template.promote", target: slug, detail: { app: app.name, commitSha: app.commitSha } });
+  });
+  return getTemplate(ctx, slug);
 }
