@@ -27,6 +27,7 @@ export function Layout({ children }: { children: React.ReactNode }) {
           <nav aria-label="Main">
             <NavLink to="/" end>Apps</NavLink>
             <NavLink to="/marketplace">Marketplace</NavLink>
+            <NavLink to="/hosts">Hosts</NavLink>
           </nav>
         </header>
         <main id="main">{children}</main>
