@@ -14,6 +14,13 @@ await build({
   // dockerode pulls ssh2, whose optional native add-ons npm does not build; the agent only talks
   // to the local Docker socket, so they stay out.
   external: ["cpu-features", "*.node"],
-  banner: { js: "#!/usr/bin/env node\nimport { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+  // CommonJS dependencies (dockerode → ssh2) expect require, __filename and __dirname.
+  banner: {
+    js: [
+      "#!/usr/bin/env node",
+      "import { createRequire as __cr } from 'node:module'; import { fileURLToPath as __fu } from 'node:url'; import { dirname as __dn } from 'node:path';",
+      "const require = __cr(import.meta.url); const __filename = __fu(import.meta.url); const __dirname = __dn(__filename);",
+    ].join("\n"),
+  },
   logLevel: "warning",
 });

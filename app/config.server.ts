@@ -29,6 +29,10 @@ const EnvSchema = z.object({
   DCC_ALLOW_INSECURE_GIT: Switch.default(false),
   DCC_ALLOWED_GIT_HOSTS: z.string().optional(),
   DCC_ADMIN_TOKEN: z.string().min(16, { error: "must be at least 16 characters" }).optional(),
+  DCC_ADMIN_USER: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, { error: "must be a user name (lower-case letters, digits, . _ -)" }).default("admin"),
+  DCC_ADMIN_PASSWORD: z.string().min(12, { error: "must be at least 12 characters" }).max(1024).optional(),
+  DCC_SESSION_SECRET: z.string().min(32, { error: "must be at least 32 characters" }).optional(),
+  DCC_TRUST_PROXY: Switch.default(false),
   DCC_PUBLIC_URL: z.url().optional(),
   DCC_TEMPLATES_DIR: z.string().min(1).optional(),
 });
@@ -47,6 +51,13 @@ export interface Config {
   allowInsecureGit: boolean;
   allowedGitHosts: string[];
   adminToken?: string;
+  /** Headless installs: the first admin is created from these when no user exists yet. */
+  adminUser: string;
+  adminPassword?: string;
+  /** Given session secret; otherwise one is generated once under dataDir (loadSessionKey). */
+  sessionSecret?: string;
+  /** Honour X-Forwarded-For/-Proto from one reverse proxy in front of the console. */
+  trustProxy: boolean;
   publicUrl?: string;
   /** Marketplace seed files (templates/marketplace unless DCC_TEMPLATES_DIR says otherwise). */
   templatesDir: string;
@@ -94,6 +105,10 @@ export function loadConfig(env: NodeJS.ProcessEnv, rootDir: string): Config {
     allowInsecureGit: e.DCC_ALLOW_INSECURE_GIT,
     allowedGitHosts: (e.DCC_ALLOWED_GIT_HOSTS ?? "").split(",").map((h) => h.trim().toLowerCase()).filter(Boolean),
     adminToken: e.DCC_ADMIN_TOKEN,
+    adminUser: e.DCC_ADMIN_USER,
+    adminPassword: e.DCC_ADMIN_PASSWORD,
+    sessionSecret: e.DCC_SESSION_SECRET,
+    trustProxy: e.DCC_TRUST_PROXY,
     publicUrl: e.DCC_PUBLIC_URL,
     templatesDir: resolve(e.DCC_TEMPLATES_DIR ?? join(rootDir, "templates/marketplace")),
     rootDir,

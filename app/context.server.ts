@@ -3,6 +3,7 @@
 import { EventEmitter } from "node:events";
 import type { Db } from "../db/client";
 import type { Config } from "./config.server";
+import type { ConsoleMetrics } from "./services/metrics.server";
 
 export type ActorKind = "anonymous" | "user" | "token" | "agent" | "system";
 export interface Actor {
@@ -11,6 +12,10 @@ export interface Actor {
   id: string;
   role: "admin" | "operator" | "viewer";
   address?: string;
+  /** Set when the actor came from a browser session (SHA-256 of the cookie value). */
+  sessionId?: string;
+  /** The users row behind a session. */
+  userId?: string;
 }
 
 /** A change to an app as the live stream carries it: `{ id, type, app, ...changedFields }`. */
@@ -39,6 +44,8 @@ export class ChangeBus extends EventEmitter {
 /** The hub's slot: services call `kick` after committing a command so delivery starts at once. */
 export interface Dispatcher {
   kick(hostId: string): void;
+  /** Closes the host's socket at once when this process holds it (revocation). */
+  disconnect(hostId: string, reason: string): void;
 }
 
 export interface ConsoleContext {
@@ -46,13 +53,19 @@ export interface ConsoleContext {
   config: Config;
   bus: ChangeBus;
   dispatcher: Dispatcher;
+  /** This process's Prometheus registry and the observe functions (app/services/metrics.server.ts). */
+  metrics: ConsoleMetrics;
+  /** Secret for CSRF tokens (from DCC_SESSION_SECRET or generated once under DCC_DATA_DIR). */
+  sessionKey: Buffer;
 }
 
-export const noDispatcher: Dispatcher = { kick() {} };
+export const noDispatcher: Dispatcher = { kick() {}, disconnect() {} };
 
 declare module "@remix-run/node" {
   interface AppLoadContext {
     dcc: ConsoleContext;
     clientAddress?: string;
+    /** Per-response CSP nonce for Remix's inline scripts. */
+    cspNonce?: string;
   }
 }

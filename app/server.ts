@@ -12,7 +12,13 @@ import { openDb, prepareDb } from "../db/client";
 import { seedMarketplace } from "../db/seed";
 import { loadConfig } from "./config.server";
 import { ChangeBus, noDispatcher, type ConsoleContext } from "./context.server";
+import { bodyLimit, crossSiteWriteGuard, securityHeaders } from "./http-security.server";
+import { loadSessionKey, prepareFirstRun } from "./services/auth.server";
+import { AgentHub } from "./hub/hub.server";
+import { startLocalAgent, type LocalAgent } from "./hub/local-agent.server";
+import { hubLog } from "./hub/log.server";
 import { startEventTail } from "./services/live.server";
+import { createConsoleMetrics } from "./services/metrics.server";
 
 /** What the hub plugs into the server: websocket upgrades on /agent, and a clean stop. */
 export interface HubSlot {
@@ -32,19 +38,39 @@ async function main() {
   await prepareDb(db, config.databaseUrl, join(rootDir, "db/migrations"));
   const seeded = await seedMarketplace(db, config.templatesDir);
 
-  const ctx: ConsoleContext = { db, config, bus: new ChangeBus(), dispatcher: noDispatcher };
+  const bus = new ChangeBus();
+  const metrics = createConsoleMetrics({ db, bus, rootDir });
+  const session = loadSessionKey(config);
+  if (session.note) log(session.note);
+  const ctx: ConsoleContext = { db, config, bus, dispatcher: noDispatcher, metrics, sessionKey: session.key };
+  const firstRun = await prepareFirstRun(ctx);
   const stopTail = startEventTail(db, ctx.bus);
-  const hub = null as HubSlot | null;
+  const agentHub = new AgentHub(ctx);
+  ctx.dispatcher = agentHub;
+  const hub: HubSlot | null = agentHub;
 
   const build = (await import(pathToFileURL(join(rootDir, "build/index.js")).href)) as ServerBuild;
   const app = express();
   app.disable("x-powered-by");
+  app.set("trust proxy", config.trustProxy ? 1 : false);
+  app.use(metrics.http); // first, so refused requests are counted too
+  app.use(securityHeaders, bodyLimit(), crossSiteWriteGuard(config.publicUrl));
   app.get("/healthz", async (_req, res) => {
     try {
       await db.$client.execute("SELECT 1");
       res.json({ ok: true, database: "ok" });
     } catch (e) {
       res.status(503).json({ ok: false, database: (e as Error).message });
+    }
+  });
+  // Prometheus scrape target; public like /healthz (put it behind the proxy's auth if it must not be).
+  app.get("/metrics", async (_req, res) => {
+    try {
+      const text = await metrics.scrape();
+      res.setHeader("Content-Type", metrics.contentType);
+      res.end(text);
+    } catch (e) {
+      res.status(500).type("text/plain").send((e as Error).message);
     }
   });
   app.use("/build", express.static(join(rootDir, "public/build"), { immutable: true, maxAge: "1y" }));
@@ -54,7 +80,7 @@ async function main() {
     createRequestHandler({
       build,
       mode: process.env.NODE_ENV === "development" ? "development" : "production",
-      getLoadContext: (req) => ({ dcc: ctx, clientAddress: req.socket.remoteAddress }),
+      getLoadContext: (req, res) => ({ dcc: ctx, clientAddress: req.ip ?? req.socket.remoteAddress, cspNonce: res.locals.cspNonce as string }),
     }),
   );
 
@@ -71,12 +97,23 @@ async function main() {
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : config.port;
   log("console listening", { url: `http://localhost:${port}`, database: config.databaseUrl.replace(/\?.*$/, ""), templates: seeded });
+  if (firstRun.createdAdmin) log("created the first admin from DCC_ADMIN_PASSWORD", { user: firstRun.createdAdmin });
+  // The one secret ever written to the log: single-use, valid only until the first admin exists.
+  if (firstRun.setupToken) log("first run: open /setup and enter this set-up token", { setupUrl: `http://localhost:${port}/setup`, setupToken: firstRun.setupToken });
+
+  let localAgent: LocalAgent | null = null;
+  try {
+    localAgent = await startLocalAgent(ctx, { port, log: hubLog });
+  } catch (e) {
+    log("could not start the local agent", { level: "error", error: (e as Error).message });
+  }
 
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log("shutting down", { signal });
+    await localAgent?.stop();
     const force = setTimeout(() => server.closeAllConnections(), 5000);
     force.unref();
     server.closeIdleConnections();

@@ -6,6 +6,7 @@ import { createClient, type Client } from "@libsql/client";
 import { drizzle, type LibSQLDatabase } from "drizzle-orm/libsql";
 import { migrate } from "drizzle-orm/libsql/migrator";
 import * as schema from "./schema";
+import { gateWrites } from "./write-gate";
 
 export type Db = LibSQLDatabase<typeof schema> & { $client: Client };
 
@@ -19,8 +20,11 @@ export function openDb({ url, authToken }: DbOptions): Db {
     const path = url.slice("file:".length).split("?")[0];
     if (path && path !== ":memory:") mkdirSync(dirname(resolve(path)), { recursive: true });
   }
-  // `timeout` is the busy timeout of embedded files, so several processes can share one file.
-  const client = createClient({ url, authToken, timeout: 5000 });
+  // `timeout` is the busy timeout of embedded files, so several processes can share one file;
+  // within one process, writers take turns (see write-gate.ts).
+  const busyTimeoutMs = 5000;
+  const raw = createClient({ url, authToken, timeout: busyTimeoutMs });
+  const client = url.startsWith("file:") ? gateWrites(raw, busyTimeoutMs) : raw;
   return drizzle(client, { schema, casing: "snake_case" }) as Db;
 }
 

@@ -1,9 +1,204 @@
-// dcc-agent: the host agent's command-line entry.
-const VERSION = "0.1.0";
+// dcc-agent: the host agent's entry and the one place that builds the real parts — state dir,
+// journal, Docker, the ops layer's app manager, the command gate and the console channel — and
+// wires them together. Logs are JSON lines on stdout.
+import { readFileSync } from "node:fs";
+import type { Server } from "node:http";
+import { hostname } from "node:os";
+import Docker from "dockerode";
+import { AgentChannel } from "./channel";
+import { CommandProcessor } from "./commands";
+import { AgentConfigError, USAGE, loadAgentConfig, type AgentConfig } from "./config";
+import { CLOSE, publicKeyFromBase64 } from "./contract/protocol";
+import type { HostFacts } from "./contract/facts";
+import type { StatusReport, UsageSample } from "./contract/reports";
+import { createExecutor } from "./executor";
+import { startHealthServer } from "./health";
+import { Journal } from "./journal";
+import { createLifecycle, factsWithoutManager, type Lifecycle } from "./lifecycle";
+import { jsonLogger, type Logger } from "./log";
+import { ensureStateDir, loadIdentity, loadOrCreateAgentKey, type Identity } from "./state";
 
-if (process.argv.includes("--version")) {
-  console.log(VERSION);
-} else {
-  console.error("dcc-agent: the agent channel is not wired yet; run with --version");
-  process.exit(2);
+export const VERSION = "0.1.0";
+
+/** Exit codes a supervisor can act on: 2 = fix the configuration or enrol again, 3 = this host's access ended. */
+const EXIT_CONFIG = 2;
+const EXIT_REFUSED = 3;
+
+async function dockerAnswers(docker: Docker): Promise<boolean> {
+  const timeout = new Promise<boolean>((r) => setTimeout(() => r(false), 3000).unref());
+  return Promise.race([docker.ping().then(() => true, () => false), timeout]);
 }
+
+async function run(config: AgentConfig, log: Logger): Promise<void> {
+  ensureStateDir(config.stateDir);
+  const agentKey = loadOrCreateAgentKey(config.stateDir);
+  const identity = loadIdentity(config.stateDir);
+  if (identity && config.enrollToken) log("info", "already enrolled; the enrolment token is not used", { hostId: identity.hostId });
+  if (!identity && !config.enrollToken) {
+    log("error", "not enrolled: start once with --enroll <token> (from hosts.createEnrollment)");
+    process.exit(EXIT_CONFIG);
+  }
+  const journal = Journal.open(config.stateDir);
+  const docker = new Docker();
+  const dockerOk = await dockerAnswers(docker);
+  if (!dockerOk) log("warn", "Docker does not answer; lifecycle commands will fail until the agent is restarted with Docker up");
+
+  // Status changes go out at once; while disconnected only the newest per app is kept.
+  const statusQueue = new Map<string, StatusReport>();
+  const usageQueue = new Map<string, UsageSample>();
+  let lifecycle: Lifecycle | null = null;
+  let starting: Promise<void> | null = null;
+  let unavailable = dockerOk ? "the agent is not enrolled yet" : "Docker is not reachable on this host";
+  const executor = createExecutor(
+    async () => (await starting, lifecycle),
+    () => unavailable,
+  );
+
+  // The app manager labels containers with the host id, so it starts once the identity is known.
+  const startLifecycle = (hostId: string) => (starting ??= startManager(hostId));
+  const startManager = async (hostId: string) => {
+    if (!dockerOk) return;
+    try {
+      lifecycle = await createLifecycle({
+        docker,
+        hostId,
+        workspaceRoot: config.workspaceRoot,
+        stateDir: config.stateDir,
+        allowInsecureGit: config.allowInsecureGit,
+        log,
+        onStatus: (r) => {
+          statusQueue.set(r.app, r);
+          flushStatus();
+        },
+        onUsage: (u) => void usageQueue.set(u.app, u),
+      });
+    } catch (e) {
+      unavailable = `the app manager could not start: ${(e as Error).message}`;
+      log("error", "the app manager could not start; lifecycle commands will fail", { error: (e as Error).message });
+    }
+  };
+
+  let processor: CommandProcessor | null = null;
+  const onIdentity = (id: Identity) => {
+    processor = new CommandProcessor({
+      hostId: id.hostId,
+      consoleKey: publicKeyFromBase64(id.consolePublicKey),
+      journal,
+      executor,
+      rules: { allowInsecure: config.allowInsecureGit },
+      send: (m) => channel.send(m),
+      log,
+    });
+  };
+
+  let facts: { at: number; value: HostFacts } | null = null;
+  const channel: AgentChannel = new AgentChannel({
+    url: config.consoleUrl,
+    ca: config.caFile ? readFileSync(config.caFile, "utf8") : undefined,
+    stateDir: config.stateDir,
+    agentKey,
+    identity,
+    enrollToken: config.enrollToken,
+    consoleFingerprint: config.consoleFingerprint,
+    name: config.name ?? (hostname().replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 63) || undefined),
+    agentVersion: VERSION,
+    log,
+    hello: async () => {
+      if (!facts || Date.now() - facts.at > 60_000) {
+        const value = lifecycle ? await lifecycle.facts(VERSION) : await factsWithoutManager(docker, config.stateDir, config.workspaceRoot, VERSION);
+        facts = { at: Date.now(), value };
+      }
+      return { facts: facts.value, inventory: await executor.inventory() };
+    },
+    onIdentity: (id) => {
+      onIdentity(id);
+      // Enrolled just now: start managing apps (the hello already sent carries an empty inventory).
+      void startLifecycle(id.hostId);
+    },
+    onCommand: (env) => {
+      if (!processor) return;
+      processor.handle(env).catch((e) => log("error", "command handling failed", { error: (e as Error).message }));
+    },
+    onLogs: (req) => {
+      executor.logs!(req.app, req.tail).then(
+        (lines) => channel.send({ type: "log", requestId: req.requestId, lines: lines.slice(-500) }),
+        (e) => channel.send({ type: "log", requestId: req.requestId, lines: [], error: (e as Error).message.slice(0, 1000) }),
+      );
+    },
+    onReady: () => flushStatus(),
+    onFatal: (code, reason) => {
+      log("error", "the console refused this agent", { code, reason, action: "stopping" });
+      void shutdown(code === CLOSE.enrollRefused ? EXIT_CONFIG : EXIT_REFUSED);
+    },
+  });
+  if (identity) {
+    onIdentity(identity);
+    await startLifecycle(identity.hostId);
+  }
+
+  function flushStatus() {
+    if (statusQueue.size === 0 || !channel.connected) return;
+    const reports = [...statusQueue.values()].slice(0, 500);
+    if (channel.send({ type: "status", reports })) for (const r of reports) statusQueue.delete(r.app);
+  }
+  const usageTimer = setInterval(() => {
+    if (usageQueue.size === 0 || !channel.connected) return;
+    const samples = [...usageQueue.values()].slice(0, 500);
+    if (channel.send({ type: "usage", samples })) for (const s of samples) usageQueue.delete(s.app);
+  }, 5000);
+  usageTimer.unref();
+
+  let health: Server | null = null;
+  if (config.healthPort !== undefined) {
+    health = await startHealthServer(config.healthPort, { version: VERSION, hostId: () => channel.hostId, connected: () => channel.connected });
+    log("info", "health endpoint listening", { url: `http://127.0.0.1:${(health.address() as { port: number }).port}/healthz` });
+  }
+
+  let stopping = false;
+  async function shutdown(code: number) {
+    if (stopping) return;
+    stopping = true;
+    clearInterval(usageTimer);
+    // A command about to finish may still send its result; a long one is re-run after restart.
+    await Promise.race([(processor as CommandProcessor | null)?.drain(), new Promise((r) => setTimeout(r, 3000).unref())]);
+    await channel.stop();
+    lifecycle?.stop();
+    health?.close();
+    journal.close();
+    process.exit(code);
+  }
+  process.on("SIGTERM", () => void shutdown(0));
+  process.on("SIGINT", () => void shutdown(0));
+
+  log("info", "agent starting", {
+    version: VERSION,
+    console: config.consoleUrl,
+    stateDir: config.stateDir,
+    workspaceRoot: config.workspaceRoot,
+    hostId: identity?.hostId ?? null,
+    // Every deploy spec carries its image, resolved by the console (app > template > its base image).
+    ...(config.baseImage ? { baseImage: config.baseImage } : {}),
+  });
+  channel.start();
+}
+
+async function main() {
+  const argv = process.argv.slice(2);
+  if (argv.includes("--version")) return void console.log(VERSION);
+  if (argv.includes("--help") || argv.includes("-h")) return void process.stdout.write(USAGE);
+  const log = jsonLogger({ component: "agent" });
+  let config: AgentConfig;
+  try {
+    config = loadAgentConfig(argv, process.env);
+  } catch (e) {
+    const msg = e instanceof AgentConfigError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS") ? (e as Error).message : String(e);
+    process.stderr.write(`dcc-agent: ${msg}\n\n${USAGE}`);
+    process.exit(EXIT_CONFIG);
+  }
+  await run(config, log);
+}
+
+main().catch((e) => {
+  process.stdout.write(JSON.stringify({ t: new Date().toISOString(), level: "error", msg: "agent failed", error: (e as Error).stack ?? String(e) }) + "\n");
+  process.exit(1);
+});

@@ -1,4 +1,5 @@
 import { useFetcher } from "@remix-run/react";
+import { CsrfInput } from "./CsrfInput";
 import type { AppDto } from "../services/apps.server";
 
 type Verb = "start" | "stop" | "restart" | "reinstall" | "deinstall";
@@ -31,6 +32,7 @@ export function AppActions({ app }: { app: Pick<AppDto, "name" | "status" | "hos
   );
   return (
     <fetcher.Form method="post" action={`/apps/${app.name}/action`} className="app-actions" preventScrollReset>
+      <CsrfInput />
       {running ? button("stop", "Stop", true) : button("start", "Start", Boolean(app.hostId))}
       {button("restart", "Restart", Boolean(app.hostId) && running)}
       {button("reinstall", "Reinstall", Boolean(app.hostId))}

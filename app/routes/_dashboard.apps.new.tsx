@@ -3,7 +3,8 @@ import { json, redirect } from "@remix-run/node";
 import { Form, useActionData, useLoaderData, useNavigation, useSearchParams } from "@remix-run/react";
 import { useEffect, useRef, useState } from "react";
 import { RouteDialog } from "../components/Dialog";
-import { requestActor } from "../auth.server";
+import { requireUser } from "../auth.server";
+import { CsrfInput } from "../components/CsrfInput";
 import { createApp } from "../services/apps.server";
 import { ServiceError } from "../services/errors";
 import { listTemplates, type TemplateDto } from "../services/templates.server";
@@ -14,7 +15,8 @@ const FIELDS = ["name", "repository", "startCommand", "port", "installCommand", 
 type Field = (typeof FIELDS)[number];
 type Values = Partial<Record<Field | "templateId", string>>;
 
-export async function loader({ context }: LoaderFunctionArgs) {
+export async function loader({ request, context }: LoaderFunctionArgs) {
+  await requireUser(request, context, "operator");
   return { templates: await listTemplates(context.dcc), insecureGit: context.dcc.config.allowInsecureGit };
 }
 
@@ -30,10 +32,11 @@ export function formToInput(form: FormData): Record<string, unknown> {
 }
 
 export async function action({ request, context }: ActionFunctionArgs) {
+  const actor = await requireUser(request, context, "operator");
   const form = await request.formData();
   const values = Object.fromEntries([...FIELDS, "templateId"].map((k) => [k, String(form.get(k) ?? "")])) as Values;
   try {
-    const app = await createApp(context.dcc, await requestActor(context, request), formToInput(form));
+    const app = await createApp(context.dcc, actor, formToInput(form));
     return redirect(`/?created=${encodeURIComponent(app.name)}`);
   } catch (e) {
     if (!(e instanceof ServiceError)) throw e;
@@ -113,6 +116,7 @@ export default function AddApp() {
   return (
     <RouteDialog title="Add app">
       <Form method="post" noValidate className="form" preventScrollReset>
+        <CsrfInput />
         {result?.message && Object.keys(errors).length === 0 ? (
           <p className="form-error" role="alert">{result.message}</p>
         ) : Object.keys(errors).length > 0 ? (

@@ -1,11 +1,13 @@
 import type { LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { Link, useLoaderData } from "@remix-run/react";
+import { requireUser } from "../auth.server";
 import { RouteDialog } from "../components/Dialog";
 import { listTemplates } from "../services/templates.server";
 
 export const meta: MetaFunction = () => [{ title: "Marketplace · Docker Control Center" }];
 
-export async function loader({ context }: LoaderFunctionArgs) {
+export async function loader({ request, context }: LoaderFunctionArgs) {
+  await requireUser(request, context, "viewer");
   return { templates: await listTemplates(context.dcc) };
 }
 

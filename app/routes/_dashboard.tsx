@@ -1,6 +1,7 @@
 import type { LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { Link, Outlet, useLoaderData } from "@remix-run/react";
 import { AppActions } from "../components/AppActions";
+import { requireUser } from "../auth.server";
 import { StatusLight } from "../components/StatusLight";
 import { useLiveApps } from "../components/useLiveApps";
 import { listApps } from "../services/apps.server";
@@ -8,7 +9,8 @@ import { listHosts } from "../services/hosts.server";
 
 export const meta: MetaFunction = () => [{ title: "Apps · Docker Control Center" }];
 
-export async function loader({ context }: LoaderFunctionArgs) {
+export async function loader({ request, context }: LoaderFunctionArgs) {
+  await requireUser(request, context, "viewer");
   const [apps, hosts] = await Promise.all([listApps(context.dcc, undefined), listHosts(context.dcc)]);
   return { apps, hosts: hosts.map((h) => ({ id: h.id, name: h.name, online: h.online, address: h.address })) };
 }

@@ -2,7 +2,7 @@ import type { ActionFunctionArgs } from "@remix-run/node";
 import { json } from "@remix-run/node";
 import { z } from "zod";
 import { AppNameSchema } from "../../agent/src/contract/validation";
-import { requestActor } from "../auth.server";
+import { requireUser } from "../auth.server";
 import { ServiceError } from "../services/errors";
 import { runLifecycle } from "../services/lifecycle.server";
 
@@ -10,12 +10,13 @@ const Verb = z.enum(["start", "stop", "restart", "reinstall", "deinstall"]);
 
 /** The dashboard's lifecycle buttons post here (a form action, so it works without JavaScript too). */
 export async function action({ request, params, context }: ActionFunctionArgs) {
+  const actor = await requireUser(request, context, "operator");
   const form = await request.formData();
   const name = AppNameSchema.safeParse(params.name);
   const verb = Verb.safeParse(form.get("verb"));
   if (!name.success || !verb.success) return json({ ok: false, error: "unknown app or action" }, { status: 400 });
   try {
-    const r = await runLifecycle(context.dcc, await requestActor(context, request), verb.data, name.data, { clean: form.get("clean") === "on" });
+    const r = await runLifecycle(context.dcc, actor, verb.data, name.data, { clean: form.get("clean") === "on" });
     return json({ ok: true, queued: r.queued, error: null });
   } catch (e) {
     if (!(e instanceof ServiceError)) throw e;

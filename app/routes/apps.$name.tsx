@@ -6,7 +6,8 @@ import { AppNameSchema } from "../../agent/src/contract/validation";
 import { AppActions } from "../components/AppActions";
 import { StatusLight } from "../components/StatusLight";
 import { useLiveApps, type LiveChange } from "../components/useLiveApps";
-import { requestActor } from "../auth.server";
+import { requireUser } from "../auth.server";
+import { CsrfInput } from "../components/CsrfInput";
 import { findApp } from "../services/apps.server";
 import { ServiceError } from "../services/errors";
 import { promoteApp } from "../services/templates.server";
@@ -14,7 +15,8 @@ import { listAppEvents } from "../services/lifecycle.server";
 
 export const meta: MetaFunction<typeof loader> = ({ data }) => [{ title: `${data?.app.name ?? "App"} · Docker Control Center` }];
 
-export async function loader({ params, context }: LoaderFunctionArgs) {
+export async function loader({ params, request, context }: LoaderFunctionArgs) {
+  await requireUser(request, context, "viewer");
   const name = AppNameSchema.safeParse(params.name);
   const app = name.success ? await findApp(context.dcc.db, name.data) : null;
   if (!app) throw new Response("No app by that name", { status: 404, statusText: "Not Found" });
@@ -24,13 +26,14 @@ export async function loader({ params, context }: LoaderFunctionArgs) {
 
 /** "Promote to marketplace": the app becomes a template that links back to it. */
 export async function action({ params, request, context }: ActionFunctionArgs) {
+  const actor = await requireUser(request, context, "operator");
   const form = await request.formData();
   const text = (k: string) => {
     const v = form.get(k);
     return typeof v === "string" && v !== "" ? v : undefined;
   };
   try {
-    const t = await promoteApp(context.dcc, await requestActor(context, request), {
+    const t = await promoteApp(context.dcc, actor, {
       name: String(params.name ?? ""),
       slug: text("slug"),
       title: text("title"),
@@ -122,6 +125,7 @@ export default function AppPage() {
       <section className="panel" aria-labelledby="promote-title">
         <h2 id="promote-title">Promote to marketplace</h2>
         <Form method="post" className="form inline-form">
+          <CsrfInput />
           <div className="field">
             <label htmlFor="p-slug">Template slug</label>
             <input id="p-slug" name="slug" placeholder={app.name} maxLength={63} aria-invalid={promoted?.fields?.slug ? true : undefined} />

@@ -1,13 +1,15 @@
 import type { LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { Link, Outlet, useLoaderData, useRevalidator } from "@remix-run/react";
 import { useEffect } from "react";
+import { requireUser } from "../auth.server";
 import { StatusLight } from "../components/StatusLight";
 import { listApps } from "../services/apps.server";
 import { listHosts } from "../services/hosts.server";
 
 export const meta: MetaFunction = () => [{ title: "Hosts · Docker Control Center" }];
 
-export async function loader({ context }: LoaderFunctionArgs) {
+export async function loader({ request, context }: LoaderFunctionArgs) {
+  await requireUser(request, context, "viewer");
   const [hosts, apps] = await Promise.all([listHosts(context.dcc), listApps(context.dcc, undefined)]);
   return { hosts, apps: apps.map((a) => ({ name: a.name, hostId: a.hostId, status: a.status, health: a.health, phase: a.phase, lastError: a.lastError, gpuDevices: a.gpuDevices })) };
 }

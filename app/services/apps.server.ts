@@ -305,7 +305,7 @@ export async function createApp(ctx: ConsoleContext, actor: Actor, raw: unknown)
       }).returning();
       if (hostId) {
         const params = { spec: await buildDeploySpec(ctx, row) };
-        await enqueueCommand(tx, actor, { hostId, appId: id, appName: spec.name, action: "provision", params });
+        await enqueueCommand(tx, actor, { hostId, appId: id, appName: spec.name, action: "provision", params }, ctx.metrics);
       }
       changes.push(
         await recordEvent(tx, {
@@ -366,7 +366,7 @@ export async function updateApp(ctx: ConsoleContext, actor: Actor, raw: unknown)
         .returning();
       if (row.hostId) {
         const params = { spec: await buildDeploySpec(ctx, updated) };
-        await enqueueCommand(tx, actor, { hostId: row.hostId, appId: row.id, appName: row.name, action: "update", params });
+        await enqueueCommand(tx, actor, { hostId: row.hostId, appId: row.id, appName: row.name, action: "update", params }, ctx.metrics);
       }
       changes.push(await recordEvent(tx, { appId: row.id, appName: row.name, type: "updated", data: { changed: Object.keys(changed) } }));
       await recordAudit(tx, actor, { action: "app.update", target: row.name, detail: { changed: Object.keys(changed) } });
@@ -378,4 +378,49 @@ export async function updateApp(ctx: ConsoleContext, actor: Actor, raw: unknown)
   publishAll(ctx, changes);
   if (row.hostId) ctx.dispatcher.kick(row.hostId);
   return requireApp(db, row.name);
+}
+
+const PLACEMENT_ACTOR: Actor = { kind: "system", id: "console", role: "admin" };
+
+/**
+ * Places apps that wait for a host (hostId NULL) now that a host has connected, and queues their
+ * provision command. Safe when several console processes do it at once: an app is only claimed
+ * while it still has no host. Returns the hosts that got work, for the caller to kick.
+ */
+export async function placeWaitingApps(ctx: Pick<ConsoleContext, "db" | "config" | "bus">): Promise<string[]> {
+  const { db } = ctx;
+  const waiting = await db.select().from(apps).where(isNull(apps.hostId)).orderBy(asc(apps.createdAt));
+  if (!waiting.length) return [];
+  const kicked = new Set<string>();
+  for (const row of waiting) {
+    const p = pickHost(await hostCandidates(db), row.gpu ?? undefined);
+    if (p.hostId === null) {
+      const reason = p.reason;
+      if (row.phase !== reason) await db.update(apps).set({ phase: reason }).where(and(eq(apps.id, row.id), isNull(apps.hostId)));
+      continue;
+    }
+    const { hostId, gpuDevices } = p;
+    const changes: AppChange[] = [];
+    try {
+      await db.transaction(async (tx) => {
+        const [placed] = await tx
+          .update(apps)
+          .set({ hostId, gpuDevices, status: "STARTING", phase: "queued", lastError: null, updatedAt: new Date().toISOString() })
+          .where(and(eq(apps.id, row.id), isNull(apps.hostId)))
+          .returning();
+        if (!placed) return;
+        const params = { spec: await buildDeploySpec(ctx, placed) };
+        const commandId = await enqueueCommand(tx, PLACEMENT_ACTOR, { hostId, appId: row.id, appName: row.name, action: "provision", params });
+        changes.push(await recordEvent(tx, { appId: row.id, appName: row.name, type: "placed", data: { hostId, status: "STARTING", phase: "queued" } }));
+        await recordAudit(tx, PLACEMENT_ACTOR, { action: "app.place", target: row.name, detail: { hostId, commandId } });
+        kicked.add(hostId);
+      });
+    } catch (e) {
+      // Another app holds this port on the chosen host: this one keeps waiting.
+      if (isUniqueViolation(e, "apps.host_id")) continue;
+      throw e;
+    }
+    publishAll(ctx, changes);
+  }
+  return [...kicked];
 }

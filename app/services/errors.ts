@@ -21,3 +21,8 @@ export class ServiceError extends Error {
     return new ServiceError("BAD_REQUEST", message || "invalid input", fields);
   }
 }
+
+/** The HTTP status a form action answers for a service error. */
+export function httpStatusOf(e: ServiceError): number {
+  return { BAD_REQUEST: 400, UNAUTHORIZED: 401, FORBIDDEN: 403, NOT_FOUND: 404, CONFLICT: 409, PRECONDITION_FAILED: 412 }[e.code];
+}

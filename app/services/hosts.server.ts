@@ -1,7 +1,12 @@
 import { asc, eq } from "drizzle-orm";
+import { z } from "zod";
 import { HostFactsSchema, type HostFacts } from "../../agent/src/contract/facts";
+import { HostIdSchema } from "../../agent/src/contract/protocol";
 import { hosts, type Host } from "../../db/schema";
-import type { ConsoleContext } from "../context.server";
+import type { Actor, ConsoleContext } from "../context.server";
+import { recordAudit } from "./audit.server";
+import { enqueueCommand } from "./commands.server";
+import { HostNameSchema } from "./enrollment.server";
 import { ServiceError } from "./errors";
 
 /** The host object of the API: `online` is a boolean, facts are what the agent reported. */
@@ -38,4 +43,47 @@ export async function getHost(ctx: Pick<ConsoleContext, "db">, id: string): Prom
   const [row] = await ctx.db.select().from(hosts).where(eq(hosts.id, id));
   if (!row) throw ServiceError.field("NOT_FOUND", "id", `does not name a known host (${id})`);
   return toHostDto(row);
+}
+
+export const HostUpdateInput = z.strictObject({ id: HostIdSchema, name: HostNameSchema });
+export const HostPingInput = z.strictObject({
+  id: HostIdSchema,
+  delayMs: z.number().int().min(0).max(60_000).optional(),
+  echo: z.string().max(200).optional(),
+});
+
+export async function updateHost(ctx: Pick<ConsoleContext, "db">, actor: Actor, input: z.infer<typeof HostUpdateInput>): Promise<HostDto> {
+  const before = await getHost(ctx, input.id);
+  if (before.name === input.name) return before;
+  await ctx.db.transaction(async (tx) => {
+    await tx.update(hosts).set({ name: input.name }).where(eq(hosts.id, input.id));
+    await recordAudit(tx, actor, { action: "host.update", target: input.id, detail: { name: { from: before.name, to: input.name } } });
+  });
+  return getHost(ctx, input.id);
+}
+
+/** Ends a host's access: its socket closes at once and its agent is refused from now on. */
+export async function revokeHost(ctx: Pick<ConsoleContext, "db" | "dispatcher">, actor: Actor, id: string): Promise<HostDto> {
+  const before = await getHost(ctx, id);
+  if (!before.revoked) {
+    await ctx.db.transaction(async (tx) => {
+      // connectedTo stays: the console process holding the socket finds the revocation by it.
+      await tx.update(hosts).set({ revokedAt: new Date().toISOString(), online: false }).where(eq(hosts.id, id));
+      await recordAudit(tx, actor, { action: "host.revoke", target: id, detail: { name: before.name } });
+    });
+  }
+  ctx.dispatcher.disconnect(id, "host revoked");
+  return getHost(ctx, id);
+}
+
+/** Queues the harmless built-in `ping` command: an end-to-end check of the signed channel. */
+export async function pingHost(ctx: ConsoleContext, actor: Actor, input: z.infer<typeof HostPingInput>): Promise<{ commandId: string }> {
+  const host = await getHost(ctx, input.id);
+  if (host.revoked) throw ServiceError.field("PRECONDITION_FAILED", "id", "names a revoked host");
+  const params: Record<string, unknown> = {};
+  if (input.delayMs !== undefined) params.delayMs = input.delayMs;
+  if (input.echo !== undefined) params.echo = input.echo;
+  const commandId = await enqueueCommand(ctx.db, actor, { hostId: host.id, appId: null, appName: null, action: "ping", params });
+  ctx.dispatcher.kick(host.id);
+  return { commandId };
 }

@@ -89,7 +89,7 @@ export async function runLifecycle(
       .update(apps)
       .set({ ...(q.status ? { status: q.status } : {}), phase, lastError: null, updatedAt: new Date().toISOString() })
       .where(eq(apps.id, row.id));
-    commandId = await enqueueCommand(tx, actor, { hostId: row.hostId!, appId: row.id, appName: row.name, action: verb, params });
+    commandId = await enqueueCommand(tx, actor, { hostId: row.hostId!, appId: row.id, appName: row.name, action: verb, params }, ctx.metrics);
     changes.push(
       await recordEvent(tx, { appId: row.id, appName: row.name, type: "action", data: { action: verb, ...(q.status ? { status: q.status } : {}), phase, lastError: null } }),
     );

@@ -4,6 +4,7 @@ import { initTRPC, TRPCError } from "@trpc/server";
 import { ZodError } from "zod";
 import { fieldErrors } from "../../agent/src/contract/validation";
 import type { Actor, ConsoleContext } from "../context.server";
+import { recordAudit } from "../services/audit.server";
 import { ServiceError } from "../services/errors";
 
 export interface TrpcContext extends ConsoleContext {
@@ -11,7 +12,12 @@ export interface TrpcContext extends ConsoleContext {
   req: Request;
 }
 
-const t = initTRPC.context<TrpcContext>().create({
+/** `minRole` is what the procedure's builder demands; the HTTP route reads it for streams. */
+export interface ProcedureMeta {
+  minRole?: "viewer" | "operator" | "admin";
+}
+
+const t = initTRPC.context<TrpcContext>().meta<ProcedureMeta>().create({
   // Live streams send a ping every 15 s so proxies keep them open and dead viewers are noticed.
   sse: { ping: { enabled: true, intervalMs: 15_000 }, client: { reconnectAfterInactivityMs: 40_000 } },
   errorFormatter({ shape, error }) {
@@ -39,18 +45,21 @@ export const publicProcedure = t.procedure.use(serviceErrors);
 
 const ROLE_RANK = { viewer: 0, operator: 1, admin: 2 } as const;
 
+/** Every procedure names its minimum role; anonymous callers are refused (401) before input is parsed. */
 function requireRole(min: keyof typeof ROLE_RANK) {
-  return t.middleware(({ ctx, next }) => {
-    if (ctx.actor.kind === "anonymous" && ctx.actor.role !== "admin") {
+  return t.middleware(async ({ ctx, next, path, type }) => {
+    if (ctx.actor.kind === "anonymous") {
       throw new TRPCError({ code: "UNAUTHORIZED", message: "sign in or send an API token" });
     }
     if (ROLE_RANK[ctx.actor.role] < ROLE_RANK[min]) {
+      // A refused write is worth knowing about: who tried what.
+      if (type === "mutation") await recordAudit(ctx.db, ctx.actor, { action: path, outcome: "denied", detail: { required: min } });
       throw new TRPCError({ code: "FORBIDDEN", message: `requires the ${min} role` });
     }
     return next();
   });
 }
 
-export const viewerProcedure = publicProcedure.use(requireRole("viewer"));
-export const operatorProcedure = publicProcedure.use(requireRole("operator"));
-export const adminProcedure = publicProcedure.use(requireRole("admin"));
+export const viewerProcedure = publicProcedure.meta({ minRole: "viewer" }).use(requireRole("viewer"));
+export const operatorProcedure = publicProcedure.meta({ minRole: "operator" }).use(requireRole("operator"));
+export const adminProcedure = publicProcedure.meta({ minRole: "admin" }).use(requireRole("admin"));

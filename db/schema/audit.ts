@@ -1,7 +1,10 @@
 import { sql } from "drizzle-orm";
 import { check, index, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
 
-/** Append-only record of who did what to which target, from where, with what outcome. */
+/**
+ * Append-only record of who did what to which target, from where, with what outcome. Triggers in
+ * the `auth` migration make the database itself refuse UPDATE and DELETE of its rows.
+ */
 export const auditLog = sqliteTable(
   "audit_log",
   {
@@ -17,6 +20,8 @@ export const auditLog = sqliteTable(
   (t) => [
     check("audit_outcome_enum", sql`${t.outcome} IN ('ok', 'denied', 'error')`),
     index("audit_at").on(t.at),
+    index("audit_actor").on(t.actor),
+    index("audit_action").on(t.action),
   ],
 );
 

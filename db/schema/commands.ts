@@ -27,6 +27,8 @@ export const commands = sqliteTable(
   (t) => [
     check("commands_state_enum", sql`${t.state} IN ('pending', 'delivered', 'done', 'failed')`),
     index("commands_host_state").on(t.hostId, t.state),
+    // The hub's poll for commands written by other console processes reads only unfinished rows.
+    index("commands_state_host").on(t.state, t.hostId),
   ],
 );
 

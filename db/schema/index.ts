@@ -4,3 +4,5 @@ export * from "./commands";
 export * from "./events";
 export * from "./hosts";
 export * from "./templates";
+export * from "./tokens";
+export * from "./users";

@@ -3,7 +3,7 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchBrowser } from "../support/browser";
+import { launchBrowser, signIn } from "../support/browser";
 import { ROOT, startConsole, type RunningConsole } from "../support/console";
 
 let c: RunningConsole;
@@ -16,6 +16,7 @@ beforeAll(async () => {
   c = await startConsole();
   browser = await launchBrowser();
   page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
+  await signIn(page, c);
 });
 afterAll(async () => {
   await browser?.close();

@@ -15,7 +15,7 @@ afterAll(async () => {
 
 describe("apps.events", () => {
   it("pushes a change made in this process as { id, type, app, ...fields }", async () => {
-    const sse = await openSse(`${c.url}/api/trpc/apps.events`);
+    const sse = await openSse(`${c.url}/api/trpc/apps.events`, c.authHeaders);
     try {
       await sse.next((e) => e.event === "connected");
       expect((await c.mutate("apps.create", app("live-one", 3001))).status).toBe(200);
@@ -29,7 +29,7 @@ describe("apps.events", () => {
   });
 
   it("resumes after a dropped stream without missing an event", async () => {
-    const first = await openSse(`${c.url}/api/trpc/apps.events`);
+    const first = await openSse(`${c.url}/api/trpc/apps.events`, c.authHeaders);
     await first.next((e) => e.event === "connected");
     await c.mutate("apps.create", app("resume-a", 3002));
     const seen = await first.next();
@@ -38,7 +38,7 @@ describe("apps.events", () => {
     // Changes while the viewer is away.
     for (const [i, name] of ["resume-b", "resume-c", "resume-d"].entries()) await c.mutate("apps.create", app(name, 3003 + i));
 
-    const again = await openSse(`${c.url}/api/trpc/apps.events`, { "last-event-id": seen.id! });
+    const again = await openSse(`${c.url}/api/trpc/apps.events`, { ...c.authHeaders, "last-event-id": seen.id! });
     try {
       const got: string[] = [];
       for (let i = 0; i < 3; i++) got.push(JSON.parse((await again.next()).data).app);
@@ -51,7 +51,7 @@ describe("apps.events", () => {
   });
 
   it("filters by app", async () => {
-    const sse = await openSse(`${c.url}/api/trpc/apps.events?input=${encodeURIComponent(JSON.stringify({ app: "only-me" }))}`);
+    const sse = await openSse(`${c.url}/api/trpc/apps.events?input=${encodeURIComponent(JSON.stringify({ app: "only-me" }))}`, c.authHeaders);
     try {
       await sse.next((e) => e.event === "connected");
       await c.mutate("apps.create", app("not-me", 3020));
@@ -64,7 +64,7 @@ describe("apps.events", () => {
 
   it("carries changes written by another console process on the same database", async () => {
     const peer = await startConsole({ dataDir: c.dataDir });
-    const sse = await openSse(`${c.url}/api/trpc/apps.events`);
+    const sse = await openSse(`${c.url}/api/trpc/apps.events`, c.authHeaders);
     try {
       await sse.next((e) => e.event === "connected");
       expect((await peer.mutate("apps.create", app("from-peer", 3030))).status).toBe(200);

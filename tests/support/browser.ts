@@ -1,5 +1,6 @@
 // Headless Chromium for browser tests: launchBrowser() starts Debian's /usr/bin/chromium through playwright-core (never `playwright install`).
-import { chromium, type Browser, type LaunchOptions } from "playwright-core";
+import { chromium, type Browser, type LaunchOptions, type Page } from "playwright-core";
+import { TEST_ADMIN_PASSWORD, TEST_ADMIN_USER } from "./console";
 
 export const CHROMIUM_PATH = "/usr/bin/chromium";
 
@@ -22,4 +23,20 @@ export function launchBrowser(options: LaunchOptions = {}): Promise<Browser> {
     ...rest,
     args: [...CHROMIUM_ARGS, ...args],
   });
+}
+
+/**
+ * Signs a page in through the console's own sign-in form (as the test console's first admin by
+ * default) and waits for the dashboard. Cookies stay in the page's browser context.
+ */
+export async function signIn(
+  page: Page,
+  console: { url: string },
+  username = TEST_ADMIN_USER,
+  password = TEST_ADMIN_PASSWORD,
+): Promise<void> {
+  await page.goto(`${console.url}/login`);
+  await page.getByLabel("User name").fill(username);
+  await page.getByLabel("Password").fill(password);
+  await Promise.all([page.waitForURL((u) => u.pathname !== "/login"), page.getByRole("button", { name: "Sign in" }).click()]);
 }

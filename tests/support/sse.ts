@@ -16,7 +16,7 @@ export async function openSse(url: string, headers: Record<string, string> = {})
   const res = await fetch(url, { headers: { accept: "text/event-stream", ...headers }, signal: ac.signal });
   if (!res.ok || !res.body) throw new Error(`SSE ${url} answered ${res.status}`);
   const events: SseEvent[] = [];
-  let waiter: (() => void) | null = null;
+  let waiter = null as (() => void) | null;
   (async () => {
     const decoder = new TextDecoder();
     let buf = "";

@@ -1,10 +1,17 @@
 import { z } from "zod";
-import { getHost, listHosts } from "../../services/hosts.server";
-import { router, viewerProcedure } from "../init";
+import { CreateEnrollmentInput, createEnrollment } from "../../services/enrollment.server";
+import { HostPingInput, HostUpdateInput, getHost, listHosts, pingHost, revokeHost, updateHost } from "../../services/hosts.server";
+import { adminProcedure, operatorProcedure, router, viewerProcedure } from "../init";
 
 const HostIdInput = z.strictObject({ id: z.string().min(1).max(64) });
 
 export const hostsRouter = router({
   list: viewerProcedure.query(async ({ ctx }) => ({ items: await listHosts(ctx) })),
   get: viewerProcedure.input(HostIdInput).query(({ ctx, input }) => getHost(ctx, input.id)),
+  update: adminProcedure.input(HostUpdateInput).mutation(({ ctx, input }) => updateHost(ctx, ctx.actor, input)),
+  createEnrollment: adminProcedure.input(CreateEnrollmentInput).mutation(({ ctx, input }) =>
+    createEnrollment(ctx, ctx.actor, { name: input?.name, consoleOrigin: ctx.config.publicUrl ?? new URL(ctx.req.url).origin }),
+  ),
+  revoke: adminProcedure.input(HostIdInput).mutation(({ ctx, input }) => revokeHost(ctx, ctx.actor, input.id)),
+  ping: operatorProcedure.input(HostPingInput).mutation(({ ctx, input }) => pingHost(ctx, ctx.actor, input)),
 });

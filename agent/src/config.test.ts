@@ -1,0 +1,56 @@
+import { describe, expect, it } from "vitest";
+import { AgentConfigError, loadAgentConfig, normalizeConsoleUrl } from "./config";
+
+describe("console URL", () => {
+  it.each([
+    ["https://console.example.com", "wss://console.example.com/agent"],
+    ["wss://console.example.com/agent", "wss://console.example.com/agent"],
+    ["http://127.0.0.1:3000", "ws://127.0.0.1:3000/agent"],
+    ["ws://localhost:3000/agent", "ws://localhost:3000/agent"],
+    ["ws://[::1]:3000", "ws://[::1]:3000/agent"],
+  ])("%s → %s", (raw, url) => expect(normalizeConsoleUrl(raw, false)).toBe(url));
+
+  it("refuses plain ws:// to a non-loopback console unless allowed", () => {
+    expect(() => normalizeConsoleUrl("ws://10.0.0.5:3000", false)).toThrow(AgentConfigError);
+    expect(() => normalizeConsoleUrl("http://console.example.com", false)).toThrow(/only allowed to loopback/);
+    expect(normalizeConsoleUrl("ws://10.0.0.5:3000", true)).toBe("ws://10.0.0.5:3000/agent");
+  });
+
+  it.each(["ftp://x", "https://user:pw@console.example.com", "https://c.example.com/?a=1", "not a url"])("refuses %s", (raw) => {
+    expect(() => normalizeConsoleUrl(raw, true)).toThrow(AgentConfigError);
+  });
+});
+
+describe("loadAgentConfig", () => {
+  it("reads flags before the environment, with the documented defaults", () => {
+    const c = loadAgentConfig(["--console", "https://c.example.com", "--state-dir", "/tmp/s"], {
+      DCC_CONSOLE_URL: "https://ignored.example.com",
+      DCC_ENROLL_TOKEN: "dcce_tokentokentoken",
+      DCC_ALLOW_INSECURE_GIT: "on",
+    });
+    expect(c).toMatchObject({
+      consoleUrl: "wss://c.example.com/agent",
+      enrollToken: "dcce_tokentokentoken",
+      stateDir: "/tmp/s",
+      workspaceRoot: "/opt/dockerstore",
+      allowInsecureGit: true,
+      allowInsecureWs: false,
+    });
+  });
+
+  it("refuses unknown flags, a missing console and bad switches", () => {
+    expect(() => loadAgentConfig(["--console", "https://c.example.com", "--rm-rf"], {})).toThrow();
+    expect(() => loadAgentConfig([], {})).toThrow(/--console/);
+    expect(() => loadAgentConfig(["--console", "https://c.example.com"], { DCC_ALLOW_INSECURE_WS: "maybe" })).toThrow(/DCC_ALLOW_INSECURE_WS/);
+    expect(() => loadAgentConfig(["--console", "https://c.example.com", "--health-port", "99999"], {})).toThrow(/health-port/);
+  });
+});
+
+describe("state dir and workspace root", () => {
+  it("must not contain one another (a container mounts <root>/<app>)", () => {
+    const base = ["--console", "https://c.example.com"];
+    expect(() => loadAgentConfig([...base, "--state-dir", "/srv/a", "--workspace-root", "/srv/a/ws"], {})).toThrow(/must not contain/);
+    expect(() => loadAgentConfig([...base, "--state-dir", "/srv/ws/agent", "--workspace-root", "/srv/ws"], {})).toThrow(/must not contain/);
+    expect(loadAgentConfig([...base, "--state-dir", "/srv/agent", "--workspace-root", "/srv/ws"], {}).workspaceRoot).toBe("/srv/ws");
+  });
+});

@@ -1,0 +1,148 @@
+// The agent's configuration from flags, then environment, then defaults; validated once.
+import { accessSync, constants, mkdirSync } from "node:fs";
+import { isIP } from "node:net";
+import { homedir } from "node:os";
+import { isAbsolute, join, relative, resolve } from "node:path";
+import { parseArgs } from "node:util";
+
+export interface AgentConfig {
+  /** The console's agent endpoint, always ws:// or wss:// ending in the path (default /agent). */
+  consoleUrl: string;
+  enrollToken?: string;
+  consoleFingerprint?: string;
+  name?: string;
+  stateDir: string;
+  workspaceRoot: string;
+  caFile?: string;
+  allowInsecureWs: boolean;
+  allowInsecureGit: boolean;
+  baseImage?: string;
+  healthPort?: number;
+}
+
+export class AgentConfigError extends Error {}
+
+export const USAGE = `Usage: dcc-agent --console <url> [--enroll <token>] [options]
+
+  --console <url>             console address: https://host, wss://host/agent (DCC_CONSOLE_URL)
+  --enroll <token>            one-time enrolment token from hosts.createEnrollment (DCC_ENROLL_TOKEN)
+  --console-fingerprint <fp>  refuse to enrol unless the console key has this fingerprint (DCC_CONSOLE_FINGERPRINT)
+  --name <name>               host name shown in the console (DCC_HOST_NAME; default: hostname)
+  --state-dir <dir>           keys, enrolment and command journal (DCC_AGENT_STATE_DIR)
+  --workspace-root <dir>      app workspaces (DCC_WORKSPACE_ROOT; default /opt/dockerstore)
+  --ca-file <pem>             extra CA certificate(s) to trust for wss:// (DCC_CA_FILE)
+  --allow-insecure-ws         allow plain ws:// to a non-loopback console (DCC_ALLOW_INSECURE_WS)
+  --allow-insecure-git        accept http:// and private git hosts (DCC_ALLOW_INSECURE_GIT)
+  --base-image <ref>          the console's base image, for the log (DCC_BASE_IMAGE; specs carry their image)
+  --health-port <port>        serve GET /healthz on 127.0.0.1:<port> (DCC_AGENT_HEALTH_PORT)
+  --version                   print the version and exit
+`;
+
+const SWITCH_ON = /^(1|true|on|yes)$/i;
+const SWITCH = /^(1|0|true|false|on|off|yes|no)$/i;
+
+function isLoopback(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, "").toLowerCase();
+  if (h === "localhost" || h.endsWith(".localhost") || h === "::1") return true;
+  return isIP(h) === 4 && h.startsWith("127.");
+}
+
+/** http(s):// becomes ws(s)://, a bare origin gets /agent; ws:// only to loopback unless allowed. */
+export function normalizeConsoleUrl(raw: string, allowInsecureWs: boolean): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new AgentConfigError(`--console ${JSON.stringify(raw)} is not a URL`);
+  }
+  const scheme = { "http:": "ws:", "https:": "wss:", "ws:": "ws:", "wss:": "wss:" }[url.protocol];
+  if (!scheme) throw new AgentConfigError("--console must be an https://, wss://, http:// or ws:// URL");
+  if (url.username || url.password || url.search || url.hash) throw new AgentConfigError("--console must not carry credentials, a query or a fragment");
+  url.protocol = scheme;
+  if (url.pathname === "/" || url.pathname === "") url.pathname = "/agent";
+  if (scheme === "ws:" && !allowInsecureWs && !isLoopback(url.hostname)) {
+    throw new AgentConfigError(`plain ws:// is only allowed to loopback; use wss:// or pass --allow-insecure-ws (${url.hostname})`);
+  }
+  return url.toString();
+}
+
+function writable(dir: string): boolean {
+  try {
+    mkdirSync(dir, { recursive: true });
+    accessSync(dir, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function loadAgentConfig(argv: string[], env: Record<string, string | undefined>): AgentConfig {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: false,
+    options: {
+      console: { type: "string" },
+      enroll: { type: "string" },
+      "console-fingerprint": { type: "string" },
+      name: { type: "string" },
+      "state-dir": { type: "string" },
+      "workspace-root": { type: "string" },
+      "ca-file": { type: "string" },
+      "allow-insecure-ws": { type: "boolean" },
+      "allow-insecure-git": { type: "boolean" },
+      "base-image": { type: "string" },
+      "health-port": { type: "string" },
+    },
+  });
+  const pick = (flag: string | undefined, name: string) => flag ?? (env[name] || undefined);
+  const switchOf = (flag: boolean | undefined, name: string) => {
+    if (flag) return true;
+    const v = env[name];
+    if (!v) return false;
+    if (!SWITCH.test(v)) throw new AgentConfigError(`${name} must be one of 1/0, true/false, on/off`);
+    return SWITCH_ON.test(v);
+  };
+
+  const rawUrl = pick(values.console, "DCC_CONSOLE_URL");
+  if (!rawUrl) throw new AgentConfigError("--console (or DCC_CONSOLE_URL) is required");
+  const allowInsecureWs = switchOf(values["allow-insecure-ws"], "DCC_ALLOW_INSECURE_WS");
+
+  const healthRaw = pick(values["health-port"], "DCC_AGENT_HEALTH_PORT");
+  let healthPort: number | undefined;
+  if (healthRaw !== undefined) {
+    if (!/^\d{1,5}$/.test(healthRaw) || Number(healthRaw) > 65535) throw new AgentConfigError("--health-port must be a port number");
+    healthPort = Number(healthRaw);
+  }
+  const fp = pick(values["console-fingerprint"], "DCC_CONSOLE_FINGERPRINT");
+  if (fp !== undefined && !/^SHA256:[A-Za-z0-9+/]{43}$/.test(fp)) throw new AgentConfigError("--console-fingerprint must look like SHA256:<43 base64 characters>");
+
+  const name = pick(values.name, "DCC_HOST_NAME");
+  if (name !== undefined && !/^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/.test(name)) {
+    throw new AgentConfigError("--name must be 1-63 letters, digits, dots, hyphens or underscores");
+  }
+  const stateDir =
+    pick(values["state-dir"], "DCC_AGENT_STATE_DIR") ?? (writable("/var/lib/dcc-agent") ? "/var/lib/dcc-agent" : join(homedir(), ".dcc-agent"));
+  const workspaceRoot = resolve(pick(values["workspace-root"], "DCC_WORKSPACE_ROOT") ?? "/opt/dockerstore");
+  // A container mounts <root>/<app>: the agent's keys and journal must never be under the root.
+  const inside = (parent: string, child: string) => {
+    const r = relative(parent, child);
+    return r === "" || (!r.startsWith("..") && !isAbsolute(r));
+  };
+  if (inside(workspaceRoot, resolve(stateDir)) || inside(resolve(stateDir), workspaceRoot)) {
+    throw new AgentConfigError(`--state-dir and --workspace-root must not contain one another (${resolve(stateDir)}, ${workspaceRoot})`);
+  }
+  return {
+    consoleUrl: normalizeConsoleUrl(rawUrl, allowInsecureWs),
+    enrollToken: pick(values.enroll, "DCC_ENROLL_TOKEN"),
+    consoleFingerprint: fp,
+    name,
+    stateDir: resolve(stateDir),
+    workspaceRoot,
+    caFile: pick(values["ca-file"], "DCC_CA_FILE"),
+    allowInsecureWs,
+    allowInsecureGit: switchOf(values["allow-insecure-git"], "DCC_ALLOW_INSECURE_GIT"),
+    baseImage: pick(values["base-image"], "DCC_BASE_IMAGE"),
+    healthPort,
+  };
+}

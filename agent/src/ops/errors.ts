@@ -1,0 +1,26 @@
+// Typed failures of the ops layer. The channel turns them into a command result; `code` says
+// what kind of failure it was, `message` is written for the operator.
+export type OpsErrorCode = "INVALID" | "NOT_FOUND" | "CONFLICT" | "FAILED";
+
+export class OpsError extends Error {
+  readonly code: OpsErrorCode;
+  constructor(code: OpsErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "OpsError";
+    this.code = code;
+  }
+}
+
+/** Parameters that failed the contract's schema: nothing was touched. */
+export class ParamsValidationError extends OpsError {
+  readonly fields: Record<string, string>;
+  constructor(fields: Record<string, string>) {
+    super("INVALID", `invalid parameters: ${Object.entries(fields).map(([k, v]) => `${k} ${v}`).join("; ")}`);
+    this.name = "ParamsValidationError";
+    this.fields = fields;
+  }
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

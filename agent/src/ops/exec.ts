@@ -1,0 +1,98 @@
+// The one way the agent starts a process: an argv array (never a shell string), an explicit
+// environment, and a typed error that carries the command, its exit code and its output.
+import { spawn } from "node:child_process";
+
+export interface ExecOptions {
+  /** The complete environment of the child; nothing of the agent's own is inherited. */
+  env: Record<string, string>;
+  cwd?: string;
+  timeoutMs?: number;
+  /** Called with each complete output line as it arrives (stdout and stderr). */
+  onLine?: (line: string, stream: "stdout" | "stderr") => void;
+}
+
+export interface ExecResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+export class ExecError extends Error {
+  readonly command: string[];
+  readonly exitCode: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** stderr and stdout together, trimmed: what a person reading the error needs. */
+  readonly output: string;
+
+  constructor(command: string[], exitCode: number | null, stdout: string, stderr: string, why?: string) {
+    const output = [stderr.trim(), stdout.trim()].filter(Boolean).join("\n");
+    const status = why ?? (exitCode === null ? "was killed" : `exited with code ${exitCode}`);
+    super(`${command.join(" ")} ${status}${output ? `: ${tail(output, 1500)}` : ""}`);
+    this.name = "ExecError";
+    this.command = command;
+    this.exitCode = exitCode;
+    this.stdout = stdout;
+    this.stderr = stderr;
+    this.output = output;
+  }
+}
+
+function tail(text: string, max: number): string {
+  return text.length <= max ? text : `…${text.slice(text.length - max)}`;
+}
+
+const MAX_BUFFER = 4 * 1024 * 1024;
+
+export type Exec = (command: string[], options: ExecOptions) => Promise<ExecResult>;
+
+/** Runs `command[0]` with `command.slice(1)` as arguments; rejects with ExecError unless it exits 0. */
+export const exec: Exec = (command, options) =>
+  new Promise((resolve, reject) => {
+    const [file, ...args] = command;
+    if (!file) {
+      reject(new ExecError(command, null, "", "", "is empty"));
+      return;
+    }
+    const child = spawn(file, args, {
+      env: options.env as NodeJS.ProcessEnv, // complete by design; Remix types NODE_ENV as required
+      cwd: options.cwd,
+      shell: false,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const out = { stdout: "", stderr: "" };
+    const partial = { stdout: "", stderr: "" };
+    let timedOut = false;
+    const timer =
+      options.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true;
+            child.kill("SIGKILL");
+          }, options.timeoutMs);
+
+    const collect = (stream: "stdout" | "stderr") => (chunk: Buffer) => {
+      const text = chunk.toString("utf8");
+      if (out[stream].length < MAX_BUFFER) out[stream] += text;
+      if (!options.onLine) return;
+      const lines = (partial[stream] + text).split(/\r?\n|\r/);
+      partial[stream] = lines.pop() ?? "";
+      for (const line of lines) options.onLine(line, stream);
+    };
+    child.stdout.on("data", collect("stdout"));
+    child.stderr.on("data", collect("stderr"));
+
+    child.on("error", (err) => {
+      if (timer) clearTimeout(timer);
+      reject(new ExecError(command, null, out.stdout, out.stderr, `could not start (${err.message})`));
+    });
+    child.on("close", (code) => {
+      if (timer) clearTimeout(timer);
+      if (options.onLine) {
+        for (const stream of ["stdout", "stderr"] as const) if (partial[stream]) options.onLine(partial[stream], stream);
+      }
+      if (timedOut) reject(new ExecError(command, code, out.stdout, out.stderr, `timed out after ${options.timeoutMs} ms`));
+      else if (code === 0) resolve({ ...out, exitCode: 0 });
+      else reject(new ExecError(command, code, out.stdout, out.stderr));
+    });
+  });

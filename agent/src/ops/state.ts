@@ -1,0 +1,89 @@
+// The agent's record of each app: its last applied spec, commit and branch, in
+// `<stateDir>/apps/<name>.json`. Written atomically (temp file + rename).
+import { randomBytes } from "node:crypto";
+import { readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { z } from "zod";
+import { deploySpecSchema, type DeploySpec } from "../contract/spec";
+import type { RepositoryRules } from "../contract/validation";
+
+export interface AppRecord {
+  spec: DeploySpec;
+  commitSha: string | null;
+  branch: string | null;
+  /** False while a provision is in progress (or was cut short). */
+  provisioned: boolean;
+  updatedAt: string;
+}
+
+function recordSchema(rules: RepositoryRules) {
+  return z.object({
+    spec: deploySpecSchema(rules),
+    commitSha: z.string().regex(/^[0-9a-f]{40,64}$/).nullable(),
+    branch: z.string().max(200).nullable(),
+    provisioned: z.boolean(),
+    updatedAt: z.string(),
+  });
+}
+
+export class AppStore {
+  private readonly schema;
+
+  constructor(
+    private readonly dir: string,
+    rules: RepositoryRules,
+  ) {
+    // Records were validated when written; reading them again with the same schema means a
+    // hand-edited or corrupt file cannot smuggle anything past the checks.
+    this.schema = recordSchema(rules);
+  }
+
+  private file(name: string): string {
+    return join(this.dir, `${name}.json`);
+  }
+
+  async read(name: string): Promise<AppRecord | null> {
+    let text: string;
+    try {
+      text = await readFile(this.file(name), "utf8");
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
+      throw err;
+    }
+    const parsed = this.schema.safeParse(JSON.parse(text));
+    if (!parsed.success || parsed.data.spec.name !== name) throw new Error(`state file of app ${name} is not valid`);
+    return parsed.data;
+  }
+
+  async write(record: AppRecord): Promise<void> {
+    const target = this.file(record.spec.name);
+    const temp = `${target}.${randomBytes(4).toString("hex")}.tmp`;
+    await writeFile(temp, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o600 });
+    await rename(temp, target);
+  }
+
+  async remove(name: string): Promise<void> {
+    await rm(this.file(name), { force: true });
+  }
+
+  async names(): Promise<string[]> {
+    const entries = await readdir(this.dir).catch(() => [] as string[]);
+    return entries.filter((e) => e.endsWith(".json")).map((e) => e.slice(0, -".json".length));
+  }
+}
+
+/** Key-order-independent comparison of two specs. */
+export function sameSpec(a: DeploySpec, b: DeploySpec): boolean {
+  return stableJson(a) === stableJson(b);
+}
+
+function stableJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(stableJson).join(",")}]`;
+  if (value && typeof value === "object") {
+    return `{${Object.keys(value)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${stableJson((value as Record<string, unknown>)[k])}`)
+      .join(",")}}`;
+  }
+  return JSON.stringify(value ?? null);
+}

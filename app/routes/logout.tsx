@@ -1,0 +1,19 @@
+import type { ActionFunctionArgs } from "@remix-run/node";
+import { redirect } from "@remix-run/node";
+import { clearSessionCookie, requireUser } from "../auth.server";
+import { signOut, signOutEverywhere } from "../services/auth.server";
+
+// Signing out is a POST with the CSRF token (a GET link could be triggered by any page).
+export async function loader() {
+  return redirect("/");
+}
+
+export async function action({ request, context }: ActionFunctionArgs) {
+  const actor = await requireUser(request, context, "viewer");
+  const form = await request.formData();
+  if (actor.sessionId) {
+    if (form.get("intent") === "everywhere") await signOutEverywhere(context.dcc, actor);
+    else await signOut(context.dcc, actor);
+  }
+  return redirect("/login", { headers: { "set-cookie": clearSessionCookie(request) } });
+}

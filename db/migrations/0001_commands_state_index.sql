@@ -1,0 +1,1 @@
+CREATE INDEX `commands_state_host` ON `commands` (`state`,`host_id`);

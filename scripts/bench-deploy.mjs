@@ -1,0 +1,117 @@
+#!/usr/bin/env node
+// Deploy overhead of the agent's ops layer (DESIGN.md "Performance targets"): on the same fixture
+// repository and busybox image, time
+//   by hand: git clone --depth 1 over loopback smart HTTP + docker-compose up -d + probe loop
+//   agent:   AppManager.apply('provision') + the same probe loop
+// until the port serves the repository's page. Prints p50 of both and the ratio (target ≤ 1.2).
+//
+// Run after `bash scripts/test-deps.sh` (Docker engine + dcc-test/busybox:1):
+//   node_modules/.bin/tsx scripts/bench-deploy.mjs [runs=10]
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { promisify } from "node:util";
+import { stringify } from "yaml";
+import { AppManager } from "../agent/src/ops/manager.ts";
+import { TEST_IMAGE, removeByLabel } from "../tests/support/docker.ts";
+import { startGitServer } from "../tests/support/git-server.ts";
+import { freePort } from "../tests/support/net.ts";
+
+const execFileAsync = promisify(execFile);
+const runs = Number(process.argv[2] ?? 10);
+const PROBE_MS = 20;
+const label = `dcc-bench-${randomBytes(3).toString("hex")}`;
+const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: tmpdir(), GIT_TERMINAL_PROMPT: "0", GIT_CONFIG_NOSYSTEM: "1" };
+
+async function untilServed(port, expected) {
+  for (;;) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/index.html`, { signal: AbortSignal.timeout(1000) });
+      if (res.ok && (await res.text()).includes(expected)) return;
+    } catch {
+      // not yet
+    }
+    await new Promise((r) => setTimeout(r, PROBE_MS));
+  }
+}
+
+const p = (xs, q) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)];
+};
+
+const git = await startGitServer();
+const repo = await git.createRepo("bench-site", { "index.html": "<h1>bench page</h1>\n" });
+const base = await mkdtemp(join(tmpdir(), "dcc-bench-"));
+const manager = new AppManager({ workspaceRoot: join(base, "root"), stateDir: join(base, "state"), hostId: label, allowInsecureGit: true, log: () => {} });
+const unwatch = manager.watch(() => {});
+
+async function byHand(i) {
+  const port = await freePort();
+  const dir = join(base, "hand", `h${i}`);
+  const work = join(dir, "ws");
+  await mkdir(dir, { recursive: true });
+  const file = join(dir, "docker-compose.yml");
+  const project = `bench-hand-${label}-${i}`;
+  const t0 = performance.now();
+  await execFileAsync("git", ["clone", "-q", "--depth", "1", repo.url, work], { env });
+  const doc = {
+    services: {
+      app: {
+        image: TEST_IMAGE,
+        command: ["/bin/sh", "-c", "httpd -f -p $$PORT -h /app"],
+        environment: { PORT: String(port) },
+        ports: [`${port}:${port}`],
+        volumes: [{ type: "bind", source: work, target: "/app" }],
+        labels: { "dcc.bench": label },
+      },
+    },
+  };
+  await writeFile(file, stringify(doc));
+  await execFileAsync("docker-compose", ["-p", project, "-f", file, "up", "-d"], { env: { PATH: env.PATH, HOME: env.HOME } });
+  await untilServed(port, "bench page");
+  const ms = performance.now() - t0;
+  await execFileAsync("docker-compose", ["-p", project, "-f", file, "down", "--remove-orphans"], { env: { PATH: env.PATH, HOME: env.HOME } });
+  await rm(dir, { recursive: true, force: true });
+  return ms;
+}
+
+async function viaAgent(i) {
+  const port = await freePort();
+  const name = `bench-${i}-${randomBytes(2).toString("hex")}`;
+  const spec = { appId: `bench-${i}`, name, repository: repo.url, startCommand: "httpd -f -p $PORT -h /app", installCommand: null, port, image: TEST_IMAGE, gpuDevices: [], capAdd: [], keepPaths: [] };
+  const t0 = performance.now();
+  await manager.apply(name, "provision", { spec });
+  await untilServed(port, "bench page");
+  const ms = performance.now() - t0;
+  await manager.apply(name, "deinstall", {});
+  return ms;
+}
+
+const hand = [];
+const agent = [];
+try {
+  // one unmeasured round warms caches (compose detection, page cache, image layers)
+  await byHand(-1);
+  await viaAgent(-1);
+  for (let i = 0; i < runs; i++) {
+    hand.push(await byHand(i));
+    agent.push(await viaAgent(i));
+  }
+} finally {
+  unwatch();
+  manager.close();
+  await removeByLabel(`dcc.host=${label}`).catch(() => {});
+  await removeByLabel(`dcc.bench=${label}`).catch(() => {});
+  await git.close();
+  await rm(base, { recursive: true, force: true });
+}
+
+const fmt = (x) => `${x.toFixed(0)} ms`;
+console.log(`deploy benchmark, ${runs} runs each (tiny repo, ${TEST_IMAGE}, probe every ${PROBE_MS} ms)`);
+console.log(`  by hand (clone + compose up + probe): p50 ${fmt(p(hand, 0.5))}  min ${fmt(Math.min(...hand))}  max ${fmt(Math.max(...hand))}`);
+console.log(`  AppManager.apply('provision') + probe: p50 ${fmt(p(agent, 0.5))}  min ${fmt(Math.min(...agent))}  max ${fmt(Math.max(...agent))}`);
+console.log(`  ratio agent/by-hand (p50): ${(p(agent, 0.5) / p(hand, 0.5)).toFixed(2)}  (target ≤ 1.20)`);

@@ -1,0 +1,107 @@
+// Shared setup of the ops integration tests: a loopback smart-HTTP git server, a temp workspace
+// root and state dir, an AppManager with its own host id (so cleanup by label touches only this
+// test's containers and networks), and helpers to wait for status reports.
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm, symlink } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import type { Progress, StatusReport, UsageSample } from "../../agent/src/contract/reports";
+import type { DeploySpec } from "../../agent/src/contract/spec";
+import { AppManager } from "../../agent/src/ops/manager";
+import { TEST_IMAGE, dockerAvailable, removeByLabel, waitFor } from "../support/docker";
+import { startGitServer, type GitServer } from "../support/git-server";
+
+const execFileAsync = promisify(execFile);
+
+export interface OpsFixture {
+  git: GitServer;
+  base: string;
+  root: string;
+  stateDir: string;
+  hostId: string;
+  manager: AppManager;
+  reports: StatusReport[];
+  usage: UsageSample[];
+  spec(name: string, repository: string, port: number, overrides?: Partial<DeploySpec>): DeploySpec;
+  /** Resolves with the first report for `app` after index `from` that matches. */
+  waitForStatus(app: string, match: (r: StatusReport) => boolean, opts?: { from?: number; timeoutMs?: number }): Promise<StatusReport>;
+  close(): Promise<void>;
+}
+
+export const uniqueName = (prefix: string) => `${prefix}-${randomBytes(3).toString("hex")}`;
+
+export async function opsFixture(): Promise<OpsFixture> {
+  if (!(await dockerAvailable())) throw new Error("no Docker engine: run `bash scripts/test-deps.sh` first");
+  const git = await startGitServer();
+  const base = await mkdtemp(join(tmpdir(), "dcc-ops-"));
+  const root = join(base, "root");
+  const stateDir = join(base, "state");
+  const hostId = `test-${randomBytes(4).toString("hex")}`;
+  const reports: StatusReport[] = [];
+  const usage: UsageSample[] = [];
+  const manager = new AppManager({ workspaceRoot: root, stateDir, hostId, allowInsecureGit: true, log: () => {}, usageIntervalMs: 1000 });
+  const unwatch = manager.watch((r) => reports.push(r), (u) => usage.push(u));
+  return {
+    git,
+    base,
+    root,
+    stateDir,
+    hostId,
+    manager,
+    reports,
+    usage,
+    spec: (name, repository, port, overrides = {}) => ({
+      appId: `id-${name}`,
+      name,
+      repository,
+      startCommand: "httpd -f -p $PORT -h /app",
+      installCommand: null,
+      port,
+      image: TEST_IMAGE,
+      gpuDevices: [],
+      capAdd: [],
+      keepPaths: [],
+      ...overrides,
+    }),
+    waitForStatus: (app, match, { from = 0, timeoutMs = 15_000 } = {}) =>
+      waitFor(() => reports.slice(from).find((r) => r.app === app && match(r)), { timeoutMs, intervalMs: 20, message: `status of ${app}` }),
+    async close() {
+      unwatch();
+      manager.close();
+      await removeByLabel(`dcc.host=${hostId}`);
+      await git.close();
+      await rm(base, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Fetches a page from the app's published port; rejects when it does not answer 200. */
+export async function fetchText(port: number, path = "/index.html"): Promise<string> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(2000) });
+  if (!res.ok) throw new Error(`HTTP ${res.status}`);
+  return res.text();
+}
+
+export function progressRecorder(): { progress: Progress[]; onProgress: (p: Progress) => void } {
+  const progress: Progress[] = [];
+  return { progress, onProgress: (p) => progress.push(p) };
+}
+
+/** Adds a symlink to the repo in a new commit (the git server's helper writes only files). */
+export async function commitSymlink(git: GitServer, repo: string, linkPath: string, target: string): Promise<string> {
+  const work = await mkdtemp(join(tmpdir(), "dcc-link-"));
+  const env = { NODE_ENV: "test", PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: work, GIT_CONFIG_NOSYSTEM: "1", GIT_TERMINAL_PROMPT: "0" } as NodeJS.ProcessEnv;
+  const run = (args: string[], cwd?: string) => execFileAsync("git", args, { cwd, env });
+  await run(["clone", "-q", join(git.root, `${repo}.git`), work + "/w"]);
+  await symlink(target, join(work, "w", linkPath));
+  await run(["add", linkPath], work + "/w");
+  await run(["-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-q", "-m", "link"], work + "/w");
+  await run(["push", "-q", "origin", "HEAD:refs/heads/main"], work + "/w");
+  const { stdout } = await run(["rev-parse", "HEAD"], work + "/w");
+  await rm(work, { recursive: true, force: true });
+  return stdout.trim();
+}
+
+export { TEST_IMAGE };
