@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { IDENTITY_FILE, publicKeyFingerprint } from "../../agent/src/contract/protocol";
 import { startConsole, type RunningConsole } from "../support/console";
+import { freePort } from "../support/net";
 import { FakeAgent, executions, startAgent, waitFor, type RunningAgent } from "./agents";
 
 type HostItem = { id: string; name: string; online: boolean; lastSeenAt: string | null; address: string | null; facts: Record<string, unknown>; revoked: boolean };
@@ -102,9 +103,12 @@ describe("agent channel", () => {
   it("shows the host offline when the agent dies, and back online when it restarts", async () => {
     await first.stop(true);
     await waitFor("host offline", async () => (await host(hostId))?.online === false);
-    const again = await agent({ consoleUrl: `ws://127.0.0.1:${c.port}/agent`, stateDir: first.stateDir });
+    const healthPort = await freePort();
+    const again = await agent({ consoleUrl: `ws://127.0.0.1:${c.port}/agent`, stateDir: first.stateDir, args: ["--health-port", String(healthPort)] });
     await again.waitForLog("connected");
     await waitFor("host online again", async () => (await host(hostId))?.online);
+    const health = await (await fetch(`http://127.0.0.1:${healthPort}/healthz`)).json();
+    expect(health).toEqual({ ok: true, version: "0.1.0", hostId, connected: true });
     expect((await hostList()).filter((h) => h.id === hostId)).toHaveLength(1);
     first = again;
   });
