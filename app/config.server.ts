@@ -35,6 +35,12 @@ const EnvSchema = z.object({
   DCC_TRUST_PROXY: Switch.default(false),
   DCC_PUBLIC_URL: z.url().optional(),
   DCC_TEMPLATES_DIR: z.string().min(1).optional(),
+  DCC_AUTO_CLEANUP_HOURS: z
+    .string()
+    .regex(/^\d{1,4}(\.\d{1,6})?$/, { error: "must be a number of hours" })
+    .transform(Number)
+    .refine((h) => h > 0 && h <= 8760, { error: "must be more than 0 and at most 8760 hours" })
+    .default(24),
 });
 
 export interface Config {
@@ -61,6 +67,8 @@ export interface Config {
   publicUrl?: string;
   /** Marketplace seed files (templates/marketplace unless DCC_TEMPLATES_DIR says otherwise). */
   templatesDir: string;
+  /** Scheduled cleanup of orphans (hosts with autoCleanup on): how often, and how old an orphan must be to go. */
+  autoCleanupHours: number;
   /** Project root: where db/migrations, templates/ and build/ live. */
   rootDir: string;
 }
@@ -111,6 +119,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, rootDir: string): Config {
     trustProxy: e.DCC_TRUST_PROXY,
     publicUrl: e.DCC_PUBLIC_URL,
     templatesDir: resolve(e.DCC_TEMPLATES_DIR ?? join(rootDir, "templates/marketplace")),
+    autoCleanupHours: e.DCC_AUTO_CLEANUP_HOURS,
     rootDir,
   };
 }

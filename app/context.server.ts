@@ -1,6 +1,7 @@
 // What every request handler and the hub are handed: the process-wide database, configuration,
 // in-process change bus and the hub's dispatch slot. Built once in app/server.ts.
 import { EventEmitter } from "node:events";
+import type { LogLine } from "../agent/src/contract/reports";
 import type { Db } from "../db/client";
 import type { Config } from "./config.server";
 import type { ConsoleMetrics } from "./services/metrics.server";
@@ -41,11 +42,23 @@ export class ChangeBus extends EventEmitter {
   }
 }
 
+/** Where an agent's answer to a log request goes. */
+export interface LogSink {
+  lines(lines: LogLine[]): void;
+  /** Called once: the answer is complete or the follow ended; `error` says why when it failed. */
+  end(error?: string): void;
+}
+
 /** The hub's slot: services call `kick` after committing a command so delivery starts at once. */
 export interface Dispatcher {
   kick(hostId: string): void;
   /** Closes the host's socket at once when this process holds it (revocation). */
   disconnect(hostId: string, reason: string): void;
+  /**
+   * Asks the host's agent for an app's logs (the last `tail` lines; with `follow`, then live ones)
+   * when this process holds its socket; null when it does not. Returns a function that stops it.
+   */
+  openLogs?(hostId: string, req: { app: string; tail: number; follow: boolean }, sink: LogSink): (() => void) | null;
 }
 
 export interface ConsoleContext {
@@ -67,5 +80,7 @@ declare module "@remix-run/node" {
     clientAddress?: string;
     /** Per-response CSP nonce for Remix's inline scripts. */
     cspNonce?: string;
+    /** Aborted when the client's connection closes (reliable, unlike the Request's own signal: see app/server.ts). */
+    closed?: AbortSignal;
   }
 }

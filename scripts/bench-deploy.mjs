@@ -7,41 +7,19 @@
 //
 // Run after `bash scripts/test-deps.sh` (Docker engine + dcc-test/busybox:1):
 //   node_modules/.bin/tsx scripts/bench-deploy.mjs [runs=10]
-import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { promisify } from "node:util";
-import { stringify } from "yaml";
 import { AppManager } from "../agent/src/ops/manager.ts";
 import { TEST_IMAGE, removeByLabel } from "../tests/support/docker.ts";
 import { startGitServer } from "../tests/support/git-server.ts";
 import { freePort } from "../tests/support/net.ts";
+import { PROBE_MS, deployByHand, quantile as p, untilServed } from "./lib/deploy-by-hand.mjs";
 
-const execFileAsync = promisify(execFile);
 const runs = Number(process.argv[2] ?? 10);
-const PROBE_MS = 20;
 const label = `dcc-bench-${randomBytes(3).toString("hex")}`;
-const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: tmpdir(), GIT_TERMINAL_PROMPT: "0", GIT_CONFIG_NOSYSTEM: "1" };
-
-async function untilServed(port, expected) {
-  for (;;) {
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}/index.html`, { signal: AbortSignal.timeout(1000) });
-      if (res.ok && (await res.text()).includes(expected)) return;
-    } catch {
-      // not yet
-    }
-    await new Promise((r) => setTimeout(r, PROBE_MS));
-  }
-}
-
-const p = (xs, q) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)];
-};
 
 const git = await startGitServer();
 const repo = await git.createRepo("bench-site", { "index.html": "<h1>bench page</h1>\n" });
@@ -51,32 +29,8 @@ const unwatch = manager.watch(() => {});
 
 async function byHand(i) {
   const port = await freePort();
-  const dir = join(base, "hand", `h${i}`);
-  const work = join(dir, "ws");
-  await mkdir(dir, { recursive: true });
-  const file = join(dir, "docker-compose.yml");
   const project = `bench-hand-${label}-${i}`;
-  const t0 = performance.now();
-  await execFileAsync("git", ["clone", "-q", "--depth", "1", repo.url, work], { env });
-  const doc = {
-    services: {
-      app: {
-        image: TEST_IMAGE,
-        command: ["/bin/sh", "-c", "httpd -f -p $$PORT -h /app"],
-        environment: { PORT: String(port) },
-        ports: [`${port}:${port}`],
-        volumes: [{ type: "bind", source: work, target: "/app" }],
-        labels: { "dcc.bench": label },
-      },
-    },
-  };
-  await writeFile(file, stringify(doc));
-  await execFileAsync("docker-compose", ["-p", project, "-f", file, "up", "-d"], { env: { PATH: env.PATH, HOME: env.HOME } });
-  await untilServed(port, "bench page");
-  const ms = performance.now() - t0;
-  await execFileAsync("docker-compose", ["-p", project, "-f", file, "down", "--remove-orphans"], { env: { PATH: env.PATH, HOME: env.HOME } });
-  await rm(dir, { recursive: true, force: true });
-  return ms;
+  return deployByHand({ repoUrl: repo.url, expected: "bench page", image: TEST_IMAGE, port, dir: join(base, "hand", `h${i}`), label, project });
 }
 
 async function viaAgent(i) {

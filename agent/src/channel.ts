@@ -43,6 +43,9 @@ export interface ChannelOptions {
   onIdentity: (identity: Identity) => void;
   onCommand: (env: CommandEnvelope) => void;
   onLogs?: (req: Extract<ConsoleMessage, { type: "logs" }>) => void;
+  onLogsStop?: (req: Extract<ConsoleMessage, { type: "logs-stop" }>) => void;
+  /** The ready session ended (anything tied to it, such as log follows, should stop). */
+  onDisconnect?: () => void;
   onReady: () => void;
   onFatal: (code: number, reason: string) => void;
   log: Logger;
@@ -208,6 +211,7 @@ export class AgentChannel {
       }
       if (msg.type === "command") return this.o.onCommand(msg);
       if (msg.type === "logs") return this.o.onLogs?.(msg);
+      if (msg.type === "logs-stop") return this.o.onLogsStop?.(msg);
       abort(CLOSE.protocolError, `unexpected ${msg.type} after welcome`);
     };
 
@@ -233,6 +237,7 @@ export class AgentChannel {
       }
       const reason = reasonBuf.toString();
       log(wasReady ? "warn" : "info", "disconnected", { code, reason });
+      if (wasReady) this.o.onDisconnect?.();
       if (this.stopped) return;
       if (closedByUs === null && FATAL_CLOSE_CODES.has(code)) return this.o.onFatal(code, reason);
       this.schedule();

@@ -105,6 +105,13 @@ describe("CommandProcessor", () => {
       () => signCommand(cmd({ action: "provision", app: "other", params: { spec } }), consolePriv),
       "invalid-params",
     ],
+    ["a cleanup that names an app", () => signCommand(cmd({ action: "cleanup", app: "webui", params: { dryRun: true } }), consolePriv), "invalid-params"],
+    ["a cleanup without dryRun", () => signCommand(cmd({ action: "cleanup", params: {} }), consolePriv), "invalid-params"],
+    [
+      "a cleanup naming a path instead of an item",
+      () => signCommand(cmd({ action: "cleanup", params: { dryRun: false, items: [{ kind: "workspace", id: "../../etc" }] } }), consolePriv),
+      "invalid-params",
+    ],
     [
       "a provision with a loopback repository",
       () => signCommand(cmd({ action: "provision", app: "webui", params: { spec: { ...spec, repository: "http://127.0.0.1/x.git" } } }), consolePriv),
@@ -116,6 +123,14 @@ describe("CommandProcessor", () => {
     expect(sent.some((m) => m.type === "ack")).toBe(false);
     expect(refusal()).toMatchObject({ code });
     expect(logs.find((l) => l.msg === "command refused")?.fields).toMatchObject({ code });
+  });
+
+  it("runs a host-wide cleanup with its checked parameters and journals its result", async () => {
+    const c = cmd({ action: "cleanup", params: { dryRun: true, items: [{ kind: "workspace", id: "old-app" }] } });
+    await processor().handle(signCommand(c, consolePriv));
+    expect(runs).toEqual([{ action: "cleanup", app: null }]);
+    expect(sent.map((m) => m.type)).toEqual(["ack", "result"]);
+    expect(journal.get(c.id)).toMatchObject({ state: "done", ok: true, action: "cleanup" });
   });
 
   it("does not echo the id of a command whose signature fails", async () => {

@@ -12,6 +12,7 @@ import {
   type CommandPayload,
   type RefusalCode,
 } from "./contract/protocol";
+import { CleanupParamsSchema } from "./contract/cleanup";
 import { actionParamsSchema } from "./contract/spec";
 import { fieldErrors, type RepositoryRules } from "./contract/validation";
 import type { Executor } from "./executor";
@@ -139,7 +140,11 @@ export class CommandProcessor {
     });
     let schema: z.ZodType;
     if (cmd.action === "ping") schema = PingParamsSchema;
-    else {
+    else if (cmd.action === "cleanup") {
+      // Host-wide: it names no app, and the agent picks what goes from its own fresh scan.
+      if (cmd.app !== null) return bad({ app: "must be null for cleanup" });
+      schema = CleanupParamsSchema;
+    } else {
       if (cmd.app === null) return bad({ app: "is required for " + cmd.action });
       schema = this.specRules[cmd.action];
     }

@@ -1,6 +1,6 @@
 // What runs a verified command. The channel only knows this interface; main.ts builds the real
-// one: `ping` is built in (harmless, for tests and dispatch benchmarks), lifecycle actions go to
-// the ops layer's app manager.
+// one: `ping` is built in (harmless, for tests and dispatch benchmarks), lifecycle actions and the
+// host-wide `cleanup` of orphans go to the ops layer's app manager.
 import type { CommandAction } from "./contract/protocol";
 import type { InventoryItem, LogLine, Progress, StatusReport } from "./contract/reports";
 import type { LifecycleAction } from "./contract/spec";
@@ -18,6 +18,8 @@ export interface Executor {
 /** The slice of the ops layer's AppManager the channel uses. */
 export interface LifecycleManager {
   apply(action: LifecycleAction, app: string, params: Record<string, unknown>, progress: ProgressFn): Promise<CommandResult | void>;
+  /** Cleanup of orphans (the host-wide `cleanup` action). */
+  cleanup?(params: Record<string, unknown>): Promise<CommandResult>;
   inventory(): Promise<InventoryItem[]>;
   logs?(app: string, tail: number): Promise<LogLine[]>;
 }
@@ -45,6 +47,10 @@ export function createExecutor(manager: () => Promise<LifecycleManager | null>, 
       if (action === "ping") return runPing(params);
       const m = await manager();
       if (!m) throw new Error(unavailable());
+      if (action === "cleanup") {
+        if (!m.cleanup) throw new Error("cleanup is not available on this agent");
+        return m.cleanup(params);
+      }
       if (!app) throw new Error(`${action} needs an app`);
       return (await m.apply(action, app, params, progress)) ?? {};
     },

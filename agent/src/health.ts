@@ -5,6 +5,8 @@ export interface HealthState {
   version: string;
   hostId: () => string | null;
   connected: () => boolean;
+  /** Container log follows running for the console now. */
+  logFollows?: () => number;
 }
 
 export function startHealthServer(port: number, state: HealthState): Promise<Server> {
@@ -13,7 +15,7 @@ export function startHealthServer(port: number, state: HealthState): Promise<Ser
       res.writeHead(404).end();
       return;
     }
-    const body = JSON.stringify({ ok: true, version: state.version, hostId: state.hostId(), connected: state.connected() });
+    const body = JSON.stringify({ ok: true, version: state.version, hostId: state.hostId(), connected: state.connected(), ...(state.logFollows ? { logFollows: state.logFollows() } : {}) });
     res.writeHead(200, { "content-type": "application/json" }).end(body);
   });
   return new Promise((resolve, reject) => {

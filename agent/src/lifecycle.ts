@@ -7,12 +7,13 @@ import type Docker from "dockerode";
 import type { HostFacts } from "./contract/facts";
 import type { StatusReport, UsageSample } from "./contract/reports";
 import type { LifecycleManager } from "./executor";
+import type { LogSource } from "./log-relay";
 import type { Logger } from "./log";
 import { ComposeRunner } from "./ops/compose";
 import { collectHostFacts } from "./ops/facts";
 import { AppManager } from "./ops/manager";
 
-export interface Lifecycle extends LifecycleManager {
+export interface Lifecycle extends LifecycleManager, LogSource {
   facts(agentVersion: string): Promise<HostFacts>;
   stop(): void;
 }
@@ -43,8 +44,10 @@ export async function createLifecycle(d: LifecycleDeps): Promise<Lifecycle> {
   const unwatch = m.watch(d.onStatus, d.onUsage);
   return {
     apply: async (action, app, params, progress) => ({ ...(await m.apply(app, action, params, progress)) }),
+    cleanup: async (params) => ({ ...(await m.cleanup(params)) }),
     inventory: () => m.inventory(),
     logs: (app, tail) => m.tailLogs(app, tail),
+    streamLogs: (app, req, onLine, onEnd) => m.logs(app, { ...req, onEnd }, onLine),
     facts: (agentVersion) => m.facts(agentVersion),
     stop: () => {
       unwatch();

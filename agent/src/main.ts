@@ -16,6 +16,7 @@ import { startHealthServer } from "./health";
 import { Journal } from "./journal";
 import { createLifecycle, factsWithoutManager, type Lifecycle } from "./lifecycle";
 import { jsonLogger, type Logger } from "./log";
+import { LogRelay } from "./log-relay";
 import { ensureStateDir, loadIdentity, loadOrCreateAgentKey, type Identity } from "./state";
 
 export const VERSION = "0.1.0";
@@ -91,6 +92,13 @@ async function run(config: AgentConfig, log: Logger): Promise<void> {
     });
   };
 
+  const logRelay = new LogRelay({
+    source: async () => (await starting, lifecycle),
+    unavailable: () => unavailable,
+    send: (m) => channel.send(m),
+    log,
+  });
+
   let facts: { at: number; value: HostFacts } | null = null;
   const channel: AgentChannel = new AgentChannel({
     url: config.consoleUrl,
@@ -119,12 +127,9 @@ async function run(config: AgentConfig, log: Logger): Promise<void> {
       if (!processor) return;
       processor.handle(env).catch((e) => log("error", "command handling failed", { error: (e as Error).message }));
     },
-    onLogs: (req) => {
-      executor.logs!(req.app, req.tail).then(
-        (lines) => channel.send({ type: "log", requestId: req.requestId, lines: lines.slice(-500) }),
-        (e) => channel.send({ type: "log", requestId: req.requestId, lines: [], error: (e as Error).message.slice(0, 1000) }),
-      );
-    },
+    onLogs: (req) => logRelay.handle(req),
+    onLogsStop: (req) => logRelay.stop(req.requestId),
+    onDisconnect: () => logRelay.stopAll("disconnected from the console"),
     onReady: () => flushStatus(),
     onFatal: (code, reason) => {
       log("error", "the console refused this agent", { code, reason, action: "stopping" });
@@ -150,7 +155,7 @@ async function run(config: AgentConfig, log: Logger): Promise<void> {
 
   let health: Server | null = null;
   if (config.healthPort !== undefined) {
-    health = await startHealthServer(config.healthPort, { version: VERSION, hostId: () => channel.hostId, connected: () => channel.connected });
+    health = await startHealthServer(config.healthPort, { version: VERSION, hostId: () => channel.hostId, connected: () => channel.connected, logFollows: () => logRelay.active });
     log("info", "health endpoint listening", { url: `http://127.0.0.1:${(health.address() as { port: number }).port}/healthz` });
   }
 
@@ -161,6 +166,7 @@ async function run(config: AgentConfig, log: Logger): Promise<void> {
     clearInterval(usageTimer);
     // A command about to finish may still send its result; a long one is re-run after restart.
     await Promise.race([(processor as CommandProcessor | null)?.drain(), new Promise((r) => setTimeout(r, 3000).unref())]);
+    logRelay.stopAll("agent shutting down");
     await channel.stop();
     lifecycle?.stop();
     health?.close();

@@ -19,7 +19,7 @@ export function StatusLight({ app }: { app: Pick<AppDto, "name" | "status" | "he
   const light = lightOf(app);
   const detail = statusDetail(app);
   return (
-    <span className={`status status-${light}`} title={detail} tabIndex={0} aria-label={`${app.status}: ${detail}`} data-status={app.status} data-light={light}>
+    <span className={`status status-${light}`} tabIndex={0} aria-label={`${app.status}: ${detail}`} data-status={app.status} data-light={light}>
       <span className="dot" aria-hidden="true" />
       <span className="status-text">{app.status}</span>
       <span className="status-detail" role="tooltip">{detail}</span>

@@ -11,8 +11,9 @@ import type { Duplex } from "node:stream";
 import { WebSocketServer } from "ws";
 import { CLOSE, MAX_MESSAGE_BYTES, PING_INTERVAL_MS } from "../../agent/src/contract/protocol";
 import type { UsageSample } from "../../agent/src/contract/reports";
-import type { ConsoleContext, Dispatcher } from "../context.server";
+import type { ConsoleContext, Dispatcher, LogSink } from "../context.server";
 import { placeWaitingApps } from "../services/apps.server";
+import { runAutoCleanup } from "../services/cleanup.server";
 import type { HubSlot } from "../server";
 import { consoleKey, type ConsoleKey } from "../services/console-key.server";
 import {
@@ -76,6 +77,8 @@ export class AgentHub implements HubSlot, Dispatcher, SessionHost {
     this.every(opts.flushMs ?? 1000, "flush", () => this.flush());
     this.every(5000, "revocations", () => this.closeRevoked());
     this.every(30_000, "sweep", () => this.sweep());
+    // Scheduled cleanup of orphans for the hosts held here (checked a few times per interval, at most once a minute).
+    this.every(Math.min(60_000, Math.max(1000, (ctx.config.autoCleanupHours * 3_600_000) / 4)), "auto-cleanup", () => this.autoCleanup());
   }
 
   get connectedHosts(): number {
@@ -95,6 +98,10 @@ export class AgentHub implements HubSlot, Dispatcher, SessionHost {
 
   kick(hostId: string): void {
     void this.sessions.get(hostId)?.deliver();
+  }
+
+  openLogs(hostId: string, req: { app: string; tail: number; follow: boolean }, sink: LogSink): (() => void) | null {
+    return this.sessions.get(hostId)?.openLogs(req, sink) ?? null;
   }
 
   disconnect(hostId: string, reason: string): void {
@@ -215,6 +222,16 @@ export class AgentHub implements HubSlot, Dispatcher, SessionHost {
   private async closeRevoked(): Promise<void> {
     if (!this.sessions.size) return;
     for (const hostId of await revokedAmong(this.ctx, this.processId)) this.disconnect(hostId, "host revoked");
+  }
+
+  private async autoCleanup(): Promise<void> {
+    if (!this.sessions.size) return;
+    const { queued, failures } = await runAutoCleanup(this.ctx, this.processId);
+    for (const hostId of queued) {
+      this.log("info", "scheduled cleanup of orphans queued", { hostId });
+      this.kick(hostId);
+    }
+    for (const why of failures) this.log("error", "scheduled cleanup of orphans could not be queued", { error: why });
   }
 
   private async sweep(): Promise<void> {

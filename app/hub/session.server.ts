@@ -2,6 +2,7 @@
 // are handled strictly in order. Anything malformed, out of turn or unauthenticated closes the
 // socket with a code and a reason the agent logs. Once ready, the session delivers the host's
 // unfinished commands (signed) and hands every answer and report to the use-case layer.
+import { randomUUID } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import WebSocket from "ws";
 import {
@@ -22,7 +23,7 @@ import {
   type ConsoleMessage,
 } from "../../agent/src/contract/protocol";
 import type { UsageSample } from "../../agent/src/contract/reports";
-import type { ConsoleContext } from "../context.server";
+import type { ConsoleContext, LogSink } from "../context.server";
 import type { ConsoleKey } from "../services/console-key.server";
 import { hostCredentials, redeemEnrollment } from "../services/enrollment.server";
 import {
@@ -86,6 +87,8 @@ export class AgentSession {
   private readonly forget: string[] = [];
   private delivering: Promise<void> | null = null;
   private again = false;
+  /** Log requests sent on this socket, by request id. */
+  private readonly logRequests = new Map<string, { app: string; follow: boolean; sink: LogSink }>();
 
   constructor(
     private readonly hub: SessionHost,
@@ -180,6 +183,7 @@ export class AgentSession {
       case "usage":
         return this.hub.queueUsage(hostId, msg.samples);
       case "log":
+        if (msg.requestId) return this.logAnswer(msg);
         return this.logRefusals("log", await publishLogLines(ctx, hostId, msg.lines));
       default:
         return this.close(CLOSE.protocolError, `unexpected ${msg.type} after hello`);
@@ -279,6 +283,39 @@ export class AgentSession {
     return this.delivering;
   }
 
+  /**
+   * Asks this host's agent for an app's logs; the answer goes to `sink`. The returned function
+   * forgets the request and, for a follow, tells the agent to stop reading.
+   */
+  openLogs(req: { app: string; tail: number; follow: boolean }, sink: LogSink): () => void {
+    const requestId = randomUUID();
+    if (this.state !== "ready") {
+      sink.end("host offline: its agent is not connected");
+      return () => {};
+    }
+    this.logRequests.set(requestId, { app: req.app, follow: req.follow, sink });
+    this.send({ type: "logs", requestId, app: req.app, tail: req.tail, ...(req.follow ? { follow: true } : {}) });
+    return () => {
+      if (this.logRequests.delete(requestId) && req.follow) this.send({ type: "logs-stop", requestId });
+    };
+  }
+
+  /** Lines answer only the request they name, on this socket, and only for the app it asked about. */
+  private logAnswer(msg: Extract<AgentMessage, { type: "log" }>): void {
+    const r = this.logRequests.get(msg.requestId!);
+    if (!r) return; // stopped or timed out meanwhile
+    const own = msg.lines.filter((l) => l.app === r.app);
+    if (own.length < msg.lines.length) {
+      const other = msg.lines.find((l) => l.app !== r.app)!;
+      this.logRefusals("log", [{ app: other.app, reason: `log lines for ${other.app} in an answer about ${r.app}` }]);
+    }
+    if (own.length) r.sink.lines(own);
+    if (msg.done) {
+      this.logRequests.delete(msg.requestId!);
+      r.sink.end(msg.error);
+    }
+  }
+
   /** A finished command leaves the sent-set, but not while a delivery may hold an older read. */
   private done(id: string): void {
     if (this.delivering) this.forget.push(id);
@@ -289,6 +326,9 @@ export class AgentSession {
     clearTimeout(this.authTimer);
     const wasReady = this.state === "ready" || (this.state === "closed" && this.hostId !== null);
     this.state = "closed";
+    const pending = [...this.logRequests.values()];
+    this.logRequests.clear();
+    for (const r of pending) r.sink.end("host offline: its agent disconnected");
     this.hub.unregister(this);
     if (this.hostId && wasReady) {
       this.hub.log("info", "agent disconnected", { hostId: this.hostId, code, reason });

@@ -16,6 +16,15 @@ async function handle({ request, context }: LoaderFunctionArgs | ActionFunctionA
   if (!(await csrfOk(context.dcc, request, actor, false))) {
     return trpcError(403, "FORBIDDEN", "CSRF check failed: send the X-CSRF-Token header (auth.me gives it) from the console's own pages");
   }
+  // The API speaks JSON only. tRPC would also hand form data or a raw byte stream to a procedure
+  // as its input; no caller here sends them, so they are refused as what they are.
+  const type = request.headers.get("content-type");
+  if (request.method === "POST" && type !== null && !/^application\/json\s*(;|$)/i.test(type)) {
+    return Response.json(
+      { error: { message: `Unsupported content-type "${type.slice(0, 100)}": send application/json`, code: -32015, data: { code: "UNSUPPORTED_MEDIA_TYPE", httpStatus: 415 } } },
+      { status: 415 },
+    );
+  }
   // A stream answers 200 before its procedure runs; refuse with a real status first.
   const path = decodeURIComponent(new URL(request.url).pathname.replace(/^\/api\/trpc\/?/, ""));
   const proc = procedures[path];
@@ -24,12 +33,40 @@ async function handle({ request, context }: LoaderFunctionArgs | ActionFunctionA
     const min = proc._def.meta?.minRole;
     if (!min || !hasRole(actor, min)) return trpcError(403, "FORBIDDEN", `requires the ${min ?? "admin"} role`);
   }
-  return fetchRequestHandler({
+  const response = await fetchRequestHandler({
     endpoint: "/api/trpc",
     req: request,
     router: appRouter,
     createContext: () => ({ ...context.dcc, actor, req: request }),
   });
+  return proc?._def.type === "subscription" ? cancelWhenClosed(response, context.closed) : response;
+}
+
+/**
+ * Ends a stream's subscription when its client goes away: cancelling the body is what makes tRPC
+ * abort the procedure's signal and return its generator (so a log follow or an event listener is
+ * released at once, not left writing into a closed socket).
+ */
+function cancelWhenClosed(response: Response, closed: AbortSignal | undefined): Response {
+  if (!closed || !response.body) return response;
+  const reader = response.body.getReader();
+  const onClose = () => void reader.cancel("client disconnected").catch(() => {});
+  if (closed.aborted) onClose();
+  else closed.addEventListener("abort", onClose, { once: true });
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const chunk = await reader.read().catch(() => ({ done: true as const, value: undefined }));
+      if (chunk.done) {
+        closed.removeEventListener("abort", onClose);
+        controller.close();
+      } else controller.enqueue(chunk.value);
+    },
+    cancel(reason) {
+      closed.removeEventListener("abort", onClose);
+      return reader.cancel(reason);
+    },
+  });
+  return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
 }
 
 export const loader = handle;

@@ -1,17 +1,23 @@
-import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
+import type { ActionFunctionArgs, LinksFunction, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { json, redirect } from "@remix-run/node";
 import { Form, Link, useActionData, useLoaderData, useNavigation } from "@remix-run/react";
 import { useEffect, useState } from "react";
 import { AppNameSchema } from "../../agent/src/contract/validation";
 import { AppActions } from "../components/AppActions";
+import { HealthHistory, MAX_SAMPLES, ResourceCharts, usageSample, type UsageSample } from "../components/AppHealth";
+import appPageStylesHref from "../components/app-page.css";
+import { LogsPanel } from "../components/LogsPanel";
 import { StatusLight } from "../components/StatusLight";
 import { useLiveApps, type LiveChange } from "../components/useLiveApps";
 import { requireUser } from "../auth.server";
 import { CsrfInput } from "../components/CsrfInput";
 import { findApp } from "../services/apps.server";
+import { composePreview } from "../services/compose-preview.server";
 import { ServiceError } from "../services/errors";
 import { promoteApp } from "../services/templates.server";
 import { listAppEvents } from "../services/lifecycle.server";
+
+export const links: LinksFunction = () => [{ rel: "stylesheet", href: appPageStylesHref }];
 
 export const meta: MetaFunction<typeof loader> = ({ data }) => [{ title: `${data?.app.name ?? "App"} · Docker Control Center` }];
 
@@ -20,8 +26,8 @@ export async function loader({ params, request, context }: LoaderFunctionArgs) {
   const name = AppNameSchema.safeParse(params.name);
   const app = name.success ? await findApp(context.dcc.db, name.data) : null;
   if (!app) throw new Response("No app by that name", { status: 404, statusText: "Not Found" });
-  const timeline = await listAppEvents(context.dcc, { name: app.name, limit: 200 });
-  return { app, timeline };
+  const [timeline, compose] = await Promise.all([listAppEvents(context.dcc, { name: app.name, limit: 200 }), composePreview(context.dcc, app.name)]);
+  return { app, timeline, compose };
 }
 
 /** "Promote to marketplace": the app becomes a template that links back to it. */
@@ -66,9 +72,22 @@ export default function AppPage() {
   const data = useLoaderData<typeof loader>();
   const [timeline, setTimeline] = useState<LiveChange[]>(data.timeline as LiveChange[]);
   useEffect(() => setTimeline(data.timeline as LiveChange[]), [data.timeline]);
+  const [samples, setSamples] = useState<UsageSample[]>(() => {
+    const s = usageSample(data.app.usage, Date.parse(data.app.updatedAt));
+    return s ? [s] : [];
+  });
   const { apps } = useLiveApps([data.app], {
     app: data.app.name,
-    onChange: (c) => setTimeline((t) => (t.some((x) => x.id === c.id && c.id > 0) ? t : [c, ...t].slice(0, 500))),
+    onChange: (c) => {
+      // Usage samples feed the charts, not the timeline.
+      if (c.type === "usage") {
+        const s = usageSample(c.usage);
+        if (s) setSamples((list) => [...list, s].slice(-MAX_SAMPLES));
+        return;
+      }
+      if (c.type === "log") return;
+      setTimeline((t) => (t.some((x) => x.id === c.id && c.id > 0) ? t : [c, ...t].slice(0, 500)));
+    },
   });
   const app = apps[0];
   const promoted = useActionData<typeof action>();
@@ -122,6 +141,20 @@ export default function AppPage() {
           ))}
         </dl>
       </section>
+      <LogsPanel name={app.name} status={app.status} />
+      <section className="panel" aria-labelledby="observe-title">
+        <h2 id="observe-title">Health and resources</h2>
+        <div className="observe">
+          <div>
+            <h3>Status history</h3>
+            <HealthHistory timeline={timeline} current={{ status: app.status, health: app.health }} />
+          </div>
+          <div>
+            <h3>Usage (last {MAX_SAMPLES} samples)</h3>
+            <ResourceCharts samples={samples} />
+          </div>
+        </div>
+      </section>
       <section className="panel" aria-labelledby="promote-title">
         <h2 id="promote-title">Promote to marketplace</h2>
         <Form method="post" className="form inline-form">
@@ -161,6 +194,17 @@ export default function AppPage() {
           ))}
         </ol>
       </section>
+      {data.compose ? (
+        <section className="panel" aria-labelledby="compose-title">
+          <h2 id="compose-title">Compose file</h2>
+          <p className="hint">
+            As the agent renders it, from this app's deploy spec with the same renderer and base template; assumed: {data.compose.assumptions.join("; ")}.
+          </p>
+          <pre className="compose-file" tabIndex={0} aria-label="Generated compose file (read-only)">
+            {data.compose.text}
+          </pre>
+        </section>
+      ) : null}
     </>
   );
 }

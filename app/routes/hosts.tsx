@@ -1,17 +1,83 @@
-import type { LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
-import { Link, Outlet, useLoaderData, useRevalidator } from "@remix-run/react";
+import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
+import { json } from "@remix-run/node";
+import { Link, Outlet, useActionData, useLoaderData, useNavigation, useRevalidator } from "@remix-run/react";
 import { useEffect } from "react";
-import { requireUser } from "../auth.server";
+import { fieldErrors } from "../../agent/src/contract/validation";
+import { hasRole, requireUser } from "../auth.server";
+import { OrphansPanel, type OrphansActionData } from "../components/OrphansPanel";
 import { StatusLight } from "../components/StatusLight";
 import { listApps } from "../services/apps.server";
-import { listHosts } from "../services/hosts.server";
+import { HostCleanupInput, HostOrphansInput, awaitCommand, cleanupHost, getOrphans, scanOrphans, type HostOrphans } from "../services/cleanup.server";
+import { ServiceError, httpStatusOf } from "../services/errors";
+import { listHosts, updateHost } from "../services/hosts.server";
 
 export const meta: MetaFunction = () => [{ title: "Hosts · Docker Control Center" }];
 
+/** With more hosts than this, orphan panels load only for hosts named in `?orphans=<id>`. */
+const ORPHAN_PANELS_MAX = 100;
+
 export async function loader({ request, context }: LoaderFunctionArgs) {
-  await requireUser(request, context, "viewer");
+  const actor = await requireUser(request, context, "viewer");
   const [hosts, apps] = await Promise.all([listHosts(context.dcc), listApps(context.dcc, undefined)]);
-  return { hosts, apps: apps.map((a) => ({ name: a.name, hostId: a.hostId, status: a.status, health: a.health, phase: a.phase, lastError: a.lastError, gpuDevices: a.gpuDevices })) };
+  // Orphans are host-level operations: admins only.
+  let orphans: Record<string, HostOrphans> | null = null;
+  if (hasRole(actor, "admin")) {
+    const asked = new Set(new URL(request.url).searchParams.getAll("orphans"));
+    const shown = hosts.filter((h) => hosts.length <= ORPHAN_PANELS_MAX || asked.has(h.id));
+    orphans = Object.fromEntries(await Promise.all(shown.map(async (h) => [h.id, await getOrphans(context.dcc, h.id)] as const)));
+  }
+  return {
+    hosts,
+    orphans,
+    apps: apps.map((a) => ({ name: a.name, hostId: a.hostId, status: a.status, health: a.health, phase: a.phase, lastError: a.lastError, gpuDevices: a.gpuDevices })),
+  };
+}
+
+/** `kind:id` form values of the orphan checkboxes. */
+function itemsOf(form: FormData): { kind: string; id: string }[] | undefined {
+  const items = form.getAll("item").map((v) => {
+    const text = String(v);
+    const at = text.indexOf(":");
+    return { kind: text.slice(0, at), id: text.slice(at + 1) };
+  });
+  return items.length ? items : undefined;
+}
+
+/** Orphans of one host: scan, dry run of the chosen items, their removal, the scheduled-cleanup switch. */
+export async function action({ request, context }: ActionFunctionArgs) {
+  const actor = await requireUser(request, context, "admin");
+  const form = await request.formData();
+  const intent = String(form.get("intent") ?? "");
+  const hostId = String(form.get("hostId") ?? "");
+  const answer = (a: Partial<OrphansActionData>, init?: number) =>
+    json<OrphansActionData>({ hostId, intent, commandId: null, finished: true, queued: false, error: null, ...a }, init ? { status: init } : undefined);
+  try {
+    if (intent === "auto-cleanup") {
+      const parsed = HostOrphansInput.safeParse({ id: hostId });
+      if (!parsed.success) throw ServiceError.invalid(fieldErrors(parsed.error));
+      await updateHost(context.dcc, actor, { id: parsed.data.id, autoCleanup: form.get("value") === "on" });
+      return answer({});
+    }
+    let requested;
+    if (intent === "scan") {
+      const parsed = HostOrphansInput.safeParse({ id: hostId });
+      if (!parsed.success) throw ServiceError.invalid(fieldErrors(parsed.error));
+      requested = await scanOrphans(context.dcc, actor, parsed.data.id);
+    } else if (intent === "dry-run" || intent === "remove") {
+      const items = itemsOf(form);
+      if (!items) throw ServiceError.field("BAD_REQUEST", "items", "choose at least one orphan");
+      // The removal names exactly the items its dry run listed; the agent checks each against a fresh scan.
+      const parsed = HostCleanupInput.safeParse({ id: hostId, items, dryRun: intent === "dry-run" });
+      if (!parsed.success) throw ServiceError.invalid(fieldErrors(parsed.error));
+      requested = await cleanupHost(context.dcc, actor, parsed.data);
+    } else throw ServiceError.field("BAD_REQUEST", "intent", "must be scan, dry-run, remove or auto-cleanup");
+    // A connected agent answers within moments: wait a little so the page shows the answer at once.
+    const finished = requested.queued ? false : await awaitCommand(context.dcc, requested.commandId, 15_000);
+    return answer({ commandId: requested.commandId, finished, queued: requested.queued });
+  } catch (e) {
+    if (!(e instanceof ServiceError)) throw e;
+    return answer({ error: e.message }, httpStatusOf(e));
+  }
 }
 
 function ago(iso: string | null): string {
@@ -23,7 +89,9 @@ function ago(iso: string | null): string {
 }
 
 export default function Hosts() {
-  const { hosts, apps } = useLoaderData<typeof loader>();
+  const { hosts, apps, orphans } = useLoaderData<typeof loader>();
+  const result = useActionData<typeof action>() ?? null;
+  const busy = useNavigation().state !== "idle";
   const revalidator = useRevalidator();
   // Host presence changes are rare: a light refresh keeps "last seen" and online state current.
   useEffect(() => {
@@ -127,6 +195,13 @@ export default function Hosts() {
                       <p className="muted small">none</p>
                     )}
                   </div>
+                  {orphans?.[h.id] ? (
+                    <OrphansPanel host={h} orphans={orphans[h.id] as HostOrphans} result={result?.hostId === h.id ? result : null} busy={busy} />
+                  ) : orphans ? (
+                    <Link className="small" to={`/hosts?orphans=${encodeURIComponent(h.id)}`} preventScrollReset>
+                      Show orphans
+                    </Link>
+                  ) : null}
                 </li>
               );
             })}

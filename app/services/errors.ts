@@ -1,5 +1,5 @@
 /** A use-case failure the API layer turns into a tRPC error (and a form into field messages). */
-export type ServiceErrorCode = "BAD_REQUEST" | "CONFLICT" | "NOT_FOUND" | "FORBIDDEN" | "UNAUTHORIZED" | "PRECONDITION_FAILED";
+export type ServiceErrorCode = "BAD_REQUEST" | "CONFLICT" | "NOT_FOUND" | "FORBIDDEN" | "UNAUTHORIZED" | "PRECONDITION_FAILED" | "GATEWAY_TIMEOUT";
 
 export class ServiceError extends Error {
   constructor(
@@ -24,5 +24,5 @@ export class ServiceError extends Error {
 
 /** The HTTP status a form action answers for a service error. */
 export function httpStatusOf(e: ServiceError): number {
-  return { BAD_REQUEST: 400, UNAUTHORIZED: 401, FORBIDDEN: 403, NOT_FOUND: 404, CONFLICT: 409, PRECONDITION_FAILED: 412 }[e.code];
+  return { BAD_REQUEST: 400, UNAUTHORIZED: 401, FORBIDDEN: 403, NOT_FOUND: 404, CONFLICT: 409, PRECONDITION_FAILED: 412, GATEWAY_TIMEOUT: 504 }[e.code];
 }

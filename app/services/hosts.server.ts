@@ -5,6 +5,7 @@ import { HostIdSchema } from "../../agent/src/contract/protocol";
 import { hosts, type Host } from "../../db/schema";
 import type { Actor, ConsoleContext } from "../context.server";
 import { recordAudit } from "./audit.server";
+import { setAutoCleanup } from "./cleanup.server";
 import { enqueueCommand } from "./commands.server";
 import { HostNameSchema } from "./enrollment.server";
 import { ServiceError } from "./errors";
@@ -18,6 +19,8 @@ export interface HostDto {
   address: string | null;
   facts: HostFacts;
   revoked: boolean;
+  /** Scheduled cleanup of orphans on this host (see cleanup.server.ts). */
+  autoCleanup: boolean;
   createdAt: string;
 }
 
@@ -30,6 +33,7 @@ export function toHostDto(h: Host): HostDto {
     address: h.address,
     facts: HostFactsSchema.catch({}).parse(h.facts),
     revoked: h.revokedAt != null,
+    autoCleanup: h.autoCleanup,
     createdAt: h.createdAt,
   };
 }
@@ -45,7 +49,8 @@ export async function getHost(ctx: Pick<ConsoleContext, "db">, id: string): Prom
   return toHostDto(row);
 }
 
-export const HostUpdateInput = z.strictObject({ id: HostIdSchema, name: HostNameSchema });
+/** A new name, and/or the scheduled cleanup of orphans switched on or off. */
+export const HostUpdateInput = z.strictObject({ id: HostIdSchema, name: HostNameSchema.optional(), autoCleanup: z.boolean().optional() });
 export const HostPingInput = z.strictObject({
   id: HostIdSchema,
   delayMs: z.number().int().min(0).max(60_000).optional(),
@@ -54,10 +59,15 @@ export const HostPingInput = z.strictObject({
 
 export async function updateHost(ctx: Pick<ConsoleContext, "db">, actor: Actor, input: z.infer<typeof HostUpdateInput>): Promise<HostDto> {
   const before = await getHost(ctx, input.id);
-  if (before.name === input.name) return before;
+  const rename = input.name !== undefined && before.name !== input.name;
+  const cleanup = input.autoCleanup !== undefined && before.autoCleanup !== input.autoCleanup;
+  if (!rename && !cleanup) return before;
   await ctx.db.transaction(async (tx) => {
-    await tx.update(hosts).set({ name: input.name }).where(eq(hosts.id, input.id));
-    await recordAudit(tx, actor, { action: "host.update", target: input.id, detail: { name: { from: before.name, to: input.name } } });
+    if (rename) {
+      await tx.update(hosts).set({ name: input.name }).where(eq(hosts.id, input.id));
+      await recordAudit(tx, actor, { action: "host.update", target: input.id, detail: { name: { from: before.name, to: input.name } } });
+    }
+    if (cleanup) await setAutoCleanup(tx, actor, input.id, before.autoCleanup, input.autoCleanup!);
   });
   return getHost(ctx, input.id);
 }

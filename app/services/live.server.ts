@@ -10,6 +10,12 @@ export function toChange(e: AppEvent): AppChange {
   return { ...e.data, id: e.id, type: e.type, app: e.appName, at: e.createdAt };
 }
 
+/** The newest stored event id: apps listed after reading it reflect every change up to it. */
+export async function latestEventId(db: Db): Promise<number> {
+  const [r] = await db.select({ id: max(appEvents.id) }).from(appEvents);
+  return r?.id ?? 0;
+}
+
 /** Polls the events table for ids this process has not published yet. Returns a stop function. */
 export function startEventTail(db: Db, bus: ChangeBus, intervalMs = 1000): () => void {
   let last = 0;

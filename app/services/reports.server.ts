@@ -7,6 +7,7 @@ import type { HostFacts } from "../../agent/src/contract/facts";
 import type { InventoryItem, LogLine, Progress, StatusReport, UsageSample } from "../../agent/src/contract/reports";
 import { apps, commands, hosts, marketplaceTemplates, type App, type Command } from "../../db/schema";
 import type { AppChange, ConsoleContext } from "../context.server";
+import { recordCleanupOutcome } from "./cleanup.server";
 import { publishAll, recordEvent } from "./events.server";
 
 type Ctx = Pick<ConsoleContext, "db" | "bus">;
@@ -162,8 +163,20 @@ export async function commandFinished(
 ): Promise<FinishOutcome> {
   const finish = { state: r.ok ? ("done" as const) : ("failed" as const), finishedAt: nowIso(), result: r.result ?? null, error: r.ok ? null : r.error ?? "failed" };
   const gate = and(eq(commands.id, r.id), eq(commands.hostId, hostId), inArray(commands.state, [...UNFINISHED]));
-  const [head] = await ctx.db.select({ appId: commands.appId, state: commands.state }).from(commands).where(and(eq(commands.id, r.id), eq(commands.hostId, hostId)));
+  const [head] = await ctx.db
+    .select({ appId: commands.appId, state: commands.state, action: commands.action })
+    .from(commands)
+    .where(and(eq(commands.id, r.id), eq(commands.hostId, hostId)));
   if (!head) return "unknown";
+  if (!head.appId && head.action === "cleanup") {
+    // Cleanup of orphans: the result is the record; a removal's outcome is audited with it, once.
+    return ctx.db.transaction(async (tx): Promise<FinishOutcome> => {
+      const [cmd] = await tx.update(commands).set(finish).where(gate).returning();
+      if (!cmd) return "duplicate";
+      await recordCleanupOutcome(tx, hostId, cmd, r);
+      return "applied";
+    });
+  }
   if (!head.appId) {
     // No app to change (ping): one conditional write, no transaction holding the write lock.
     const done = await ctx.db.update(commands).set(finish).where(gate).returning({ id: commands.id });

@@ -43,6 +43,16 @@ const serviceErrors = t.middleware(async ({ next }) => {
 
 export const publicProcedure = t.procedure.use(serviceErrors);
 
+/** A stream's service errors become tRPC errors too (middleware only sees the call, not the iteration). */
+export async function* asTrpcErrors<T>(stream: AsyncGenerator<T>): AsyncGenerator<T> {
+  try {
+    yield* stream;
+  } catch (e) {
+    if (e instanceof ServiceError) throw new TRPCError({ code: e.code, message: e.message, cause: e });
+    throw e;
+  }
+}
+
 const ROLE_RANK = { viewer: 0, operator: 1, admin: 2 } as const;
 
 /** Every procedure names its minimum role; anonymous callers are refused (401) before input is parsed. */

@@ -29,6 +29,8 @@ export const commands = sqliteTable(
     index("commands_host_state").on(t.hostId, t.state),
     // The hub's poll for commands written by other console processes reads only unfinished rows.
     index("commands_state_host").on(t.state, t.hostId),
+    // A host's cleanup commands (hosts.orphans, the scheduled cleanup), newest first.
+    index("commands_host_action").on(t.hostId, t.action),
   ],
 );
 

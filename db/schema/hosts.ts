@@ -15,6 +15,8 @@ export const hosts = sqliteTable(
     /** Which console process holds the host's socket (several processes may share one database). */
     connectedTo: text("connected_to"),
     revokedAt: text("revoked_at"),
+    /** Scheduled cleanup of orphans on this host (every DCC_AUTO_CLEANUP_HOURS). */
+    autoCleanup: integer("auto_cleanup", { mode: "boolean" }).notNull().default(false),
     createdAt: text("created_at").notNull().default(sql`(strftime('%Y-%m-%dT%H:%M:%fZ','now'))`),
   },
   (t) => [check("hosts_online_bool", sql`${t.online} IN (0, 1)`)],

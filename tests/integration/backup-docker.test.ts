@@ -5,7 +5,7 @@
 // the app back at its recorded commit, answering on its port.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execFile } from "node:child_process";
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { mkdtemp, readFile, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -70,7 +70,7 @@ afterAll(async () => {
 });
 
 describe("backup and restore on Docker", () => {
-  it("brings a running app back at its recorded commit after a wipe", async (t) => {
+  it("brings a running app back at its recorded commit after a wipe", async () => {
     const repo = await gitServer.createRepo(APP, { "index.html": "restored v1\n" });
     await waitFor(async () => (await c.query<{ items: { online: boolean }[] }>("hosts.list", undefined, auth)).body.result?.data.items.some((h) => h.online), {
       timeoutMs: 30_000,
@@ -81,14 +81,14 @@ describe("backup and restore on Docker", () => {
     const running = await waitFor(
       async () => {
         const a = await app();
-        if (a?.lastError && /not built into this agent/.test(a.lastError)) return a;
+        // A failed deploy is a failure of this test, with the agent's reason (not a skip).
+        if (a?.lastError) throw new Error(`deploy failed: ${a.lastError}`);
         return a?.status === "RUNNING" && (await page()) === "restored v1\n" ? a : null;
       },
       { timeoutMs: 90_000, intervalMs: 250, message: "app RUNNING and serving v1" },
     );
-    // Until the agent's ops layer is wired into its build, there is nothing to bring back.
-    if (running.lastError) t.skip();
     expect(running.commitSha).toBe(repo.sha);
+    const [before] = await listByLabel(`dcc.app=${APP}`);
 
     // Online backup while the app runs; then the branch moves on.
     const b = await script("backup.mjs", ["--out", join(base, "backups")], env);
@@ -107,7 +107,13 @@ describe("backup and restore on Docker", () => {
 
     const r = await script("restore.mjs", [backup], env);
     expect(r.code, r.out).toBe(0);
+    expect(await readFile(join(root, APP, "index.html"), "utf8")).toBe("restored v1\n");
     c = await startConsole({ dataDir, env: consoleEnv() });
+    // The local agent comes back with its restored identity (no new enrolment) and reconciles on
+    // hello: the database still says RUNNING, but the container is gone, so the app is STOPPED.
+    await waitFor(async () => (await app())?.status === "STOPPED", { timeoutMs: 60_000, intervalMs: 250, message: "the restored app reconciled to STOPPED" });
+    const hosts = (await c.query<{ items: { id: string }[] }>("hosts.list", undefined, auth)).body.result!.data.items;
+    expect(hosts).toHaveLength(1);
     const s = await script("restore.mjs", [backup, "--start-apps", "--console", c.url, "--token", ADMIN], env);
     expect(s.code, s.out).toBe(0);
 
@@ -118,6 +124,7 @@ describe("backup and restore on Docker", () => {
     }, { timeoutMs: 30_000, message: "app RUNNING" });
     expect(back.commitSha).toBe(repo.sha);
     const [id] = await listByLabel(`dcc.app=${APP}`);
+    expect(id).not.toBe(before);
     expect(JSON.parse(await docker(["inspect", "--format", "{{json .Config.Labels}}", id]))).toMatchObject({ "dcc.app": APP });
   });
 });

@@ -11,6 +11,8 @@
 //     sends hello on the same socket
 //   console → welcome; then command {payload, sig}* ; agent → ack, progress*, result | refused;
 //   agent → status / usage / log reports at any time. ws-level ping/pong keeps it alive.
+//   console → logs {requestId, app, tail, follow?}; agent → log {requestId, lines}* … {done: true};
+//   console → logs-stop {requestId} ends a follow.
 import { createHash, createPublicKey, generateKeyPairSync, randomBytes, sign, verify, type KeyObject } from "node:crypto";
 import { z } from "zod";
 import { HostFactsSchema } from "./facts";
@@ -69,7 +71,8 @@ const Signature = Base64(128);
 const PublicKeyB64 = Base64(200);
 const Nonce = Base64(64);
 
-export const COMMAND_ACTIONS = [...LIFECYCLE_ACTIONS, "ping"] as const;
+/** Lifecycle actions name an app; `ping` and `cleanup` (orphans, see ./cleanup.ts) are host-wide (app null). */
+export const COMMAND_ACTIONS = [...LIFECYCLE_ACTIONS, "ping", "cleanup"] as const;
 export type CommandAction = (typeof COMMAND_ACTIONS)[number];
 
 /** The built-in harmless action: waits `delayMs` and echoes; used by tests and benchmarks. */
@@ -117,11 +120,18 @@ export const CommandEnvelopeSchema = z.strictObject({
   payload: z.string().min(2).max(256 * 1024),
   sig: Signature,
 });
+/** The app's last `tail` log lines; with `follow`, then its live lines until `logs-stop`. Answered by `log` messages with the same requestId. */
 export const LogsRequestSchema = z.strictObject({
   type: z.literal("logs"),
   requestId: CommandIdSchema,
   app: AppNameSchema,
-  tail: z.number().int().min(1).max(5000),
+  tail: z.number().int().min(0).max(5000),
+  follow: z.boolean().optional(),
+});
+/** Ends a follow (its viewer went away). The agent also ends every follow when the socket drops. */
+export const LogsStopSchema = z.strictObject({
+  type: z.literal("logs-stop"),
+  requestId: CommandIdSchema,
 });
 
 export const ConsoleMessageSchema = z.discriminatedUnion("type", [
@@ -130,6 +140,7 @@ export const ConsoleMessageSchema = z.discriminatedUnion("type", [
   WelcomeSchema,
   CommandEnvelopeSchema,
   LogsRequestSchema,
+  LogsStopSchema,
 ]);
 export type ConsoleMessage = z.infer<typeof ConsoleMessageSchema>;
 export type CommandEnvelope = z.infer<typeof CommandEnvelopeSchema>;
@@ -197,6 +208,8 @@ export const LogMessageSchema = z.strictObject({
   requestId: CommandIdSchema.optional(),
   lines: z.array(LogLineSchema).max(500),
   error: z.string().max(1000).optional(),
+  /** The request's last message: a tail is complete, or a follow ended (error says why when it failed). */
+  done: z.boolean().optional(),
 });
 
 export const AgentMessageSchema = z.discriminatedUnion("type", [

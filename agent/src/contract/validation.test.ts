@@ -40,6 +40,8 @@ describe("repository URLs", () => {
     ["file:///etc/passwd", "https://"],
     ["--upload-pack=touch", "hyphen"],
     ["https://github.com/a/%2e%2e/b", ".."],
+    ["https://github.com/a/..%2f..%2fetc", "encoded slashes"],
+    ["https://github.com/a/..%5C..%5Cetc", "encoded slashes"],
     ["https://github.com/-oops/b", "option-like"],
     ["-u/tmp/x", "hyphen"],
     ["https://user:secret@github.com/a/b.git", "credentials"],
@@ -66,6 +68,15 @@ describe("repository URLs", () => {
     ["https://exa_mple.com/a", "DNS"],
     ["https://intranet/a.git", "DNS"],
     ["", "required"],
+    ["https://github.com/a/$(touch${IFS}/tmp/pwned).git", "ASCII letters"],
+    ["https://github.com/a/`id`.git", "ASCII letters"],
+    ["https://github.com/a/b.git;id", "ASCII letters"],
+    ["https://github.com/a/b|id", "ASCII letters"],
+    ["https://github.com/a/b&id", "ASCII letters"],
+    ["https://github.com/a/'b'.git", "ASCII letters"],
+    ["https://github.com/a\\b.git", "ASCII letters"],
+    ["https://gіthub.com/a/b.git", "ASCII letters"], // Cyrillic і: a look-alike host
+    ["https://github.com/ａ/b.git", "ASCII letters"], // full-width a
   ])("refuses %j (%s)", (u, why) => {
     const problem = repositoryProblem(u, strict);
     expect(problem).not.toBeNull();
@@ -81,6 +92,11 @@ describe("repository URLs", () => {
   it("refuses link-local and metadata addresses even in lab mode", () => {
     expect(repositoryProblem("http://169.254.169.254/latest", lab)).toContain("link-local");
     expect(repositoryProblem("http://[fe80::1]/x", lab)).toContain("link-local");
+    // the metadata address wrapped in IPv6 (mapped, compatible, NAT64; URL parsing writes it in hex)
+    for (const u of ["http://[::ffff:169.254.169.254]/latest", "http://[::ffff:a9fe:a9fe]/x", "http://[0:0:0:0:0:ffff:169.254.169.254]/x", "http://[::169.254.169.254]/x", "http://[64:ff9b::169.254.169.254]/x"]) {
+      expect(repositoryProblem(u, lab), u).toContain("link-local");
+    }
+    expect(repositoryProblem("http://[::ffff:127.0.0.1]/app.git", lab)).toBeNull();
     expect(repositoryProblem("ext::sh", lab)).not.toBeNull();
   });
 
@@ -116,6 +132,14 @@ describe("appSpecSchema + fieldErrors", () => {
     expect(Object.keys(fields).sort()).toEqual(["extra", "name", "port", "repository", "startCommand"]);
     expect(fields.port).toBe("must be a whole number");
     expect(fields.extra).toBe("is not a known field");
+  });
+  it("names a __proto__ or constructor key like any other unknown field", () => {
+    const r = appSpecSchema(strict).safeParse(JSON.parse('{"name":"ok","__proto__":{"polluted":1},"constructor":{"prototype":{}}}'));
+    const fields = fieldErrors(r.error!);
+    expect(Object.keys(fields)).toEqual(expect.arrayContaining(["__proto__", "constructor"]));
+    expect(Object.getOwnPropertyDescriptor(fields, "__proto__")?.value).toBe("is not a known field");
+    expect(Object.getPrototypeOf(fields)).toBe(Object.prototype);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
   it("says a missing field is required", () => {
     const r = appSpecSchema(strict).safeParse({ name: "ok" });

@@ -97,14 +97,31 @@ function ipv4Parts(host: string): number[] | null {
   return host.split(".").map(Number);
 }
 
+const isForbiddenV4 = (v4: number[]) => (v4[0] === 169 && v4[1] === 254) || v4[0] === 0 || v4.every((n) => n === 255);
+
+/**
+ * The IPv4 address an IPv6 literal carries: IPv4-mapped (::ffff:a.b.c.d), IPv4-compatible
+ * (::a.b.c.d) or NAT64 (64:ff9b::a.b.c.d), in dotted form or as URL parsing writes it (hex).
+ */
+function embeddedIpv4(h: string): number[] | null {
+  const m = /^(?:::ffff:|::|64:ff9b::)(?:(\d{1,3}(?:\.\d{1,3}){3})|([0-9a-f]{1,4}):([0-9a-f]{1,4}))$/.exec(h);
+  if (!m) return null;
+  if (m[1]) return ipv4Parts(m[1]);
+  const hi = parseInt(m[2]!, 16);
+  const lo = parseInt(m[3]!, 16);
+  return [hi >> 8, hi & 255, lo >> 8, lo & 255];
+}
+
 /** Addresses refused in every mode: link-local (cloud metadata lives there) and unspecified. */
 function isForbiddenAddress(host: string): boolean {
   const v4 = ipv4Parts(host);
-  if (v4) return v4[0] === 169 && v4[1] === 254 || v4[0] === 0 || v4.every((n) => n === 255);
+  if (v4) return isForbiddenV4(v4);
   if (isIP(host) === 6) {
     const h = host.toLowerCase();
+    const embedded = embeddedIpv4(h);
+    if (embedded && isForbiddenV4(embedded)) return true;
     return h.startsWith("fe8") || h.startsWith("fe9") || h.startsWith("fea") || h.startsWith("feb") ||
-      h === "::" || h.startsWith("fd00:ec2:") || h.startsWith("::ffff:169.254.");
+      h === "::" || h.startsWith("fd00:ec2:");
   }
   return false;
 }
@@ -134,6 +151,8 @@ export function repositoryProblem(raw: string, rules: RepositoryRules): string |
     return "must not contain encoded whitespace or control characters";
   }
   if (raw.startsWith("-")) return "must not start with a hyphen";
+  // A server may decode an encoded slash into a path separator (..%2f..%2fetc): refuse it outright.
+  if (/%(?:2f|5c)/i.test(raw)) return "must not contain encoded slashes or backslashes";
   // URL parsing folds dot segments away; refuse them in the raw text, plain or encoded.
   if (/(^|\/)(\.|%2e){1,2}(\/|$)/i.test(raw.replace(/^[a-z]+:\/\//i, ""))) return "must not contain . or .. path segments";
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(raw)?.[1]?.toLowerCase();
@@ -149,6 +168,12 @@ export function repositoryProblem(raw: string, rules: RepositoryRules): string |
   }
   if (url.username || url.password || /^[a-z]+:\/\/[^/]*@/i.test(raw)) return "must not contain credentials";
   if (url.search || url.hash || raw.includes("?") || raw.includes("#")) return "must not have a query or fragment";
+  // An allow-list of URL characters: no shell or quoting characters ($ ` ; | & ( ) ' " < > \ { }),
+  // and no Unicode, whose look-alike letters could pass for a trusted host (URL parsing would
+  // silently turn them into punycode). Anything else must be percent-encoded.
+  if (/[^A-Za-z0-9._~%/:@+[\]-]/.test(raw)) {
+    return "must contain only ASCII letters, digits and - . _ ~ % / : @ + (percent-encode anything else)";
+  }
   const host = url.hostname.replace(/^\[|\]$/g, "").toLowerCase();
   if (!host) return "must name a host";
   if (isForbiddenAddress(host) || METADATA_HOSTS.has(host)) return "must not point at a link-local or metadata address";
@@ -187,18 +212,21 @@ export type AppSpec = z.infer<ReturnType<typeof appSpecSchema>>;
 
 /** Flattens zod issues into `{ field: message }`, the shape every API error carries. */
 export function fieldErrors(error: z.ZodError): Record<string, string> {
-  const out: Record<string, string> = {};
+  // A Map, not a plain object: a hostile key such as `__proto__` must be named like any other
+  // (assigning it on a plain object would set the prototype instead and lose the field).
+  const out = new Map<string, string>();
   for (const issue of error.issues) {
-    let key = issue.path.map(String).join(".") || "input";
+    const key = issue.path.map(String).join(".") || "input";
     let message = issue.message;
     if (issue.code === "unrecognized_keys") {
-      for (const k of issue.keys) out[[...issue.path.map(String), k].join(".")] = "is not a known field";
+      for (const k of issue.keys) out.set([...issue.path.map(String), k].join("."), "is not a known field");
       continue;
     }
     if (message.startsWith("Invalid input: expected")) {
       message = message.endsWith("received undefined") ? "is required" : message.replace("Invalid input: ", "must be ");
     }
-    out[key] ??= message;
+    if (!out.has(key)) out.set(key, message);
   }
-  return out;
+  // Object.fromEntries defines own properties, so `__proto__` stays an ordinary key.
+  return Object.fromEntries(out);
 }

@@ -6,6 +6,7 @@
 import Dockerode from "dockerode";
 import { mkdir, readdir, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
+import { CleanupParamsSchema, type CleanupResult } from "../contract/cleanup";
 import type { HostFacts } from "../contract/facts";
 import type { InventoryItem, LogLine, Progress, StatusReport, UsageSample } from "../contract/reports";
 import { actionParamsSchema, LIFECYCLE_ACTIONS, type DeploySpec, type LifecycleAction } from "../contract/spec";
@@ -21,6 +22,7 @@ import {
   type ComposeOps,
   type ComposeProject,
 } from "./compose";
+import { OrphanCleaner } from "./cleanup";
 import { OpsError, ParamsValidationError, errorMessage } from "./errors";
 import { EventFollower, type ContainerEvent } from "./events";
 import { collectHostFacts } from "./facts";
@@ -105,6 +107,7 @@ export class AppManager {
   private usageTimer: NodeJS.Timeout | null = null;
   private gpuAvailable: boolean | undefined;
   private initialized: Promise<void> | undefined;
+  private cleaner: OrphanCleaner | undefined;
 
   constructor(options: AppManagerOptions) {
     // The host id goes into labels and event filters: keep it to a plain token.
@@ -377,6 +380,30 @@ export class AppManager {
     this.tracker.forget(app);
     this.current.delete(app);
     return { message: record ? "deinstalled" : "not installed" };
+  }
+
+  // ------------------------------------------------------------------ orphans
+
+  /**
+   * Cleanup of orphans (the `cleanup` command): scans for workspaces, git and compose dirs,
+   * containers and networks of ours that no app managed here owns, and removes them unless
+   * `dryRun`. See ./cleanup.ts. Bad parameters throw ParamsValidationError before anything is read.
+   */
+  async cleanup(params: unknown): Promise<CleanupResult> {
+    const parsed = CleanupParamsSchema.safeParse(params ?? {});
+    if (!parsed.success) throw new ParamsValidationError(fieldErrors(parsed.error));
+    await this.init();
+    this.cleaner ??= new OrphanCleaner({
+      workspaceRoot: this.layout.workspaceRoot,
+      stateDir: this.layout.stateDir,
+      hostId: this.options.hostId,
+      docker: this.docker,
+      // In memory, and every state file on disk (an unreadable record still protects its app).
+      managed: async () => new Set([...this.records.keys(), ...(await this.store.names())]),
+      exclusive: (app, task) => this.exclusive(app, task),
+      log: this.options.log,
+    });
+    return this.cleaner.run(parsed.data);
   }
 
   // ------------------------------------------------------------------ steps

@@ -4,7 +4,8 @@ import { AppNameSchema } from "../../../agent/src/contract/validation";
 import { AppEventsListInput, LifecycleInput, listAppEvents, ReinstallInput, runLifecycle } from "../../services/lifecycle.server";
 import { changeStream } from "../../services/live.server";
 import { AppListInput, AppNameInput, createApp, getApp, listApps, updateApp } from "../../services/apps.server";
-import { operatorProcedure, router, viewerProcedure } from "../init";
+import { AppLogFollowInput, AppLogsInput, DEFAULT_TAIL, followAppLogs, readAppLogs } from "../../services/logs.server";
+import { asTrpcErrors, operatorProcedure, router, viewerProcedure } from "../init";
 
 export const appsRouter = router({
   list: viewerProcedure.input(AppListInput).query(async ({ ctx, input }) => ({ items: await listApps(ctx, input) })),
@@ -22,6 +23,12 @@ export const appsRouter = router({
   /** The app's stored event timeline, newest first (`events` is the live stream). */
   timeline: viewerProcedure.input(AppEventsListInput).query(async ({ ctx, input }) => ({ items: await listAppEvents(ctx, input) })),
   deinstall: operatorProcedure.input(LifecycleInput).mutation(({ ctx, input }) => runLifecycle(ctx, ctx.actor, "deinstall", input.name)),
+  /** The app's last `tail` (default 200) log lines, read from its host's agent. */
+  logs: viewerProcedure.input(AppLogsInput).query(async ({ ctx, input }) => ({ items: await readAppLogs(ctx, input.name, input.tail) })),
+  /** Server-sent events: `{ lines }` batches of the app's log, the last `tail` lines first, then live. */
+  logFollow: viewerProcedure.input(AppLogFollowInput).subscription(async function* ({ ctx, input, signal }) {
+    yield* asTrpcErrors(followAppLogs(ctx, input.name, input.tail ?? DEFAULT_TAIL, signal));
+  }),
   /**
    * Server-sent events: `{ id, type, app, ...changed fields }` per change. Resumes after the
    * given (or the browser's Last-Event-ID) event id without losing one.

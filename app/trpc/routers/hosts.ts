@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { CreateEnrollmentInput, createEnrollment } from "../../services/enrollment.server";
+import { HostCleanupInput, HostOrphansInput, cleanupHost, getOrphans, scanOrphans } from "../../services/cleanup.server";
 import { HostPingInput, HostUpdateInput, getHost, listHosts, pingHost, revokeHost, updateHost } from "../../services/hosts.server";
 import { adminProcedure, operatorProcedure, router, viewerProcedure } from "../init";
 
@@ -14,4 +15,8 @@ export const hostsRouter = router({
   ),
   revoke: adminProcedure.input(HostIdInput).mutation(({ ctx, input }) => revokeHost(ctx, ctx.actor, input.id)),
   ping: operatorProcedure.input(HostPingInput).mutation(({ ctx, input }) => pingHost(ctx, ctx.actor, input)),
+  // Cleanup of orphans (host-level, so admin): the latest findings, a fresh dry-run scan, removal.
+  orphans: adminProcedure.input(HostOrphansInput).query(({ ctx, input }) => getOrphans(ctx, input.id)),
+  scanOrphans: adminProcedure.input(HostOrphansInput).mutation(({ ctx, input }) => scanOrphans(ctx, ctx.actor, input.id)),
+  cleanup: adminProcedure.input(HostCleanupInput).mutation(({ ctx, input }) => cleanupHost(ctx, ctx.actor, input)),
 });
