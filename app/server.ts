@@ -60,7 +60,7 @@ async function main() {
   const stopTail = startEventTail(db, ctx.bus);
   const agentHub = new AgentHub(ctx);
   ctx.dispatcher = agentHub;
-  const hub: HubSlot | null = agentHub;
+  const hub: HubSlot = agentHub;
 
   const build = (await import(pathToFileURL(join(rootDir, "build/index.js")).href)) as ServerBuild;
   const app = express();
@@ -104,12 +104,13 @@ async function main() {
   const server = createServer(app);
   server.on("upgrade", (req, socket, head) => {
     const path = (req.url ?? "").split("?")[0];
-    if (path === "/agent" && hub) return hub.handleUpgrade(req, socket, head);
+    if (path === "/agent") return hub.handleUpgrade(req, socket, head);
     socket.end("HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n");
   });
   await new Promise<void>((ok, fail) => {
     server.once("error", fail);
-    server.listen(config.port, config.host, () => ok());
+    // A deep accept backlog: thousands of agents reconnect at once after a console restart.
+    server.listen({ port: config.port, host: config.host, backlog: 4096 }, () => ok());
   });
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : config.port;
@@ -134,7 +135,7 @@ async function main() {
     const force = setTimeout(() => server.closeAllConnections(), 5000);
     force.unref();
     server.closeIdleConnections();
-    await Promise.all([new Promise((r) => server.close(r)), hub?.close()]);
+    await Promise.all([new Promise((r) => server.close(r)), hub.close()]);
     stopTail();
     db.$client.close();
     process.exit(0);

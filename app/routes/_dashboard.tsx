@@ -219,7 +219,7 @@ export default function Dashboard() {
                 Words must all match; status:stopped, host:name and name:text narrow a word to one column. Escape clears.
               </span>
               <span className="muted small" role="status">
-                {filtered ? `${rows.length} of ${apps.length} apps` : `${apps.length} apps`}
+                {filtered ? `${rows.length} of ${apps.length} app${apps.length === 1 ? "" : "s"}` : ""}
               </span>
             </div>
             <div className="table-wrap apps-wrap">

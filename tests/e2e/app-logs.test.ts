@@ -149,6 +149,16 @@ describe("app page: logs", () => {
     await page.getByLabel("Search").fill("tick");
     await page.locator(".log-view mark").first().waitFor();
     await page.screenshot({ path: join(shots, "app-page.png"), fullPage: true });
+    // A phone: the page's panels (log, controls, charts, compose file) fit the width.
+    await page.setViewportSize({ width: 390, height: 844 });
+    const overflowing = await page.evaluate(() =>
+      [...document.querySelectorAll("main .panel, main .panel *")]
+        .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1 && !e.closest(".log-view, .compose-file, .timeline"))
+        .map((e) => `${e.tagName.toLowerCase()}.${e.className}`),
+    );
+    expect(overflowing).toEqual([]);
+    await page.screenshot({ path: join(shots, "app-page-phone.png"), fullPage: true });
+    await page.setViewportSize({ width: 1280, height: 900 });
   });
 
   it("holds no follow on the agent once the page is gone", async () => {

@@ -141,6 +141,7 @@ describe("live dashboard on the real engine", () => {
     const status = row(APP).locator("[data-status]");
     expect(await status.getAttribute("data-status")).toBe("STOPPED");
     const reason = row(APP).locator(".status-detail");
+    await page.mouse.move(0, 0);
     expect(await reason.isVisible()).toBe(false);
     await status.hover();
     await expect.poll(() => reason.isVisible()).toBe(true);

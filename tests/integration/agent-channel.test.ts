@@ -108,7 +108,7 @@ describe("agent channel", () => {
     await again.waitForLog("connected");
     await waitFor("host online again", async () => (await host(hostId))?.online);
     const health = await (await fetch(`http://127.0.0.1:${healthPort}/healthz`)).json();
-    expect(health).toEqual({ ok: true, version: "0.1.0", hostId, connected: true });
+    expect(health).toEqual({ ok: true, version: "0.1.0", hostId, connected: true, logFollows: 0 });
     expect((await hostList()).filter((h) => h.id === hostId)).toHaveLength(1);
     first = again;
   });

@@ -4,6 +4,7 @@
 // link a test can cut.
 import { spawn, type ChildProcess } from "node:child_process";
 import { createPrivateKey, type KeyObject } from "node:crypto";
+import { rmSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
 import { createServer, connect, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
@@ -66,7 +67,13 @@ export interface AgentOptions {
 }
 
 export async function startAgent(o: AgentOptions): Promise<RunningAgent> {
-  const stateDir = o.stateDir ?? join(await mkdtemp(join(tmpdir(), "dcc-agent-")), "state");
+  let stateDir = o.stateDir;
+  if (!stateDir) {
+    // A state dir made here outlives restarts of this agent within the test file, then goes.
+    const root = await mkdtemp(join(tmpdir(), "dcc-agent-"));
+    process.once("exit", () => rmSync(root, { recursive: true, force: true }));
+    stateDir = join(root, "state");
+  }
   const workspaceRoot = join(stateDir, "..", "workspaces");
   const args = [AGENT_SCRIPT, "--console", o.consoleUrl, "--state-dir", stateDir, "--workspace-root", workspaceRoot, ...(o.token ? ["--enroll", o.token] : []), ...(o.args ?? [])];
   const proc = spawn(process.execPath, args, {

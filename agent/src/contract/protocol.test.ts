@@ -135,6 +135,20 @@ describe("message schemas", () => {
     if (!r.ok) expect(r.error).toMatch(reason);
   });
 
+  it("carries log requests (tail or follow), their stop, and answers that say when they are done", () => {
+    const ok = (schema: typeof AgentMessageSchema | typeof ConsoleMessageSchema, m: unknown) => parseMessage(schema, JSON.stringify(m)).ok;
+    expect(ok(ConsoleMessageSchema, { type: "logs", requestId: "r1", app: "webui", tail: 200 })).toBe(true);
+    expect(ok(ConsoleMessageSchema, { type: "logs", requestId: "r1", app: "webui", tail: 0, follow: true })).toBe(true);
+    expect(ok(ConsoleMessageSchema, { type: "logs-stop", requestId: "r1" })).toBe(true);
+    expect(ok(AgentMessageSchema, { type: "log", requestId: "r1", lines: [], done: true, error: "no container" })).toBe(true);
+    // By app name only, bounded, and nothing else.
+    expect(ok(ConsoleMessageSchema, { type: "logs", requestId: "r1", app: "../etc", tail: 10 })).toBe(false);
+    expect(ok(ConsoleMessageSchema, { type: "logs", requestId: "r1", app: "webui", tail: 5001 })).toBe(false);
+    expect(ok(ConsoleMessageSchema, { type: "logs", requestId: "r1", app: "webui", tail: 10, path: "/var/log" })).toBe(false);
+    expect(ok(ConsoleMessageSchema, { type: "logs-stop", requestId: "r 1" })).toBe(false);
+    expect(ok(AgentMessageSchema, { type: "log", requestId: "r1", lines: Array(501).fill({ app: "webui", stream: "stdout", line: "x", at: "t" }) })).toBe(false);
+  });
+
   it("does not let an agent send console messages or vice versa", () => {
     expect(parseMessage(AgentMessageSchema, JSON.stringify({ type: "command", payload: "{}", sig: "AA==" })).ok).toBe(false);
     expect(parseMessage(ConsoleMessageSchema, JSON.stringify({ type: "result", id: "c1", ok: true })).ok).toBe(false);
