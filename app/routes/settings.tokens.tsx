@@ -2,6 +2,7 @@ import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remi
 import { json } from "@remix-run/node";
 import { Form, useActionData, useLoaderData, useNavigation } from "@remix-run/react";
 import { requireUser } from "../auth.server";
+import { RowAction } from "../components/RowAction";
 import { CsrfInput } from "../components/CsrfInput";
 import { httpStatusOf, ServiceError } from "../services/errors";
 import { createToken, listTokens, revokeToken } from "../services/tokens.server";
@@ -122,14 +123,7 @@ export default function Tokens() {
                 <td>{t.revokedAt ? "revoked" : t.active ? "active" : "expired"}</td>
                 <td>
                   {t.revokedAt ? null : (
-                    <Form method="post" className="row-actions">
-                      <CsrfInput />
-                      <input type="hidden" name="intent" value="revoke" />
-                      <input type="hidden" name="id" value={t.id} />
-                      <button type="submit" className="button small danger" aria-label={`Revoke ${t.name}`}>
-                        Revoke
-                      </button>
-                    </Form>
+                    <RowAction intent="revoke" fields={{ id: t.id }} label="Revoke" ariaLabel={`Revoke ${t.name}`} />
                   )}
                 </td>
               </tr>

@@ -2,6 +2,7 @@ import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remi
 import { json } from "@remix-run/node";
 import { Form, useActionData, useLoaderData, useNavigation } from "@remix-run/react";
 import { requireUser } from "../auth.server";
+import { RowAction } from "../components/RowAction";
 import { CsrfInput } from "../components/CsrfInput";
 import { httpStatusOf, ServiceError } from "../services/errors";
 import { createUser, listUsers, removeUser, updateUser } from "../services/users.server";
@@ -142,19 +143,13 @@ export default function Users() {
                       <input type="hidden" name="username" value={u.username} />
                       <button type="submit" className="button small secondary">{u.disabled ? "Enable" : "Disable"}</button>
                     </Form>
-                    <Form
-                      method="post"
-                      onSubmit={(e) => {
-                        if (!window.confirm(`Remove ${u.username}?`)) e.preventDefault();
-                      }}
-                    >
-                      <CsrfInput />
-                      <input type="hidden" name="intent" value="remove" />
-                      <input type="hidden" name="username" value={u.username} />
-                      <button type="submit" className="button small danger" aria-label={`Remove ${u.username}`}>
-                        Remove
-                      </button>
-                    </Form>
+                    <RowAction
+                      intent="remove"
+                      fields={{ username: u.username }}
+                      label="Remove"
+                      ariaLabel={`Remove ${u.username}`}
+                      confirm={`Remove ${u.username}?`}
+                    />
                   </div>
                 </td>
               </tr>

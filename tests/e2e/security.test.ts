@@ -7,7 +7,7 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { launchBrowser, signIn } from "../support/browser";
+import { launchBrowser, signIn, waitForHydration } from "../support/browser";
 import { ROOT, startConsole, type RunningConsole } from "../support/console";
 import { freePort } from "../support/net";
 
@@ -225,6 +225,7 @@ describe("admin pages", () => {
 
   it("adds a user whose role limits what they see and may open", async () => {
     await admin.goto(`${c.url}/settings/users`);
+    await waitForHydration(admin);
     const form = admin.getByRole("form", { name: "Add a user" });
     await form.getByLabel("User name").fill("newbie");
     await form.getByLabel("Password").fill(PASSWORD);

@@ -2,6 +2,7 @@
 // the websocket → the built agent clones from a smart-HTTP git server and runs compose on the real
 // Docker engine → status reports make the app RUNNING and reachable; stop and deinstall travel the
 // same way, and the record goes only when the agent reports the deinstall done.
+import type { AppDto as AppItem } from "../../app/services/apps.server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dockerAvailable, listByLabel, removeByLabel } from "../support/docker";
 import { startConsole, type RunningConsole } from "../support/console";
@@ -14,7 +15,6 @@ let git: GitServer;
 let agent: RunningAgent;
 let hostId: string;
 
-type AppItem = { name: string; status: string; health: string; phase: string | null; lastError: string | null; commitSha: string | null; hostId: string };
 const app = async (name: string) => (await c.query<AppItem>("apps.get", { name })).body.result?.data;
 
 beforeAll(async () => {

@@ -1,6 +1,7 @@
 // apps.logs and apps.logFollow with real processes: the console, the built agent (dialling through
 // a relay the test can cut), a git server and the real Docker engine running a busybox app that
 // prints a line every 0.2 s. A scripted fake agent on a second host checks what the hub accepts.
+import type { AppDto as AppItem } from "../../app/services/apps.server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ConsoleMessage } from "../../agent/src/contract/protocol";
 import { dockerAvailable, removeByLabel } from "../support/docker";
@@ -18,7 +19,6 @@ let hostId: string;
 let healthPort: number;
 
 type Line = { app: string; stream: string; line: string; at: string };
-type AppItem = { name: string; status: string; health: string; lastError: string | null };
 type Batch = { lines: Line[]; dropped?: number; ended?: string };
 
 const APP = "ticker";

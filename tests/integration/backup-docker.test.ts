@@ -3,6 +3,7 @@
 // on; containers, database and workspaces are wiped; restore.mjs puts the files back, the console
 // and its agent start again with their restored identities, and `restore.mjs --start-apps` brings
 // the app back at its recorded commit, answering on its port.
+import type { AppDto as AppItem } from "../../app/services/apps.server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execFile } from "node:child_process";
 import { mkdtemp, readFile, readdir, rm } from "node:fs/promises";
@@ -32,7 +33,6 @@ async function script(name: string, args: string[], env: Record<string, string>)
   }
 }
 
-type AppItem = { name: string; status: string; health: string; commitSha: string | null; lastError: string | null; hostId: string | null };
 
 let base: string;
 let dataDir: string;

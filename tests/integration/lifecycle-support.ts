@@ -7,26 +7,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { TEST_IMAGE, dockerAvailable, removeByLabel } from "../support/docker";
 import { startConsole, type RunningConsole } from "../support/console";
+import type { AppDto } from "../../app/services/apps.server";
 import { startGitServer, type GitServer } from "../support/git-server";
 import { openSse, type SseReader } from "../support/sse";
 import { startAgent, type RunningAgent } from "./agents";
 
-export interface AppItem {
-  name: string;
-  repository: string;
-  startCommand: string;
-  installCommand: string | null;
-  port: number;
-  hostId: string | null;
-  status: "RUNNING" | "STARTING" | "STOPPED";
-  health: string;
-  phase: string | null;
-  lastError: string | null;
-  commitSha: string | null;
-  templateId: string | null;
-  image: string | null;
-  gpu: unknown;
-}
+/** The flat app object of the API, as the console defines it. */
+export type AppItem = AppDto;
 
 export interface LifecycleReply {
   app: AppItem | null;

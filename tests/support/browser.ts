@@ -36,7 +36,17 @@ export async function signIn(
   password = TEST_ADMIN_PASSWORD,
 ): Promise<void> {
   await page.goto(`${console.url}/login`);
+  await waitForHydration(page);
   await page.getByLabel("User name").fill(username);
   await page.getByLabel("Password").fill(password);
   await Promise.all([page.waitForURL((u) => u.pathname !== "/login"), page.getByRole("button", { name: "Sign in" }).click()]);
+}
+
+/**
+ * Waits until Remix has hydrated the page: typing into a form before that can be undone when
+ * React takes the inputs over under load.
+ */
+export async function waitForHydration(page: Page): Promise<void> {
+  await page.waitForFunction(() => "__remixRouter" in window);
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
 }
