@@ -32,14 +32,30 @@ export function formatBytes(n: number): string {
   return `${n >= 100 || i === 0 ? Math.round(n) : n.toFixed(1)} ${units[i]}`;
 }
 
+/** Polyline points of the values across `w`, scaled to `max` (or their peak); the y axis starts at zero. */
+function sparkPoints(values: number[], w: number, h: number, max?: number): string[] {
+  const top = Math.max(max ?? 0, ...values, 1e-9);
+  const step = values.length > 1 ? w / (values.length - 1) : 0;
+  return values.map((v, i) => `${(i * step).toFixed(1)},${(h - 2 - (v / top) * (h - 4)).toFixed(1)}`);
+}
+
+/** A table-cell sized line (no caption): the dashboard's per-app CPU trend. */
+export function MiniSpark({ values, label }: { values: number[]; label: string }) {
+  const w = 64;
+  const h = 16;
+  if (values.length < 2) return null;
+  return (
+    <svg viewBox={`0 0 ${w} ${h}`} width={w} height={h} className="mini-spark" role="img" aria-label={label}>
+      <polyline points={sparkPoints(values, w, h).join(" ")} className="spark-line" />
+    </svg>
+  );
+}
+
 /** A small inline SVG line of the values, scaled to `max` (or their peak). */
 export function Sparkline({ values, max, label, current }: { values: number[]; max?: number; label: string; current: string }) {
   const w = 160;
   const h = 36;
-  const top = Math.max(max ?? 0, ...values, 1e-9);
-  // The samples so far span the width; the y axis starts at zero.
-  const step = values.length > 1 ? w / (values.length - 1) : 0;
-  const pts = values.map((v, i) => `${(i * step).toFixed(1)},${(h - 2 - (v / top) * (h - 4)).toFixed(1)}`);
+  const pts = sparkPoints(values, w, h, max);
   const peak = values.length ? Math.max(...values) : 0;
   return (
     <figure className="spark">

@@ -2,7 +2,7 @@ import { useRevalidator } from "@remix-run/react";
 import { useEffect, useMemo, useRef, useState } from "react";
 
 /** Fields a change message may carry for an app row; they are patched into the row in place. */
-const IN_PLACE = ["status", "health", "phase", "lastError", "commitSha", "usage", "hostId", "hostName", "gpuDevices"] as const;
+const IN_PLACE = ["status", "health", "phase", "lastError", "commitSha", "usage", "hostId", "hostName", "gpuDevices", "statusSince"] as const;
 /**
  * Changes after which the list itself is out of date (an app came or went, or changed in ways the
  * message does not carry, such as its placement's host name): the loader data is fetched again.
@@ -76,6 +76,8 @@ export function useLiveApps<T extends { name: string }>(apps: T[], opts: { app?:
       onChange.current?.(c);
       let fields: Patch | null = null;
       for (const k of IN_PLACE) if (k in c) (fields ??= {})[k] = c[k];
+      // A status change starts the app's uptime (the database keeps the same time by trigger).
+      if (fields && "status" in fields && typeof c.at === "string") fields.statusSince = c.at;
       if (fields) {
         if (typeof c.id === "number" && c.id > 0) {
           const prev = stored[c.app];

@@ -2,6 +2,7 @@ import type { LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { Link, Outlet, useLoaderData, useNavigate } from "@remix-run/react";
 import { memo, useDeferredValue, useEffect, useMemo, useRef, useState } from "react";
 import { AppActions } from "../components/AppActions";
+import { formatBytes, MiniSpark } from "../components/AppHealth";
 import { useCsrfToken } from "../components/CsrfInput";
 import { requireUser } from "../auth.server";
 import { lightOf, StatusLight } from "../components/StatusLight";
@@ -31,6 +32,8 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
       port: a.port,
       commitSha: a.commitSha,
       templateId: a.templateId,
+      statusSince: a.statusSince,
+      usage: a.usage,
     })),
     hosts: hosts.map((h) => ({ id: h.id, name: h.name, online: h.online, address: h.address })),
   };
@@ -44,6 +47,18 @@ function appUrl(port: number, address: string | null | undefined): string {
   const host = address && !address.includes(":") ? address : typeof window === "undefined" ? "localhost" : window.location.hostname;
   return `http://${host}:${port}/`;
 }
+
+function uptime(since: string | null, now: number): string {
+  if (!since) return "—";
+  const s = Math.max(0, Math.floor((now - Date.parse(since)) / 1000));
+  if (s < 60) return "< 1 min";
+  if (s < 3600) return `${Math.floor(s / 60)} min`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+  return `${Math.floor(s / 86400)} d ${Math.floor((s % 86400) / 3600)} h`;
+}
+
+/** CPU samples per app from the live stream (the agent reports about every 10 s). */
+const CPU_SAMPLES = 30;
 
 /** Attention first: stopped, then starting or not answering, then running and answering. */
 const RANK = { red: 0, amber: 1, green: 2 } as const;
@@ -85,7 +100,20 @@ function matcher(query: string): ((a: Row) => boolean) | null {
  * thousand router-aware links to hydrate), and the CSRF token comes as a prop (no row subscribes
  * to router state, so a navigation does not re-render a thousand rows).
  */
-const AppRow = memo(function AppRow({ app, address, csrfToken }: { app: Row; address: string | null | undefined; csrfToken: string | null }) {
+const AppRow = memo(function AppRow({
+  app,
+  address,
+  csrfToken,
+  now,
+  cpu,
+}: {
+  app: Row;
+  address: string | null | undefined;
+  csrfToken: string | null;
+  now: number;
+  cpu: number[] | undefined;
+}) {
+  const usage = app.usage as { cpuPct?: number; memoryBytes?: number; gpuUtilPct?: number } | null;
   return (
     <tr data-app={app.name}>
       <th scope="row" className="app-name">
@@ -106,6 +134,23 @@ const AppRow = memo(function AppRow({ app, address, csrfToken }: { app: Row; add
         )}
       </td>
       <td className="mono">{app.commitSha ? app.commitSha.slice(0, 8) : <span className="muted">—</span>}</td>
+      <td className="small" data-uptime>
+        {app.status === "RUNNING" ? uptime(app.statusSince, now) : <span className="muted">—</span>}
+      </td>
+      <td className="usage-cell small">
+        {usage && app.status !== "STOPPED" ? (
+          <>
+            <MiniSpark values={cpu ?? []} label={`CPU of ${app.name}, last ${cpu?.length ?? 0} samples`} />
+            <span>
+              {usage.cpuPct !== undefined ? `${usage.cpuPct.toFixed(0)} %` : ""}
+              {usage.memoryBytes !== undefined ? ` · ${formatBytes(usage.memoryBytes)}` : ""}
+              {usage.gpuUtilPct !== undefined ? ` · GPU ${usage.gpuUtilPct.toFixed(0)} %` : ""}
+            </span>
+          </>
+        ) : (
+          <span className="muted">—</span>
+        )}
+      </td>
       <td className="actions">
         <AppActions app={app} csrfToken={csrfToken} />
       </td>
@@ -130,7 +175,22 @@ function SortHeader({ label, k, sort, onSort }: { label: string; k: SortKey; sor
 export default function Dashboard() {
   const data = useLoaderData<typeof loader>();
   const { hosts } = data;
-  const { apps, connected } = useLiveApps(data.apps, { since: data.since });
+  // Each app's recent CPU samples, from the usage messages of the live stream.
+  const cpuHistory = useRef(new Map<string, number[]>()).current;
+  const { apps, connected } = useLiveApps(data.apps, {
+    since: data.since,
+    onChange: (c) => {
+      const cpu = (c.usage as { cpuPct?: unknown } | undefined)?.cpuPct;
+      if (c.type !== "usage" || typeof cpu !== "number") return;
+      cpuHistory.set(c.app, [...(cpuHistory.get(c.app) ?? []), cpu].slice(-CPU_SAMPLES));
+    },
+  });
+  // Uptime moves on by the minute: one re-render of the rows a minute.
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    const t = setInterval(() => setNow(Date.now()), 60_000);
+    return () => clearInterval(t);
+  }, []);
   const [query, setQuery] = useState("");
   const [sort, setSort] = useState<Sort>({ key: "name", dir: 1 });
   // Typing stays responsive with a thousand rows: the table follows the box a frame later if it must.
@@ -232,6 +292,8 @@ export default function Dashboard() {
                     <th scope="col">Host</th>
                     <SortHeader label="Port" k="port" sort={sort} onSort={onSort} />
                     <th scope="col">Commit</th>
+                    <th scope="col">Uptime</th>
+                    <th scope="col">CPU · memory</th>
                     <th scope="col">
                       <span className="sr-only">Actions</span>
                     </th>
@@ -248,11 +310,18 @@ export default function Dashboard() {
                   }}
                 >
                   {rows.map((app) => (
-                    <AppRow key={app.name} app={app} address={app.hostId ? addressOf.get(app.hostId) : undefined} csrfToken={csrfToken} />
+                    <AppRow
+                      key={app.name}
+                      app={app}
+                      address={app.hostId ? addressOf.get(app.hostId) : undefined}
+                      csrfToken={csrfToken}
+                      now={now}
+                      cpu={cpuHistory.get(app.name)}
+                    />
                   ))}
                   {rows.length === 0 ? (
                     <tr>
-                      <td colSpan={6} className="muted">
+                      <td colSpan={8} className="muted">
                         No app matches “{deferredQuery}”.
                       </td>
                     </tr>

@@ -81,6 +81,8 @@ export interface AppDto {
   gpu: GpuRequirement | null;
   gpuDevices: string[];
   usage: Record<string, number> | null;
+  /** When the status last changed: uptime while RUNNING. */
+  statusSince: string | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -104,6 +106,7 @@ export function toAppDto(row: App, hostName: string | null = null): AppDto {
     gpu: row.gpu ?? null,
     gpuDevices: row.gpuDevices ?? [],
     usage: row.usage ?? null,
+    statusSince: row.statusSince ?? null,
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
   };

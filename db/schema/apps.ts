@@ -29,6 +29,8 @@ export const apps = sqliteTable(
     lastError: text("last_error"),
     commitSha: text("commit_sha"),
     usage: text("usage", { mode: "json" }).$type<Record<string, number>>(),
+    /** When `status` last changed (kept by a trigger, whoever writes the status); uptime derives from it. */
+    statusSince: text("status_since"),
     createdAt: text("created_at").notNull().default(sql`(strftime('%Y-%m-%dT%H:%M:%fZ','now'))`),
     updatedAt: text("updated_at").notNull().default(sql`(strftime('%Y-%m-%dT%H:%M:%fZ','now'))`),
   },

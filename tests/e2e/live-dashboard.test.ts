@@ -127,6 +127,8 @@ describe("live dashboard on the real engine", () => {
     expect(seen[0], `lights seen: ${seen.join(" → ")}`).toBe("amber");
     expect(seen.at(-1)).toBe("green");
     expect(seen).not.toContain("red");
+    // Uptime starts with the live RUNNING change (a stopped or starting app shows none).
+    expect(await row(APP).locator("[data-uptime]").textContent()).toBe("< 1 min");
     // The commit arrives live too, and the port link reaches the running app.
     await expect.poll(() => row(APP).textContent(), LONG).toContain(repoSha.slice(0, 8));
     expect(await (await fetch(`http://127.0.0.1:${port}/index.html`)).text()).toBe("hello from the live dashboard test\n");

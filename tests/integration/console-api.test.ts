@@ -46,6 +46,7 @@ describe("console API", () => {
     expect(r.body.result!.data).toMatchObject({ name: "webui", port: 7860, status: "STOPPED", phase: "waiting for a host", hostId: null });
     const got = await c.query<Record<string, unknown>>("apps.get", { name: "webui" });
     expect(got.body.result!.data).toMatchObject({ name: "webui", repository: good.repository, startCommand: good.startCommand });
+    expect(Date.parse(String(got.body.result!.data.statusSince))).toBeGreaterThan(Date.now() - 60_000);
     const list = await c.query<{ items: { name: string }[] }>("apps.list");
     expect(list.body.result!.data.items.map((a) => a.name)).toContain("webui");
     const audit = await c.db().execute("SELECT action, target, outcome FROM audit_log WHERE action = 'app.create'");
