@@ -40,6 +40,8 @@ export async function signIn(
   await page.getByLabel("User name").fill(username);
   await page.getByLabel("Password").fill(password);
   await Promise.all([page.waitForURL((u) => u.pathname !== "/login"), page.getByRole("button", { name: "Sign in" }).click()]);
+  // The URL changes before the signed-in layout has rendered: wait for its main navigation.
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Apps" }).waitFor();
 }
 
 /**
