@@ -1,8 +1,8 @@
 // The console's configuration: read once from the environment at start, validated, then handed
 // down. Every default serves one machine (see the README's configuration table).
-import { accessSync, constants, mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { z } from "zod";
+import { writable } from "../agent/src/config";
 import { fieldErrors } from "../agent/src/contract/validation";
 
 export const DEFAULT_BASE_IMAGE = "nvcr.io/nvidia/pytorch:24.10-py3";
@@ -75,15 +75,6 @@ export interface Config {
 
 export class ConfigError extends Error {}
 
-function writable(dir: string): boolean {
-  try {
-    mkdirSync(dir, { recursive: true });
-    accessSync(dir, constants.W_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 export function loadConfig(env: NodeJS.ProcessEnv, rootDir: string): Config {
   const blankless = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));

@@ -66,7 +66,8 @@ export function normalizeConsoleUrl(raw: string, allowInsecureWs: boolean): stri
   return url.toString();
 }
 
-function writable(dir: string): boolean {
+/** Creates the folder if needed and says whether this process may write there (workspace-root default). */
+export function writable(dir: string): boolean {
   try {
     mkdirSync(dir, { recursive: true });
     accessSync(dir, constants.W_OK);

@@ -1,4 +1,4 @@
-// Headless Chromium for browser tests: launchBrowser() starts Debian's /usr/bin/chromium through playwright-core (never `playwright install`).
+// Headless Chromium for browser tests: launchBrowser() starts Debian's /usr/bin/chromium through playwright-core, which never downloads a browser of its own.
 import { chromium, type Browser, type LaunchOptions, type Page } from "playwright-core";
 import { TEST_ADMIN_PASSWORD, TEST_ADMIN_USER } from "./console";
 
