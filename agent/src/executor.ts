@@ -2,7 +2,7 @@
 // one: `ping` is built in (harmless, for tests and dispatch benchmarks), lifecycle actions and the
 // host-wide `cleanup` of orphans go to the ops layer's app manager.
 import type { CommandAction } from "./contract/protocol";
-import type { InventoryItem, LogLine, Progress, StatusReport } from "./contract/reports";
+import type { InventoryItem, Progress, StatusReport } from "./contract/reports";
 import type { LifecycleAction } from "./contract/spec";
 
 export type ProgressFn = (p: Progress) => void;
@@ -12,7 +12,6 @@ export interface Executor {
   /** Runs one command whose signature, target, expiry and parameters were already checked. */
   run(action: CommandAction, app: string | null, params: Record<string, unknown>, progress: ProgressFn): Promise<CommandResult>;
   inventory(): Promise<InventoryItem[]>;
-  logs?(app: string, tail: number): Promise<LogLine[]>;
 }
 
 /** The slice of the ops layer's AppManager the channel uses. */
@@ -21,7 +20,6 @@ export interface LifecycleManager {
   /** Cleanup of orphans (the host-wide `cleanup` action). */
   cleanup?(params: Record<string, unknown>): Promise<CommandResult>;
   inventory(): Promise<InventoryItem[]>;
-  logs?(app: string, tail: number): Promise<LogLine[]>;
 }
 
 export interface StatusSource {
@@ -55,10 +53,5 @@ export function createExecutor(manager: () => Promise<LifecycleManager | null>, 
       return (await m.apply(action, app, params, progress)) ?? {};
     },
     inventory: async () => (await (await manager())?.inventory()) ?? [],
-    async logs(app, tail) {
-      const m = await manager();
-      if (!m?.logs) throw new Error(unavailable());
-      return m.logs(app, tail);
-    },
   };
 }

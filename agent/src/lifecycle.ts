@@ -46,7 +46,6 @@ export async function createLifecycle(d: LifecycleDeps): Promise<Lifecycle> {
     apply: async (action, app, params, progress) => ({ ...(await m.apply(app, action, params, progress)) }),
     cleanup: async (params) => ({ ...(await m.cleanup(params)) }),
     inventory: () => m.inventory(),
-    logs: (app, tail) => m.tailLogs(app, tail),
     streamLogs: (app, req, onLine, onEnd) => m.logs(app, { ...req, onEnd }, onLine),
     facts: (agentVersion) => m.facts(agentVersion),
     stop: () => {
