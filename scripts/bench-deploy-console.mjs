@@ -24,7 +24,8 @@ import { startConsole } from "../tests/support/console.ts";
 import { TEST_IMAGE, dockerAvailable, removeByLabel } from "../tests/support/docker.ts";
 import { startGitServer } from "../tests/support/git-server.ts";
 import { freePort } from "../tests/support/net.ts";
-import { PROBE_MS, deployByHand, quantile, untilServed } from "./lib/deploy-by-hand.mjs";
+import { openEvents, summary } from "./lib/bench-console.mjs";
+import { PROBE_MS, deployByHand, untilServed } from "./lib/deploy-by-hand.mjs";
 
 const runs = Number(process.argv[2] ?? 10);
 if (!Number.isInteger(runs) || runs < 1) throw new Error("usage: bench-deploy-console.mjs [runs ≥ 1]");
@@ -43,43 +44,6 @@ async function call(kind, path, input) {
   const r = await c[kind](path, input);
   if (r.status !== 200) throw new Error(`${path} answered ${r.status}: ${JSON.stringify(r.body.error ?? r.body)}`);
   return r.body.result.data;
-}
-
-/** apps.events as { type, app, ... } messages, each with the moment its bytes arrived. */
-async function openEvents(onMessage) {
-  const ac = new AbortController();
-  const res = await fetch(`${c.url}/api/trpc/apps.events`, { headers: { accept: "text/event-stream", ...c.authHeaders }, signal: ac.signal });
-  if (!res.ok || !res.body) throw new Error(`apps.events answered ${res.status}`);
-  let connected;
-  const ready = new Promise((r) => (connected = r));
-  (async () => {
-    const decoder = new TextDecoder();
-    let buf = "";
-    try {
-      for await (const chunk of res.body) {
-        const at = performance.now();
-        buf += decoder.decode(chunk, { stream: true });
-        let i;
-        while ((i = buf.indexOf("\n\n")) >= 0) {
-          const block = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          if (/^event: ?connected$/m.test(block)) connected();
-          const data = block.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trimStart()).join("\n");
-          if (data && !/^event: ?(?!message)/m.test(block)) {
-            try {
-              onMessage(JSON.parse(data), at);
-            } catch {
-              // not a change
-            }
-          }
-        }
-      }
-    } catch {
-      // closed
-    }
-  })();
-  await ready;
-  return () => ac.abort();
 }
 
 /** Resolvers waiting for "<app> RUNNING and reachable" on the stream. */
@@ -139,12 +103,18 @@ try {
     await sleep(100);
   }
 
-  closeEvents = await openEvents((m, at) => {
-    if (!m.app) return;
-    const s = { ...(state.get(m.app) ?? {}), ...m };
-    state.set(m.app, s);
-    if (s.status === "RUNNING" && s.health === "reachable") reachableWaiters.get(m.app)?.(at);
-  });
+  const events = await openEvents(
+    c.url,
+    c.authHeaders,
+    (m, at) => {
+      if (!m.app) return;
+      const s = { ...(state.get(m.app) ?? {}), ...m };
+      state.set(m.app, s);
+      if (s.status === "RUNNING" && s.health === "reachable") reachableWaiters.get(m.app)?.(at);
+    },
+    () => performance.now(),
+  );
+  closeEvents = events.close;
 
   // one unmeasured round warms caches (compose detection, page cache, the agent's first deploy)
   await byHand(-1);
@@ -171,9 +141,12 @@ try {
 }
 
 const fmt = (x) => (Number.isFinite(x) ? `${x.toFixed(0)} ms` : "n/a");
-const line = (xs) => `p50 ${fmt(quantile(xs, 0.5))}  min ${fmt(Math.min(...xs))}  max ${fmt(Math.max(...xs))}`;
+const line = (xs) => {
+  const q = summary(xs);
+  return `p50 ${fmt(q.p50)}  min ${fmt(q.min)}  max ${fmt(q.max)}`;
+};
 console.log(`console deploy benchmark, ${runs} runs each (tiny repo over loopback smart HTTP, ${TEST_IMAGE}, probe every ${PROBE_MS} ms)`);
 console.log(`  by hand (clone + compose up + probe):                   ${line(hand)}`);
 console.log(`  apps.create → apps.events RUNNING + reachable:          ${line(running)}`);
 console.log(`  apps.create → … → port serves (same probe loop):        ${line(served)}`);
-console.log(`  ratio console/by-hand (p50, port serves): ${(quantile(served, 0.5) / quantile(hand, 0.5)).toFixed(2)}  (target ≤ 1.20)`);
+console.log(`  ratio console/by-hand (p50, port serves): ${(summary(served).p50 / summary(hand).p50).toFixed(2)}  (target ≤ 1.20)`);

@@ -16,7 +16,8 @@ import { AppManager } from "../agent/src/ops/manager.ts";
 import { TEST_IMAGE, removeByLabel } from "../tests/support/docker.ts";
 import { startGitServer } from "../tests/support/git-server.ts";
 import { freePort } from "../tests/support/net.ts";
-import { PROBE_MS, deployByHand, quantile as p, untilServed } from "./lib/deploy-by-hand.mjs";
+import { summary } from "./lib/bench-console.mjs";
+import { PROBE_MS, deployByHand, untilServed } from "./lib/deploy-by-hand.mjs";
 
 const runs = Number(process.argv[2] ?? 10);
 const label = `dcc-bench-${randomBytes(3).toString("hex")}`;
@@ -66,6 +67,7 @@ try {
 
 const fmt = (x) => `${x.toFixed(0)} ms`;
 console.log(`deploy benchmark, ${runs} runs each (tiny repo, ${TEST_IMAGE}, probe every ${PROBE_MS} ms)`);
-console.log(`  by hand (clone + compose up + probe): p50 ${fmt(p(hand, 0.5))}  min ${fmt(Math.min(...hand))}  max ${fmt(Math.max(...hand))}`);
-console.log(`  AppManager.apply('provision') + probe: p50 ${fmt(p(agent, 0.5))}  min ${fmt(Math.min(...agent))}  max ${fmt(Math.max(...agent))}`);
-console.log(`  ratio agent/by-hand (p50): ${(p(agent, 0.5) / p(hand, 0.5)).toFixed(2)}  (target ≤ 1.20)`);
+const [h, a] = [summary(hand), summary(agent)];
+console.log(`  by hand (clone + compose up + probe): p50 ${fmt(h.p50)}  min ${fmt(h.min)}  max ${fmt(h.max)}`);
+console.log(`  AppManager.apply('provision') + probe: p50 ${fmt(a.p50)}  min ${fmt(a.min)}  max ${fmt(a.max)}`);
+console.log(`  ratio agent/by-hand (p50): ${(a.p50 / h.p50).toFixed(2)}  (target ≤ 1.20)`);

@@ -39,12 +39,6 @@ export async function untilServed(port, expected) {
   }
 }
 
-/** Nearest-rank quantile. */
-export const quantile = (xs, q) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)];
-};
-
 /**
  * One deploy by hand; resolves with its milliseconds (clone → served). The containers carry the
  * label `dcc.bench=<label>` and are taken down (not timed) before it resolves.
