@@ -10,7 +10,7 @@
 // the scheduled cleanup removes an old orphan on its own.
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { lstat, mkdir, mkdtemp, readFile, rm, symlink, utimes, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, symlink, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -20,6 +20,7 @@ import { TEST_IMAGE, docker, dockerAvailable, inspect, listByLabel, removeByLabe
 import { startGitServer, type GitServer } from "../support/git-server";
 import { freePort } from "../support/net";
 import { startAgent, waitFor, type RunningAgent } from "./agents";
+import { exists } from "../support/fs";
 
 const tag = randomBytes(3).toString("hex");
 const APP = "kept-web";
@@ -41,7 +42,6 @@ const created: string[] = [];
 type AppItem = { name: string; status: string; health: string; lastError: string | null; commitSha: string | null };
 const app = async () => (await c.query<AppItem>("apps.get", { name: APP })).body.result?.data;
 const orphans = async () => (await c.query<HostOrphans>("hosts.orphans", { id: hostId })).body.result!.data;
-const exists = (p: string) => lstat(p).then(() => true, () => false);
 const du = (p: string) => Number(execFileSync("du", ["-sb", p], { encoding: "utf8" }).split("\t")[0]);
 const running = async (name: string) => (await inspect(name)).State.Running;
 const page = async () => {

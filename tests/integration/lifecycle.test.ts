@@ -6,12 +6,13 @@
 // action waits in the outbox and runs when the agent is back) → deinstall leaving nothing behind.
 // Plus: a GPU-required template is refused on this GPU-less host, and `docker inspect` of an app
 // deployed through the API shows the least-privilege settings.
-import { access, mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { docker, inspect, listByLabel } from "../support/docker";
 import { freePort } from "../support/net";
 import { AppWatch, startStack, type AppItem, type LifecycleReply, type Stack } from "./lifecycle-support";
+import { exists } from "../support/fs";
 
 const NAME = "life-site";
 let s: Stack;
@@ -19,7 +20,6 @@ let watch: AppWatch;
 let port: number;
 let firstSha: string;
 
-const exists = (p: string) => access(p).then(() => true, () => false);
 const workspace = () => join(s.workspaceRoot, NAME);
 
 async function app(): Promise<AppItem | undefined> {

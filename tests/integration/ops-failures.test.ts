@@ -1,12 +1,13 @@
 // Failures are clear and leave nothing behind: unreachable or missing repository, port taken,
 // missing image, failing install command, and a start command that exits at once.
-import { access, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
 import { join } from "node:path";
 import { OpsError } from "../../agent/src/ops/errors";
 import { docker, listByLabel } from "../support/docker";
 import { freePort } from "../support/net";
 import { opsFixture, progressRecorder, uniqueName, type OpsFixture } from "./ops-fixture";
+import { exists } from "../support/fs";
 
 let fx: OpsFixture;
 beforeAll(async () => {
@@ -15,8 +16,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await fx?.close();
 });
-
-const exists = (p: string) => access(p).then(() => true, () => false);
 
 async function expectNothingLeft(name: string): Promise<void> {
   expect(await listByLabel(`dcc.app=${name}`)).toEqual([]);

@@ -1,11 +1,12 @@
 // The whole life of an app on the real Docker engine through AppManager: provision, external
 // kill seen on the event stream, start, reinstall to a new commit keeping untracked files,
 // deinstall leaving nothing behind.
-import { access, mkdir, readFile, stat, writeFile } from "node:fs/promises";
+import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { docker, inspect, listByLabel, waitFor } from "../support/docker";
 import { freePort } from "../support/net";
 import { fetchText, opsFixture, progressRecorder, uniqueName, type OpsFixture } from "./ops-fixture";
+import { exists } from "../support/fs";
 
 let fx: OpsFixture;
 beforeAll(async () => {
@@ -14,8 +15,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await fx?.close();
 });
-
-const exists = (p: string) => access(p).then(() => true, () => false);
 
 describe("app lifecycle on a real Docker engine", () => {
   it("provision → kill → start → reinstall → deinstall", async () => {

@@ -1,13 +1,14 @@
 // What a container or a repository must not be able to do to the agent: read its environment
 // through compose interpolation, steer its next git run, or change what compose runs.
 import { execFile } from "node:child_process";
-import { access, lstat, readdir, readlink, stat } from "node:fs/promises";
+import { lstat, readdir, readlink, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import type { LogLine } from "../../agent/src/contract/reports";
 import { inspect, listByLabel, waitFor } from "../support/docker";
 import { freePort } from "../support/net";
 import { TEST_IMAGE, commitSymlink, fetchText, opsFixture, uniqueName, type OpsFixture } from "./ops-fixture";
+import { exists } from "../support/fs";
 
 const execFileAsync = promisify(execFile);
 let fx: OpsFixture;
@@ -18,8 +19,6 @@ afterAll(async () => {
   delete process.env.SOME_SECRET;
   await fx?.close();
 });
-
-const exists = (p: string) => access(p).then(() => true, () => false);
 
 function logsOf(name: string): Promise<string> {
   return new Promise((resolve, reject) => {
