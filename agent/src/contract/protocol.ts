@@ -71,8 +71,11 @@ const Signature = Base64(128);
 const PublicKeyB64 = Base64(200);
 const Nonce = Base64(64);
 
-/** Lifecycle actions name an app; `ping` and `cleanup` (orphans, see ./cleanup.ts) are host-wide (app null). */
-export const COMMAND_ACTIONS = [...LIFECYCLE_ACTIONS, "ping", "cleanup"] as const;
+/**
+ * Lifecycle actions name an app; `cancel` names an app and the command to stop (it never waits in
+ * the app's queue); `ping` and `cleanup` (orphans, see ./cleanup.ts) are host-wide (app null).
+ */
+export const COMMAND_ACTIONS = [...LIFECYCLE_ACTIONS, "cancel", "ping", "cleanup"] as const;
 export type CommandAction = (typeof COMMAND_ACTIONS)[number];
 
 /** The built-in harmless action: waits `delayMs` and echoes; used by tests and benchmarks. */
@@ -81,7 +84,16 @@ export const PingParamsSchema = z.strictObject({
   echo: z.string().max(200).optional(),
 });
 
-/** What the console signs: one command for one host, valid until `expiresAt`. */
+/** Stops a queued or running command of the same app (a deploy, say); answered at once. */
+export const CancelParamsSchema = z.strictObject({
+  commandId: CommandIdSchema,
+});
+
+/**
+ * What the console signs: one command for one host, valid (deliverable) until `expiresAt`. Once it
+ * runs, the agent gives up at `deadlineAt` (the action is aborted and answered as failed), so a
+ * command never stays unanswered while its agent is connected.
+ */
 export const CommandPayloadSchema = z.strictObject({
   v: z.literal(PROTOCOL_VERSION),
   id: CommandIdSchema,
@@ -91,6 +103,7 @@ export const CommandPayloadSchema = z.strictObject({
   params: z.record(z.string(), z.unknown()),
   issuedAt: Iso,
   expiresAt: Iso,
+  deadlineAt: Iso.optional(),
 });
 export type CommandPayload = z.infer<typeof CommandPayloadSchema>;
 
@@ -185,6 +198,12 @@ export const ResultSchema = z.strictObject({
   ok: z.boolean(),
   result: z.record(z.string(), z.unknown()).optional(),
   error: z.string().max(4000).optional(),
+  /**
+   * The agent's observation of the command's app when the answer is sent (Docker state + probe),
+   * on success, no-op and failure alike: the console takes the app's status from it. Absent for
+   * host-wide commands and for an app that is no longer installed after a deinstall.
+   */
+  observed: StatusReportSchema.optional(),
 });
 export const REFUSAL_CODES = ["bad-signature", "malformed", "wrong-host", "expired", "replay-mismatch", "invalid-params"] as const;
 export type RefusalCode = (typeof REFUSAL_CODES)[number];

@@ -53,5 +53,7 @@ export const InventoryItemSchema = z.strictObject({
   commitSha: z.string().max(64).nullable(),
   containerState: z.string().max(32).nullable(),
   status: z.enum(["RUNNING", "STARTING", "STOPPED"]),
+  /** The full observation (health, phase, lastError): on reconnect it is the truth. */
+  observed: StatusReportSchema.optional(),
 });
 export type InventoryItem = z.infer<typeof InventoryItemSchema>;

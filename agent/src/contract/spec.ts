@@ -40,9 +40,11 @@ export function actionParamsSchema(rules: RepositoryRules) {
     provision: z.strictObject({ spec }),
     update: z.strictObject({ spec }),
     reinstall: z.strictObject({ spec, clean: z.boolean().default(false) }),
-    start: z.strictObject({}),
+    // start and restart carry the spec so an app that is not installed on the host (first deploy
+    // failed, workspace lost) is deployed instead of refused: every action recovers every state.
+    start: z.strictObject({ spec: spec.optional() }),
     stop: z.strictObject({}),
-    restart: z.strictObject({}),
+    restart: z.strictObject({ spec: spec.optional() }),
     deinstall: z.strictObject({}),
   } satisfies Record<LifecycleAction, z.ZodType>;
 }
