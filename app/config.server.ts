@@ -12,6 +12,13 @@ const Switch = z
   .regex(/^(1|0|true|false|on|off|yes|no)$/i, { error: "must be one of 1/0, true/false, on/off" })
   .transform((v) => /^(1|true|on|yes)$/i.test(v));
 
+const Seconds = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d{1,7}$/, { error: "must be a whole number of seconds" })
+    .transform(Number)
+    .refine((n) => n >= min && n <= max, { error: `must be between ${min} and ${max} seconds` });
+
 const EnvSchema = z.object({
   PORT: z
     .string()
@@ -41,6 +48,9 @@ const EnvSchema = z.object({
     .transform(Number)
     .refine((h) => h > 0 && h <= 8760, { error: "must be more than 0 and at most 8760 hours" })
     .default(24),
+  DCC_DEADLINE_DEPLOY_S: Seconds(5, 7 * 86_400).default(4 * 3600),
+  DCC_DEADLINE_ACTION_S: Seconds(5, 86_400).default(15 * 60),
+  DCC_HOST_SILENT_S: Seconds(3, 3600).default(10),
 });
 
 export interface Config {
@@ -69,6 +79,10 @@ export interface Config {
   templatesDir: string;
   /** Scheduled cleanup of orphans (hosts with autoCleanup on): how often, and how old an orphan must be to go. */
   autoCleanupHours: number;
+  /** How long a delivered command may go unanswered: deploys (provision, reinstall, update, start, restart) and the rest. */
+  deadlines: { deployMs: number; actionMs: number };
+  /** A host whose agent sent nothing (not even a pong) for this long is offline. */
+  hostSilentMs: number;
   /** Project root: where db/migrations, templates/ and build/ live. */
   rootDir: string;
 }
@@ -111,6 +125,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, rootDir: string): Config {
     publicUrl: e.DCC_PUBLIC_URL,
     templatesDir: resolve(e.DCC_TEMPLATES_DIR ?? join(rootDir, "templates/marketplace")),
     autoCleanupHours: e.DCC_AUTO_CLEANUP_HOURS,
+    deadlines: { deployMs: e.DCC_DEADLINE_DEPLOY_S * 1000, actionMs: e.DCC_DEADLINE_ACTION_S * 1000 },
+    hostSilentMs: e.DCC_HOST_SILENT_S * 1000,
     rootDir,
   };
 }

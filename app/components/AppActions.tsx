@@ -2,11 +2,13 @@ import { useState } from "react";
 import { CsrfInput } from "./CsrfInput";
 import type { AppDto } from "../services/apps.server";
 
-type Verb = "start" | "stop" | "restart" | "reinstall" | "deinstall";
-const VERBS = new Set<string>(["start", "stop", "restart", "reinstall", "deinstall"]);
+type Verb = "start" | "stop" | "restart" | "reinstall" | "deinstall" | "cancel" | "remove";
+const VERBS = new Set<string>(["start", "stop", "restart", "reinstall", "deinstall", "cancel", "remove"]);
 const CONFIRM: Partial<Record<Verb, (name: string) => string>> = {
   reinstall: (n) => `Reinstall ${n}? The container is recreated from the newest commit; untracked files are kept.`,
   deinstall: (n) => `Deinstall ${n}? Its container, network and workspace are removed, then the record.`,
+  cancel: (n) => `Cancel what ${n} is deploying? The app is left as its host last saw it.`,
+  remove: (n) => `Remove ${n} now? Its host is offline: the record goes at once (name, port and GPUs are freed) and the host removes the container and files when it is back.`,
 };
 
 interface Outcome {
@@ -25,9 +27,10 @@ const IDLE: Outcome = { busy: null, error: null, queued: false };
  * the action's effects (status, phase, a deleted app) arrive on the live `apps.events` stream.
  * A long list passes `csrfToken` so that its rows do not each read the root loader's data.
  */
-export function AppActions({ app, csrfToken }: { app: Pick<AppDto, "name" | "status" | "hostId">; csrfToken?: string | null }) {
+export function AppActions({ app, csrfToken }: { app: Pick<AppDto, "name" | "status" | "hostId"> & { hostOnline?: boolean }; csrfToken?: string | null }) {
   const [state, setState] = useState<Outcome>(IDLE);
   const running = app.status !== "STOPPED";
+  const offline = Boolean(app.hostId) && app.hostOnline === false;
   const button = (verb: Verb, label: string, enabled: boolean, danger = false) => (
     <button
       type="submit"
@@ -68,7 +71,8 @@ export function AppActions({ app, csrfToken }: { app: Pick<AppDto, "name" | "sta
       {running ? button("stop", "Stop", true) : button("start", "Start", Boolean(app.hostId))}
       {button("restart", "Restart", Boolean(app.hostId) && running)}
       {button("reinstall", "Reinstall", Boolean(app.hostId))}
-      {button("deinstall", "Deinstall", true, true)}
+      {app.status === "STARTING" ? button("cancel", "Cancel", true) : null}
+      {offline ? button("remove", "Remove now", true, true) : button("deinstall", "Deinstall", true, true)}
       {state.error ? (
         <span className="action-error" role="alert">
           {state.error}

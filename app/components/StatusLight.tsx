@@ -1,28 +1,48 @@
 import type { AppDto } from "../services/apps.server";
 
-type Light = "green" | "amber" | "red";
+type Light = "green" | "amber" | "red" | "grey";
+type LightInput = Pick<AppDto, "status" | "health"> & { hostOnline?: boolean };
 
-/** DESIGN.md's light: green = RUNNING and reachable; amber = STARTING or unanswered; red = STOPPED. */
-export function lightOf(app: Pick<AppDto, "status" | "health">): Light {
+/**
+ * DESIGN.md's light: grey = the app's host is offline (its last known status shown beside it);
+ * green = RUNNING and reachable; amber = STARTING, or RUNNING but the port does not answer;
+ * red = STOPPED (the reason shown beside it).
+ */
+export function lightOf(app: LightInput): Light {
+  if (app.hostOnline === false) return "grey";
   if (app.status === "STOPPED") return "red";
   if (app.status === "RUNNING" && app.health === "reachable") return "green";
   return "amber";
 }
 
-export function statusDetail(app: Pick<AppDto, "status" | "health" | "phase" | "lastError">): string {
+export function statusDetail(app: LightInput & Pick<AppDto, "phase" | "lastError">): string {
+  if (app.hostOnline === false) return `host offline; last known: ${app.status}${app.lastError ? ` (${app.lastError})` : ""}`;
   if (app.status === "STOPPED") return app.lastError ?? app.phase ?? "stopped";
   if (app.status === "STARTING") return app.phase ?? "starting";
+  if (app.lastError && app.health === "reachable") return `port answering; ${app.lastError}`;
   return app.health === "reachable" ? "port answering" : "port not answering";
 }
 
-export function StatusLight({ app }: { app: Pick<AppDto, "name" | "status" | "health" | "phase" | "lastError"> }) {
+/**
+ * The light with its status word; `reason` also writes why beside a red, amber or grey light (the
+ * dashboard row), not only in the tooltip.
+ */
+export function StatusLight({ app, reason = false }: { app: LightInput & Pick<AppDto, "name" | "phase" | "lastError">; reason?: boolean }) {
   const light = lightOf(app);
   const detail = statusDetail(app);
+  const word = light === "grey" ? `${app.status} · host offline` : app.status;
   return (
-    <span className={`status status-${light}`} tabIndex={0} aria-label={`${app.status}: ${detail}`} data-status={app.status} data-light={light}>
-      <span className="dot" aria-hidden="true" />
-      <span className="status-text">{app.status}</span>
-      <span className="status-detail" role="tooltip">{detail}</span>
+    <span className="status-cell">
+      <span className={`status status-${light}`} tabIndex={0} aria-label={`${word}: ${detail}`} data-status={app.status} data-light={light}>
+        <span className="dot" aria-hidden="true" />
+        <span className="status-text">{word}</span>
+        <span className="status-detail" role="tooltip">{detail}</span>
+      </span>
+      {reason && light !== "green" ? (
+        <span className="status-reason small" data-reason>
+          {detail}
+        </span>
+      ) : null}
     </span>
   );
 }

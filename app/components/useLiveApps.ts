@@ -2,7 +2,7 @@ import { useRevalidator } from "@remix-run/react";
 import { useEffect, useMemo, useRef, useState } from "react";
 
 /** Fields a change message may carry for an app row; they are patched into the row in place. */
-const IN_PLACE = ["status", "health", "phase", "lastError", "commitSha", "usage", "hostId", "hostName", "gpuDevices", "statusSince"] as const;
+const IN_PLACE = ["status", "health", "phase", "lastError", "commitSha", "usage", "hostId", "hostName", "hostOnline", "gpuDevices", "statusSince"] as const;
 /**
  * Changes after which the list itself is out of date (an app came or went, or changed in ways the
  * message does not carry, such as its placement's host name): the loader data is fetched again.

@@ -1,44 +1,42 @@
 // The hub: the console's one long-lived piece. It takes websocket upgrades on /agent (sharing the
 // HTTP server), keeps one session per connected host, and is the dispatcher services kick after
 // writing a command. It holds nothing that is not also in the database: on a timer it pings every
-// socket (a dead peer is dropped within 30 s), polls the outbox for commands other console
-// processes wrote for hosts connected here, closes revoked hosts, writes last-seen and usage in
-// batches, and marks hosts offline that a dead console process left online.
+// socket and drops one that sent nothing for DCC_HOST_SILENT_S (a frozen box, a cut link: its host
+// goes offline), polls the outbox for commands other console processes wrote for hosts connected
+// here, fails commands unanswered past their deadline, closes revoked hosts, refreshes the presence
+// of the hosts it holds and writes usage in batches, and marks hosts offline that a dead console
+// process left online.
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import { hostname } from "node:os";
 import type { Duplex } from "node:stream";
 import { WebSocketServer } from "ws";
-import { CLOSE, MAX_MESSAGE_BYTES, PING_INTERVAL_MS } from "../../agent/src/contract/protocol";
+import { CLOSE, MAX_MESSAGE_BYTES } from "../../agent/src/contract/protocol";
 import type { UsageSample } from "../../agent/src/contract/reports";
 import type { ConsoleContext, Dispatcher, LogSink } from "../context.server";
 import { placeWaitingApps } from "../services/apps.server";
 import { runAutoCleanup } from "../services/cleanup.server";
 import type { HubSlot } from "../server";
 import { consoleKey, type ConsoleKey } from "../services/console-key.server";
-import {
-  flushUsage,
-  hostsWithPendingCommands,
-  processStopped,
-  revokedAmong,
-  sweepStaleHosts,
-  touchHosts,
-  type HostOnline,
-} from "../services/reports.server";
+import { failOverdueCommands, flushUsage, hostsWithPendingCommands } from "../services/reports.server";
+import { processStopped, refreshHeldHosts, revokedAmong, sweepStaleHosts, type HostOnline } from "../services/host-presence.server";
 import { hubLog, type HubLogger } from "./log.server";
 import { PresenceWriter } from "./presence.server";
 import { AgentSession, type SessionHost } from "./session.server";
 
 export interface HubOptions {
+  /** How often each socket is pinged; default a third of the console's host silence limit. */
   pingIntervalMs?: number;
   /** Outbox poll for commands written by other console processes. */
   pollMs?: number;
   /** Batched writes of usage and last-seen. */
   flushMs?: number;
-  /** A connected host's last-seen is written at most this often. */
+  /** A connected host's presence (online, held here, last seen) is re-written this often. */
   seenWriteMs?: number;
-  /** Hosts left online by a dead process are marked offline after this much silence. */
+  /** Hosts left online by a dead (or stalled) process are marked offline after this much silence. */
   staleMs?: number;
+  /** How late past its deadline an unanswered command is given up (the agent's own answer first). */
+  deadlineGraceMs?: number;
   authTimeoutMs?: number;
   log?: HubLogger;
 }
@@ -48,6 +46,8 @@ export class AgentHub implements HubSlot, Dispatcher, SessionHost {
   readonly key: ConsoleKey;
   readonly log: HubLogger;
   readonly authTimeoutMs: number;
+  readonly pingIntervalMs: number;
+  private readonly silentMs: number;
   private readonly wss: WebSocketServer;
   /** Ready sessions by host id. */
   private readonly sessions = new Map<string, AgentSession>();
@@ -71,14 +71,22 @@ export class AgentHub implements HubSlot, Dispatcher, SessionHost {
     this.log = opts.log ?? hubLog;
     this.presence = new PresenceWriter(ctx);
     this.authTimeoutMs = opts.authTimeoutMs ?? 10_000;
+    this.silentMs = ctx.config.hostSilentMs;
+    this.pingIntervalMs = opts.pingIntervalMs ?? Math.max(1000, Math.floor(this.silentMs / 3));
     this.wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES, perMessageDeflate: false, clientTracking: false });
-    this.every(opts.pingIntervalMs ?? PING_INTERVAL_MS, "ping", async () => this.pingAll());
+    this.every(this.pingIntervalMs, "ping", async () => this.pingAll());
+    this.every(Math.min(1000, this.pingIntervalMs), "silence", async () => this.dropSilent());
+    this.every(2000, "deadlines", () => this.failOverdue());
     this.every(opts.pollMs ?? 1000, "poll", () => this.poll());
     this.every(opts.flushMs ?? 1000, "flush", () => this.flush());
     this.every(5000, "revocations", () => this.closeRevoked());
-    this.every(30_000, "sweep", () => this.sweep());
+    this.every(Math.min(30_000, this.staleMs / 2), "sweep", () => this.sweep());
     // Scheduled cleanup of orphans for the hosts held here (checked a few times per interval, at most once a minute).
     this.every(Math.min(60_000, Math.max(1000, (ctx.config.autoCleanupHours * 3_600_000) / 4)), "auto-cleanup", () => this.autoCleanup());
+  }
+
+  private get staleMs(): number {
+    return this.opts.staleMs ?? Math.max(20_000, 4 * (this.opts.seenWriteMs ?? 5000));
   }
 
   get connectedHosts(): number {
@@ -176,18 +184,27 @@ export class AgentHub implements HubSlot, Dispatcher, SessionHost {
 
   private pingAll(): Promise<void> {
     for (const s of this.all) {
-      if (!s.alive) {
-        s.terminate("no pong within one ping interval");
-        continue;
-      }
-      s.alive = false;
       try {
         s.ws.ping();
       } catch {
-        // a socket that cannot send is terminated on the next round
+        // a socket that cannot send is dropped once it has been silent long enough
       }
     }
     return Promise.resolve();
+  }
+
+  /** An open socket that carried nothing (not even a pong) for the silence limit is a dead host. */
+  private dropSilent(): Promise<void> {
+    const now = Date.now();
+    for (const s of this.all) {
+      if (s.state === "ready" && now - s.seenAt > this.silentMs) s.terminate(`silent for ${Math.round((now - s.seenAt) / 1000)} s`);
+    }
+    return Promise.resolve();
+  }
+
+  private async failOverdue(): Promise<void> {
+    const n = await failOverdueCommands(this.ctx, this.opts.deadlineGraceMs ?? 15_000);
+    if (n) this.log("warn", "commands given up past their deadline", { count: n });
   }
 
   private async poll(): Promise<void> {
@@ -209,14 +226,14 @@ export class AgentHub implements HubSlot, Dispatcher, SessionHost {
     }
     const now = Date.now();
     const due: string[] = [];
-    const every = this.opts.seenWriteMs ?? 15_000;
+    const every = this.opts.seenWriteMs ?? 5000;
     for (const [hostId, s] of this.sessions) {
-      if (s.seenAt > s.seenWrittenAt && now - s.seenWrittenAt >= every) {
+      if (s.state === "ready" && now - s.seenWrittenAt >= every) {
         due.push(hostId);
         s.seenWrittenAt = now;
       }
     }
-    if (due.length) await touchHosts(this.ctx, due, new Date(now).toISOString());
+    if (due.length) await refreshHeldHosts(this.ctx, this.processId, due, new Date(now).toISOString());
   }
 
   private async closeRevoked(): Promise<void> {
@@ -235,7 +252,7 @@ export class AgentHub implements HubSlot, Dispatcher, SessionHost {
   }
 
   private async sweep(): Promise<void> {
-    const n = await sweepStaleHosts(this.ctx, this.processId, new Date(Date.now() - (this.opts.staleMs ?? 90_000)).toISOString());
+    const n = await sweepStaleHosts(this.ctx, this.processId, new Date(Date.now() - this.staleMs).toISOString());
     if (n) this.log("info", "hosts marked offline after silence", { count: n });
   }
 }

@@ -1,7 +1,7 @@
 // Coalesces "host is online" writes: every hello that arrives while a write is in flight joins
 // the next one, so a reconnect storm of thousands of agents costs a few commits, not one each.
 import type { ConsoleContext } from "../context.server";
-import { hostsConnected, type HostOnline } from "../services/reports.server";
+import { hostsConnected, type HostOnline } from "../services/host-presence.server";
 
 interface Waiting {
   entry: HostOnline;

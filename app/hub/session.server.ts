@@ -8,7 +8,6 @@ import WebSocket from "ws";
 import {
   AgentMessageSchema,
   CLOSE,
-  PING_INTERVAL_MS,
   PROTOCOL_VERSION,
   closeReason,
   newNonce,
@@ -34,12 +33,12 @@ import {
   commandProgress,
   commandRejected,
   countAttempts,
-  hostDisconnected,
   publishLogLines,
   unfinishedCommands,
-  type HostOnline,
   type Refusal,
 } from "../services/reports.server";
+import { hostDisconnected, type HostOnline } from "../services/host-presence.server";
+import { commandDeadline } from "../services/commands.server";
 import type { HubLogger } from "./log.server";
 
 /** What a session needs from its hub. */
@@ -49,6 +48,8 @@ export interface SessionHost {
   processId: string;
   log: HubLogger;
   authTimeoutMs: number;
+  /** How often the console pings the agent (told to it in welcome). */
+  pingIntervalMs: number;
   /** Makes this the host's session (closing an older one); called when hello is accepted. */
   register(s: AgentSession): void;
   unregister(s: AgentSession): void;
@@ -165,7 +166,7 @@ export class AgentSession {
       case "progress":
         return commandProgress(ctx, hostId, msg.id, msg.progress);
       case "result": {
-        const outcome = await commandFinished(ctx, hostId, msg);
+        const outcome = await commandFinished(ctx, hostId, { id: msg.id, ok: msg.ok, result: msg.result, error: msg.error, observed: msg.observed });
         this.done(msg.id);
         if (outcome === "unknown") log("warn", "result for an unknown command ignored", { hostId, id: msg.id });
         else log(outcome === "duplicate" ? "debug" : "info", "command finished", { hostId, id: msg.id, ok: msg.ok, outcome, ...(msg.error ? { error: msg.error } : {}) });
@@ -228,7 +229,7 @@ export class AgentSession {
     this.state = "ready";
     this.seenWrittenAt = Date.now();
     this.hub.register(this);
-    this.send({ type: "welcome", hostId, pingIntervalMs: PING_INTERVAL_MS });
+    this.send({ type: "welcome", hostId, pingIntervalMs: this.hub.pingIntervalMs });
     log("info", "agent connected", { hostId, address: this.address, agentVersion: msg.agentVersion, apps: msg.inventory.length });
     this.logRefusals("inventory", await applyInventory(ctx, hostId, msg.inventory));
     void this.deliver();
@@ -258,8 +259,21 @@ export class AgentSession {
           }
           let env;
           try {
+            // The deadline is fixed at the first send and re-sent unchanged: the signed bytes of a
+            // re-delivery are the same, so the agent's journal recognises it.
+            const deadlineAt = c.deadlineAt ?? (await commandDeadline(ctx, c));
             env = signCommand(
-              { v: PROTOCOL_VERSION, id: c.id, hostId, app: c.appName, action: c.action as CommandAction, params: c.params, issuedAt: c.issuedAt, expiresAt: c.expiresAt },
+              {
+                v: PROTOCOL_VERSION,
+                id: c.id,
+                hostId,
+                app: c.appName,
+                action: c.action as CommandAction,
+                params: c.params,
+                issuedAt: c.issuedAt,
+                expiresAt: c.expiresAt,
+                ...(deadlineAt ? { deadlineAt } : {}),
+              },
               key.privateKey,
             );
           } catch (e) {

@@ -29,6 +29,7 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
       lastError: a.lastError,
       hostId: a.hostId,
       hostName: a.hostName,
+      hostOnline: a.hostOnline,
       port: a.port,
       commitSha: a.commitSha,
       templateId: a.templateId,
@@ -61,7 +62,7 @@ function uptime(since: string | null, now: number): string {
 const CPU_SAMPLES = 30;
 
 /** Attention first: stopped, then starting or not answering, then running and answering. */
-const RANK = { red: 0, amber: 1, green: 2 } as const;
+const RANK = { red: 0, grey: 1, amber: 2, green: 3 } as const;
 const STATUS_RANK = { STOPPED: 0, STARTING: 1, RUNNING: 2 } as const;
 
 function compare(key: SortKey): (a: Row, b: Row) => number {
@@ -121,7 +122,7 @@ const AppRow = memo(function AppRow({
         {app.templateId ? <span className="tag">{app.templateId}</span> : null}
       </th>
       <td>
-        <StatusLight app={app} />
+        <StatusLight app={app} reason />
       </td>
       <td>{app.hostName ?? <span className="muted">—</span>}</td>
       <td>

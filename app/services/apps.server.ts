@@ -17,8 +17,9 @@ import {
   type GpuRequirement,
 } from "../../agent/src/contract/validation";
 import type { Db } from "../../db/client";
-import { apps, hosts, marketplaceTemplates, type App, type AppStatus, type MarketplaceTemplate } from "../../db/schema";
+import { apps, gpuAssignments, hosts, marketplaceTemplates, type App, type AppStatus, type MarketplaceTemplate } from "../../db/schema";
 import type { Actor, AppChange, ConsoleContext } from "../context.server";
+import { queuedState, waitingState, writeAppState } from "./app-status.server";
 import { recordAudit } from "./audit.server";
 import { enqueueCommand } from "./commands.server";
 import { ServiceError } from "./errors";
@@ -71,6 +72,8 @@ export interface AppDto {
   port: number;
   hostId: string | null;
   hostName: string | null;
+  /** False while the app's host is offline or revoked: a grey light, health "unknown", the last known status. */
+  hostOnline: boolean;
   status: AppStatus;
   health: App["health"];
   phase: string | null;
@@ -87,7 +90,7 @@ export interface AppDto {
   updatedAt: string;
 }
 
-export function toAppDto(row: App, hostName: string | null = null): AppDto {
+export function toAppDto(row: App, hostName: string | null = null, hostOnline = false): AppDto {
   return {
     name: row.name,
     repository: row.repository,
@@ -96,8 +99,9 @@ export function toAppDto(row: App, hostName: string | null = null): AppDto {
     port: row.port,
     hostId: row.hostId,
     hostName,
+    hostOnline,
     status: row.status,
-    health: row.health,
+    health: hostOnline ? row.health : "unknown",
     phase: row.phase,
     lastError: row.lastError,
     commitSha: row.commitSha,
@@ -119,7 +123,7 @@ export function parseInput<S extends z.ZodType>(schema: S, raw: unknown): z.infe
   return r.data;
 }
 
-const appColumns = { app: apps, hostName: hosts.name };
+const appColumns = { app: apps, hostName: hosts.name, hostOnline: sql<number>`coalesce(${hosts.online} = 1 AND ${hosts.revokedAt} IS NULL, 0)` };
 
 export async function listApps(ctx: Pick<ConsoleContext, "db">, filter: z.infer<typeof AppListInput>): Promise<AppDto[]> {
   const where: SQL[] = [];
@@ -132,12 +136,12 @@ export async function listApps(ctx: Pick<ConsoleContext, "db">, filter: z.infer<
     .leftJoin(hosts, eq(apps.hostId, hosts.id))
     .where(where.length ? and(...where) : undefined)
     .orderBy(asc(apps.name));
-  return rows.map((r) => toAppDto(r.app, r.hostName));
+  return rows.map((r) => toAppDto(r.app, r.hostName, Boolean(r.hostOnline)));
 }
 
 export async function findApp(db: Db, name: string): Promise<AppDto | null> {
   const [r] = await db.select(appColumns).from(apps).leftJoin(hosts, eq(apps.hostId, hosts.id)).where(eq(apps.name, name));
-  return r ? toAppDto(r.app, r.hostName) : null;
+  return r ? toAppDto(r.app, r.hostName, Boolean(r.hostOnline)) : null;
 }
 
 export async function requireApp(db: Db, name: string): Promise<AppDto> {
@@ -203,18 +207,24 @@ function resolveSpec(ctx: Pick<ConsoleContext, "config">, input: AppCreateInput,
 
 async function hostCandidates(db: Db): Promise<HostCandidate[]> {
   const rows = await db.select().from(hosts);
-  const placed = await db.select({ hostId: apps.hostId, gpuDevices: apps.gpuDevices }).from(apps);
-  return rows.map((h) => {
-    const mine = placed.filter((a) => a.hostId === h.id);
-    return {
-      id: h.id,
-      online: h.online,
-      revoked: h.revokedAt != null,
-      facts: HostFactsSchema.catch({}).parse(h.facts),
-      appCount: mine.length,
-      heldGpus: mine.flatMap((a) => a.gpuDevices ?? []),
-    };
-  });
+  const counts = await db.select({ hostId: apps.hostId, n: sql<number>`count(*)` }).from(apps).groupBy(apps.hostId);
+  const held = await db.select().from(gpuAssignments);
+  return rows.map((h) => ({
+    id: h.id,
+    online: h.online,
+    revoked: h.revokedAt != null,
+    facts: HostFactsSchema.catch({}).parse(h.facts),
+    appCount: counts.find((c) => c.hostId === h.id)?.n ?? 0,
+    heldGpus: held.filter((g) => g.hostId === h.id).map((g) => g.device),
+  }));
+}
+
+type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
+
+/** Holds the app's GPUs in the unique (host, device) table: a GPU taken meanwhile fails the transaction. */
+async function holdGpus(tx: Tx, appId: string, hostId: string | null, devices: string[]): Promise<void> {
+  await tx.delete(gpuAssignments).where(eq(gpuAssignments.appId, appId));
+  if (hostId && devices.length) await tx.insert(gpuAssignments).values(devices.map((device) => ({ hostId, device, appId })));
 }
 
 async function assertPortFree(db: Db, hostId: string | null, port: number, exceptName?: string): Promise<void> {
@@ -287,6 +297,7 @@ export async function createApp(ctx: ConsoleContext, actor: Actor, raw: unknown)
   const id = randomUUID();
   const now = new Date().toISOString();
   const changes: AppChange[] = [];
+  const initial = hostId ? queuedState("provision", candidates.find((h) => h.id === hostId)?.online ?? false) : waitingState(waitingReason ?? "waiting for a host");
   try {
     await db.transaction(async (tx) => {
       const [row] = await tx.insert(apps).values({
@@ -301,11 +312,12 @@ export async function createApp(ctx: ConsoleContext, actor: Actor, raw: unknown)
         gpuDevices,
         templateId: tpl?.slug ?? null,
         hostId,
-        status: hostId ? "STARTING" : "STOPPED",
-        phase: hostId ? "queued" : waitingReason,
+        status: initial.status ?? "STOPPED",
+        phase: initial.phase ?? null,
         createdAt: now,
         updatedAt: now,
       }).returning();
+      await holdGpus(tx, id, hostId, gpuDevices);
       if (hostId) {
         const params = { spec: await buildDeploySpec(ctx, row) };
         await enqueueCommand(tx, actor, { hostId, appId: id, appName: spec.name, action: "provision", params }, ctx.metrics);
@@ -315,7 +327,7 @@ export async function createApp(ctx: ConsoleContext, actor: Actor, raw: unknown)
           appId: id,
           appName: spec.name,
           type: "created",
-          data: { status: hostId ? "STARTING" : "STOPPED", phase: hostId ? "queued" : waitingReason, hostId },
+          data: { status: initial.status, phase: initial.phase, hostId },
         }),
       );
       await recordAudit(tx, actor, { action: "app.create", target: spec.name, detail: { hostId, templateId: tpl?.slug ?? null } });
@@ -323,6 +335,7 @@ export async function createApp(ctx: ConsoleContext, actor: Actor, raw: unknown)
   } catch (e) {
     if (isUniqueViolation(e, "apps.name")) throw ServiceError.field("CONFLICT", "name", "is already taken");
     if (isUniqueViolation(e, "apps.host_id")) throw ServiceError.field("CONFLICT", "port", "is already used on this host");
+    if (isUniqueViolation(e, "gpu_assignments")) throw ServiceError.field("CONFLICT", "gpu", "the GPU chosen for this app was just given to another app; try again");
     throw e;
   }
   publishAll(ctx, changes);
@@ -360,22 +373,27 @@ export async function updateApp(ctx: ConsoleContext, actor: Actor, raw: unknown)
   }
 
   const changes: AppChange[] = [];
+  const [host] = row.hostId ? await db.select({ online: hosts.online }).from(hosts).where(eq(hosts.id, row.hostId)) : [];
   try {
     await db.transaction(async (tx) => {
       const [updated] = await tx
         .update(apps)
-        .set({ ...next, gpu: next.gpu ?? null, gpuDevices, updatedAt: new Date().toISOString(), ...(row.hostId ? { status: "STARTING" as const, phase: "queued" } : {}) })
+        .set({ ...next, gpu: next.gpu ?? null, gpuDevices, updatedAt: new Date().toISOString() })
         .where(eq(apps.id, row.id))
         .returning();
+      if (changed.gpu !== undefined) await holdGpus(tx, row.id, row.hostId, gpuDevices);
       if (row.hostId) {
         const params = { spec: await buildDeploySpec(ctx, updated) };
         await enqueueCommand(tx, actor, { hostId: row.hostId, appId: row.id, appName: row.name, action: "update", params }, ctx.metrics);
+        const change = await writeAppState(tx, updated, queuedState("update", host?.online ?? false, row.status), { type: "action", data: { action: "update" } });
+        if (change) changes.push(change);
       }
       changes.push(await recordEvent(tx, { appId: row.id, appName: row.name, type: "updated", data: { changed: Object.keys(changed) } }));
       await recordAudit(tx, actor, { action: "app.update", target: row.name, detail: { changed: Object.keys(changed) } });
     });
   } catch (e) {
     if (isUniqueViolation(e, "apps.host_id")) throw ServiceError.field("CONFLICT", "port", "is already used on this host");
+    if (isUniqueViolation(e, "gpu_assignments")) throw ServiceError.field("CONFLICT", "gpu", "the GPU chosen for this app was just given to another app; try again");
     throw e;
   }
   publishAll(ctx, changes);
@@ -398,8 +416,12 @@ export async function placeWaitingApps(ctx: Pick<ConsoleContext, "db" | "config"
   for (const row of waiting) {
     const p = pickHost(await hostCandidates(db), row.gpu ?? undefined);
     if (p.hostId === null) {
-      const reason = p.reason;
-      if (row.phase !== reason) await db.update(apps).set({ phase: reason }).where(and(eq(apps.id, row.id), isNull(apps.hostId)));
+      const changes: AppChange[] = [];
+      await db.transaction(async (tx) => {
+        const change = await writeAppState(tx, row, waitingState(p.reason), { type: "status" });
+        if (change) changes.push(change);
+      });
+      publishAll(ctx, changes);
       continue;
     }
     const { hostId, gpuDevices } = p;
@@ -408,19 +430,21 @@ export async function placeWaitingApps(ctx: Pick<ConsoleContext, "db" | "config"
       await db.transaction(async (tx) => {
         const [placed] = await tx
           .update(apps)
-          .set({ hostId, gpuDevices, status: "STARTING", phase: "queued", lastError: null, updatedAt: new Date().toISOString() })
+          .set({ hostId, gpuDevices, updatedAt: new Date().toISOString() })
           .where(and(eq(apps.id, row.id), isNull(apps.hostId)))
           .returning();
         if (!placed) return;
+        await holdGpus(tx, row.id, hostId, gpuDevices);
+        const placedChange = await writeAppState(tx, placed, queuedState("provision", true), { type: "placed", data: { hostId } });
+        if (placedChange) changes.push(placedChange);
         const params = { spec: await buildDeploySpec(ctx, placed) };
         const commandId = await enqueueCommand(tx, PLACEMENT_ACTOR, { hostId, appId: row.id, appName: row.name, action: "provision", params });
-        changes.push(await recordEvent(tx, { appId: row.id, appName: row.name, type: "placed", data: { hostId, status: "STARTING", phase: "queued" } }));
         await recordAudit(tx, PLACEMENT_ACTOR, { action: "app.place", target: row.name, detail: { hostId, commandId } });
         kicked.add(hostId);
       });
     } catch (e) {
-      // Another app holds this port on the chosen host: this one keeps waiting.
-      if (isUniqueViolation(e, "apps.host_id")) continue;
+      // Another app holds this port (or GPU) on the chosen host: this one keeps waiting.
+      if (isUniqueViolation(e, "apps.host_id") || isUniqueViolation(e, "gpu_assignments")) continue;
       throw e;
     }
     publishAll(ctx, changes);

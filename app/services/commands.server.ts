@@ -1,6 +1,8 @@
 import { randomUUID } from "node:crypto";
+import { and, eq, isNull } from "drizzle-orm";
 import type { Db } from "../../db/client";
-import { commands } from "../../db/schema";
+import { commands, type Command } from "../../db/schema";
+import type { Config } from "../config.server";
 import type { Actor } from "../context.server";
 import type { ConsoleMetrics } from "./metrics.server";
 
@@ -46,4 +48,27 @@ export async function enqueueCommand(tx: Tx, actor: Actor, c: CommandInput, metr
  */
 export function commandAgeSeconds(issuedAt: string, now = Date.now()): number {
   return (now - Date.parse(issuedAt)) / 1000;
+}
+
+/** Actions that may clone, pull and start a container: they get the long (deploy) deadline. */
+const DEPLOY_ACTIONS = new Set(["provision", "reinstall", "update", "start", "restart"]);
+
+export function deadlineMs(config: Pick<Config, "deadlines">, action: string): number {
+  return DEPLOY_ACTIONS.has(action) ? config.deadlines.deployMs : config.deadlines.actionMs;
+}
+
+/**
+ * The command's deadline, fixed on its first send: now + the action's allowance. Re-sends read the
+ * stored value, so every delivery of one command carries the same signed bytes.
+ */
+export async function commandDeadline(ctx: { db: Db; config: Pick<Config, "deadlines"> }, c: Pick<Command, "id" | "action">): Promise<string> {
+  const at = new Date(Date.now() + deadlineMs(ctx.config, c.action)).toISOString();
+  const set = await ctx.db
+    .update(commands)
+    .set({ deadlineAt: at })
+    .where(and(eq(commands.id, c.id), isNull(commands.deadlineAt)))
+    .returning({ deadlineAt: commands.deadlineAt });
+  if (set.length) return at;
+  const [row] = await ctx.db.select({ deadlineAt: commands.deadlineAt }).from(commands).where(eq(commands.id, c.id));
+  return row?.deadlineAt ?? at;
 }

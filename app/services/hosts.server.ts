@@ -2,7 +2,8 @@ import { asc, eq } from "drizzle-orm";
 import { z } from "zod";
 import { HostFactsSchema, type HostFacts } from "../../agent/src/contract/facts";
 import { HostIdSchema } from "../../agent/src/contract/protocol";
-import { hosts, type Host } from "../../db/schema";
+import { apps, hosts, type Host } from "../../db/schema";
+import { presenceChanged } from "./app-status.server";
 import type { Actor, ConsoleContext } from "../context.server";
 import { recordAudit } from "./audit.server";
 import { setAutoCleanup } from "./cleanup.server";
@@ -72,18 +73,34 @@ export async function updateHost(ctx: Pick<ConsoleContext, "db">, actor: Actor, 
   return getHost(ctx, input.id);
 }
 
-/** Ends a host's access: its socket closes at once and its agent is refused from now on. */
-export async function revokeHost(ctx: Pick<ConsoleContext, "db" | "dispatcher">, actor: Actor, id: string): Promise<HostDto> {
+export interface RevokeAnswer extends HostDto {
+  /** The apps placed on the host: they keep their record (grey, host offline) until removed. */
+  apps: string[];
+  /** What happens to them, in words. */
+  appsNote: string;
+}
+
+/**
+ * Ends a host's access: its socket closes at once and its agent is refused from now on. Its apps
+ * stay on the box, unreachable to the console; `apps.deinstall { name, force: true }` removes
+ * each record (name, port and GPUs freed). The answer names them.
+ */
+export async function revokeHost(ctx: Pick<ConsoleContext, "db" | "dispatcher" | "bus">, actor: Actor, id: string): Promise<RevokeAnswer> {
   const before = await getHost(ctx, id);
+  const placed = (await ctx.db.select({ name: apps.name }).from(apps).where(eq(apps.hostId, id)).orderBy(asc(apps.name))).map((a) => a.name);
   if (!before.revoked) {
     await ctx.db.transaction(async (tx) => {
       // connectedTo stays: the console process holding the socket finds the revocation by it.
       await tx.update(hosts).set({ revokedAt: new Date().toISOString(), online: false }).where(eq(hosts.id, id));
-      await recordAudit(tx, actor, { action: "host.revoke", target: id, detail: { name: before.name } });
+      await recordAudit(tx, actor, { action: "host.revoke", target: id, detail: { name: before.name, apps: placed } });
     });
+    if (before.online) await presenceChanged(ctx, [id], false);
   }
   ctx.dispatcher.disconnect(id, "host revoked");
-  return getHost(ctx, id);
+  const appsNote = placed.length
+    ? `${placed.length} app(s) stay on the host, out of the console's reach (grey): ${placed.join(", ")}. Remove each with apps.deinstall { name, force: true } (admin) to free its name, port and GPUs; their containers and files stay on the box.`
+    : "no apps were placed on this host";
+  return { ...(await getHost(ctx, id)), apps: placed, appsNote };
 }
 
 /** Queues the harmless built-in `ping` command: an end-to-end check of the signed channel. */

@@ -1,11 +1,13 @@
-// Lifecycle use cases: start, stop, restart, reinstall, deinstall. Each is one outbox command,
-// written with its status change, event and audit row in one transaction; asking again for an
-// action that is already on its way adds nothing.
+// Lifecycle use cases: start, stop, restart, reinstall, deinstall, cancel. Each is one outbox
+// command, written with its queued state (app-status.server.ts), event and audit row in one
+// transaction; asking again for an action that is already on its way adds nothing. Start, restart
+// and reinstall carry the deploy spec, so an app that is not installed on its host gets deployed.
 import { and, desc, eq, inArray } from "drizzle-orm";
 import { z } from "zod";
 import { AppNameSchema } from "../../agent/src/contract/validation";
 import { appEvents, apps, commands, hosts, marketplaceTemplates, type App } from "../../db/schema";
 import type { Actor, AppChange, ConsoleContext } from "../context.server";
+import { queuedState, restoredState, writeAppState } from "./app-status.server";
 import { buildDeploySpec, requireApp, type AppDto } from "./apps.server";
 import { recordAudit } from "./audit.server";
 import { enqueueCommand } from "./commands.server";
@@ -14,17 +16,14 @@ import { publishAll, recordEvent } from "./events.server";
 
 export const LifecycleInput = z.strictObject({ name: AppNameSchema });
 export const ReinstallInput = z.strictObject({ name: AppNameSchema, clean: z.boolean().optional() });
+export const DeinstallInput = z.strictObject({ name: AppNameSchema, force: z.boolean().optional() });
 
 export type LifecycleVerb = "start" | "stop" | "restart" | "reinstall" | "deinstall";
 
-/** What the app looks like the moment the command is queued. */
-const QUEUED: Record<LifecycleVerb, { status?: App["status"]; phase: string }> = {
-  start: { status: "STARTING", phase: "starting" },
-  restart: { status: "STARTING", phase: "restarting" },
-  reinstall: { status: "STARTING", phase: "reinstalling" },
-  stop: { phase: "stopping" },
-  deinstall: { phase: "removing" },
-};
+/** Actions that carry the deploy spec (and deploy an app its host does not have). */
+const WITH_SPEC = new Set<LifecycleVerb>(["start", "restart", "reinstall"]);
+/** What `apps.cancel` can stop: anything that deploys or (re)starts. */
+const CANCELLABLE = ["provision", "reinstall", "update", "start", "restart"];
 
 export interface LifecycleResult {
   app: AppDto | null;
@@ -35,22 +34,91 @@ export interface LifecycleResult {
 
 async function unfinished(ctx: Pick<ConsoleContext, "db">, appId: string) {
   return ctx.db
-    .select({ id: commands.id, action: commands.action, params: commands.params })
+    .select({ id: commands.id, action: commands.action, params: commands.params, attempts: commands.attempts })
     .from(commands)
     .where(and(eq(commands.appId, appId), inArray(commands.state, ["pending", "delivered"])))
     .orderBy(desc(commands.issuedAt));
 }
 
-/** Deinstall of an app that never reached a host: nothing was deployed, so the record goes now. */
-async function removeRecord(ctx: ConsoleContext, actor: Actor, row: App): Promise<void> {
+/**
+ * Removes the record now: an app that never reached a host, or a forced removal (its host offline
+ * or revoked). Unfinished commands of the app end as failed; name, port and GPUs are free at once.
+ * With `leftovers`, a deinstall that names the app's id waits in the outbox for the host's return
+ * (it cannot touch a newer app that reuses the name).
+ */
+async function removeRecord(ctx: ConsoleContext, actor: Actor, row: App, opts: { force?: boolean; leftovers?: boolean } = {}): Promise<string | null> {
   const changes: AppChange[] = [];
+  let cleanupId: string | null = null;
   await ctx.db.transaction(async (tx) => {
+    const why = `app removed by ${actor.kind} ${actor.id} (forced)`;
+    await tx
+      .update(commands)
+      .set({ state: "failed", finishedAt: new Date().toISOString(), error: why })
+      .where(and(eq(commands.appId, row.id), inArray(commands.state, ["pending", "delivered"])));
     await tx.update(marketplaceTemplates).set({ originAppId: null }).where(eq(marketplaceTemplates.originAppId, row.id));
     await tx.delete(apps).where(eq(apps.id, row.id));
-    changes.push(await recordEvent(tx, { appId: row.id, appName: row.name, type: "deleted", data: {} }));
-    await recordAudit(tx, actor, { action: "app.deinstall", target: row.name, detail: { hostId: null } });
+    if (opts.leftovers && row.hostId) {
+      cleanupId = await enqueueCommand(tx, actor, { hostId: row.hostId, appId: row.id, appName: row.name, action: "deinstall", params: { appId: row.id } }, ctx.metrics);
+    }
+    changes.push(await recordEvent(tx, { appId: row.id, appName: row.name, type: "deleted", data: opts.force ? { forced: true } : {} }));
+    await recordAudit(tx, actor, {
+      action: opts.force ? "app.deinstall.force" : "app.deinstall",
+      target: row.name,
+      detail: { hostId: row.hostId, ...(cleanupId ? { leftoversCommandId: cleanupId } : {}) },
+    });
   });
   publishAll(ctx, changes);
+  if (cleanupId && row.hostId) ctx.dispatcher.kick(row.hostId);
+  return cleanupId;
+}
+
+/**
+ * `apps.deinstall { name, force: true }` (admin): the record goes at once, whatever the host's
+ * state; the host removes the containers and files when (if) its agent is back.
+ */
+export async function forceDeinstall(ctx: ConsoleContext, actor: Actor, name: string): Promise<LifecycleResult> {
+  if (actor.role !== "admin") throw new ServiceError("FORBIDDEN", "forced removal needs the admin role", { force: "needs the admin role" });
+  const [row] = await ctx.db.select().from(apps).where(eq(apps.name, name));
+  if (!row) throw ServiceError.field("NOT_FOUND", "name", `does not name an existing app (${name})`);
+  const [host] = row.hostId ? await ctx.db.select({ revokedAt: hosts.revokedAt }).from(hosts).where(eq(hosts.id, row.hostId)) : [];
+  const commandId = await removeRecord(ctx, actor, row, { force: true, leftovers: host !== undefined && host.revokedAt == null });
+  return { app: null, commandId, queued: commandId !== null };
+}
+
+/**
+ * `apps.cancel`: stops the app's queued or running deploy. The command ends as cancelled now and
+ * the app shows what its agent last observed; an agent that may already have it is told to stop
+ * (a queued one is dropped there, a running one aborted and its partial work cleared).
+ */
+export async function cancelApp(ctx: ConsoleContext, actor: Actor, name: string): Promise<LifecycleResult> {
+  const [row] = await ctx.db.select().from(apps).where(eq(apps.name, name));
+  if (!row) throw ServiceError.field("NOT_FOUND", "name", `does not name an existing app (${name})`);
+  const open = (await unfinished(ctx, row.id)).filter((c) => CANCELLABLE.includes(c.action));
+  if (!open.length || !row.hostId) throw ServiceError.field("PRECONDITION_FAILED", "name", "has no queued or running deploy to cancel");
+  const hostId = row.hostId;
+  const why = `cancelled by ${actor.kind === "user" ? actor.id : actor.kind}`;
+  const changes: AppChange[] = [];
+  let cancelId: string | null = null;
+  await ctx.db.transaction(async (tx) => {
+    const ended = await tx
+      .update(commands)
+      .set({ state: "failed", finishedAt: new Date().toISOString(), error: why })
+      .where(and(inArray(commands.id, open.map((c) => c.id)), inArray(commands.state, ["pending", "delivered"])))
+      .returning({ id: commands.id, state: commands.state, attempts: commands.attempts, action: commands.action });
+    const [app] = await tx.select().from(apps).where(eq(apps.id, row.id));
+    if (app) {
+      const change = await writeAppState(tx, app, restoredState(app, why), { type: "cancelled", data: { commands: ended.map((c) => c.id) } });
+      if (change) changes.push(change);
+    }
+    // Any that may have reached the agent (sent at least once) is stopped there too.
+    for (const c of open.filter((o) => o.attempts > 0)) {
+      cancelId = await enqueueCommand(tx, actor, { hostId, appId: row.id, appName: row.name, action: "cancel", params: { commandId: c.id } }, ctx.metrics);
+    }
+    await recordAudit(tx, actor, { action: "app.cancel", target: row.name, detail: { commands: open.map((c) => c.id) } });
+  });
+  publishAll(ctx, changes);
+  if (cancelId) ctx.dispatcher.kick(hostId);
+  return { app: await requireApp(ctx.db, name), commandId: cancelId, queued: false };
 }
 
 export async function runLifecycle(
@@ -74,25 +142,26 @@ export async function runLifecycle(
   const open = await unfinished(ctx, row.id);
   const same = open.find((c) => c.action === verb && (verb !== "reinstall" || Boolean(c.params.clean) === Boolean(opts.clean)));
   const [host] = await ctx.db.select({ online: hosts.online, revokedAt: hosts.revokedAt }).from(hosts).where(eq(hosts.id, row.hostId));
-  const queued = !host?.online || host.revokedAt != null;
+  if (host?.revokedAt != null) {
+    throw ServiceError.field("PRECONDITION_FAILED", "name", "is on a revoked host; only a forced removal (apps.deinstall with force, admin) takes it off");
+  }
+  const queued = !host?.online;
   if (same) return { app: await requireApp(ctx.db, name), commandId: same.id, queued };
   const blocking = open.find((c) => c.action === "deinstall" || (verb !== "stop" && verb !== "deinstall" && ["provision", "reinstall", "update"].includes(c.action)));
-  if (blocking) throw ServiceError.field("CONFLICT", "name", `is busy: ${blocking.action} is still in progress`);
+  if (blocking) {
+    const hint = CANCELLABLE.includes(blocking.action) ? " (cancel it, or wait for it to finish)" : "";
+    throw ServiceError.field("CONFLICT", "name", `is busy: ${blocking.action} is still in progress${hint}`);
+  }
 
-  const params = verb === "reinstall" ? { spec: await buildDeploySpec(ctx, row), clean: Boolean(opts.clean) } : {};
-  const q = QUEUED[verb];
-  const phase = queued ? `${q.phase} (queued: host offline)` : q.phase;
+  const params: Record<string, unknown> = WITH_SPEC.has(verb) ? { spec: await buildDeploySpec(ctx, row) } : {};
+  if (verb === "reinstall") params.clean = Boolean(opts.clean);
+  const state = queuedState(verb, !queued);
   const changes: AppChange[] = [];
   let commandId = "";
   await ctx.db.transaction(async (tx) => {
-    await tx
-      .update(apps)
-      .set({ ...(q.status ? { status: q.status } : {}), phase, lastError: null, updatedAt: new Date().toISOString() })
-      .where(eq(apps.id, row.id));
     commandId = await enqueueCommand(tx, actor, { hostId: row.hostId!, appId: row.id, appName: row.name, action: verb, params }, ctx.metrics);
-    changes.push(
-      await recordEvent(tx, { appId: row.id, appName: row.name, type: "action", data: { action: verb, ...(q.status ? { status: q.status } : {}), phase, lastError: null } }),
-    );
+    const change = await writeAppState(tx, row, state, { type: "action", data: { action: verb, ...state } });
+    if (change) changes.push(change);
     await recordAudit(tx, actor, { action: `app.${verb}`, target: row.name, detail: { commandId, ...(verb === "reinstall" ? { clean: Boolean(opts.clean) } : {}) } });
   });
   publishAll(ctx, changes);

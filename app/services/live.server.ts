@@ -73,8 +73,13 @@ export async function* changeStream(ctx: Pick<ConsoleContext, "db" | "bus">, opt
   const onAbort = () => wake?.();
   opts.signal?.addEventListener("abort", onAbort);
   try {
-    let last = opts.lastEventId ?? -1;
+    // Stored changes up to `backlogEnd` went out with the backlog. After it, ids are not in order
+    // across console processes (another process's change can reach the bus after a newer local
+    // one), so what was sent is remembered by id, never skipped by a high-water mark.
+    let backlogEnd = -1;
+    const sent = new Set<number>();
     if (opts.lastEventId !== undefined) {
+      let last = opts.lastEventId;
       for (;;) {
         const rows = await ctx.db
           .select()
@@ -88,15 +93,19 @@ export async function* changeStream(ctx: Pick<ConsoleContext, "db" | "bus">, opt
         }
         if (rows.length < 500) break;
       }
+      backlogEnd = last;
     }
     while (!opts.signal?.aborted) {
       if (queue.length === 0) await new Promise<void>((r) => (wake = r));
       wake = null;
       while (queue.length) {
         const c = queue.shift()!;
-        // Events with an id are stored; skip what the backlog already sent. Id 0 is transient (usage).
-        if (c.id > 0 && c.id <= last) continue;
-        if (c.id > 0) last = c.id;
+        // Id 0 is transient (usage, log lines); stored ids go out once.
+        if (c.id > 0) {
+          if (c.id <= backlogEnd || sent.has(c.id)) continue;
+          sent.add(c.id);
+          if (sent.size > 20_000) for (const id of [...sent].slice(0, 10_000)) sent.delete(id);
+        }
         yield c;
       }
     }

@@ -1,12 +1,13 @@
-// What the console does with what an agent says: connection state, command acks, progress and
-// results, status reports, inventory and usage. An agent is trusted only as its own host: every
-// write about an app is guarded by `apps.host_id = <the reporting host>`, and a report about
-// another host's app is refused (returned to the hub, which logs it) with nothing written.
-import { and, eq, inArray, isNull, lt, ne, or, sql } from "drizzle-orm";
-import type { HostFacts } from "../../agent/src/contract/facts";
+// What the console does with what an agent says: command acks, progress and results, status
+// reports, inventory and usage. An agent is trusted only as its own host: every write about an app
+// is guarded by `apps.host_id = <the reporting host>`, and a report about another host's app is
+// refused (returned to the hub, which logs it) with nothing written. How an answer or report turns
+// into the app's status is app-status.server.ts's rule; host presence is host-presence.server.ts.
+import { and, eq, inArray, isNotNull, lt, sql } from "drizzle-orm";
 import type { InventoryItem, LogLine, Progress, StatusReport, UsageSample } from "../../agent/src/contract/reports";
 import { apps, commands, hosts, marketplaceTemplates, type App, type Command } from "../../db/schema";
 import type { AppChange, ConsoleContext } from "../context.server";
+import { answeredState, observedState, restoredState, writeAppState } from "./app-status.server";
 import { recordCleanupOutcome } from "./cleanup.server";
 import { publishAll, recordEvent } from "./events.server";
 
@@ -18,77 +19,8 @@ export interface Refusal {
 }
 
 const UNFINISHED = ["pending", "delivered"] as const;
-/** Actions after whose failure nothing of the app is known to run. */
-const FAILURE_STOPS = new Set(["provision", "update", "reinstall", "start", "restart"]);
-const SHA = /^[0-9a-f]{40,64}$/;
 
 const nowIso = () => new Date().toISOString();
-
-// ---------------------------------------------------------------------------------------------
-// Connection state
-
-export interface HostOnline {
-  hostId: string;
-  processId: string;
-  address: string | null;
-  facts: HostFacts;
-}
-
-/**
- * Marks hosts online (with address, facts and the console process holding them) in one
- * transaction; a revoked host is not marked. Answers per host whether it was.
- */
-export async function hostsConnected(ctx: Ctx, list: HostOnline[]): Promise<boolean[]> {
-  if (!list.length) return [];
-  const at = nowIso();
-  const results = await ctx.db.$client.batch(
-    list.map((h) => ({
-      sql: "UPDATE hosts SET online = 1, connected_to = ?, address = ?, facts = ?, last_seen_at = ? WHERE id = ? AND revoked_at IS NULL",
-      args: [h.processId, h.address, JSON.stringify(h.facts), at, h.hostId],
-    })),
-    "write",
-  );
-  return results.map((r) => r.rowsAffected === 1);
-}
-
-/** Marks the host offline unless another console process has taken its connection meanwhile. */
-export async function hostDisconnected(ctx: Ctx, hostId: string, processId: string): Promise<void> {
-  await ctx.db
-    .update(hosts)
-    .set({ online: false, connectedTo: null, lastSeenAt: nowIso() })
-    .where(and(eq(hosts.id, hostId), eq(hosts.connectedTo, processId)));
-}
-
-/** Marks every host of this process offline (clean shutdown). */
-export async function processStopped(ctx: Ctx, processId: string): Promise<void> {
-  await ctx.db.update(hosts).set({ online: false, connectedTo: null }).where(eq(hosts.connectedTo, processId));
-}
-
-/** One write for many hosts: last-seen is batched, never a write per message. */
-export async function touchHosts(ctx: Ctx, hostIds: string[], at: string): Promise<void> {
-  for (let i = 0; i < hostIds.length; i += 500) {
-    await ctx.db.update(hosts).set({ lastSeenAt: at }).where(inArray(hosts.id, hostIds.slice(i, i + 500)));
-  }
-}
-
-/** Hosts left online by a console process that died without saying so. */
-export async function sweepStaleHosts(ctx: Ctx, processId: string, seenBefore: string): Promise<number> {
-  const rows = await ctx.db
-    .update(hosts)
-    .set({ online: false, connectedTo: null })
-    .where(and(eq(hosts.online, true), lt(hosts.lastSeenAt, seenBefore), or(isNull(hosts.connectedTo), ne(hosts.connectedTo, processId))))
-    .returning({ id: hosts.id });
-  return rows.length;
-}
-
-/** Hosts this process holds that were revoked (possibly by another process). */
-export async function revokedAmong(ctx: Ctx, processId: string): Promise<string[]> {
-  const rows = await ctx.db
-    .select({ id: hosts.id })
-    .from(hosts)
-    .where(and(eq(hosts.connectedTo, processId), sql`${hosts.revokedAt} IS NOT NULL`));
-  return rows.map((r) => r.id);
-}
 
 // ---------------------------------------------------------------------------------------------
 // The outbox as the hub reads it
@@ -151,16 +83,23 @@ export async function commandProgress(ctx: Ctx, hostId: string, id: string, prog
 
 export type FinishOutcome = "applied" | "duplicate" | "unknown";
 
+export interface CommandAnswer {
+  id: string;
+  ok: boolean;
+  result?: Record<string, unknown>;
+  error?: string;
+  /** The agent's observation of the app when it answered; absent when the agent did not run it. */
+  observed?: StatusReport;
+}
+
 /**
  * Records a command's end exactly once (the row changes only while unfinished) and applies it
- * to the app: a deinstall removes the record (events stay, template links are cleared); a failed
- * deploy leaves the app STOPPED with the reason.
+ * to the app: a deinstall removes the record (events stay, template links are cleared); anything
+ * else sets the app to what the agent observed (app-status.server.ts). `ranOnAgent: false` is a
+ * command that ended without the agent running it (expired, refused, past its deadline,
+ * cancelled): the app gets its last observed state back, with the reason.
  */
-export async function commandFinished(
-  ctx: Ctx,
-  hostId: string,
-  r: { id: string; ok: boolean; result?: Record<string, unknown>; error?: string },
-): Promise<FinishOutcome> {
+export async function commandFinished(ctx: Ctx, hostId: string, r: CommandAnswer, ranOnAgent = true): Promise<FinishOutcome> {
   const finish = { state: r.ok ? ("done" as const) : ("failed" as const), finishedAt: nowIso(), result: r.result ?? null, error: r.ok ? null : r.error ?? "failed" };
   const gate = and(eq(commands.id, r.id), eq(commands.hostId, hostId), inArray(commands.state, [...UNFINISHED]));
   const [head] = await ctx.db
@@ -184,11 +123,7 @@ export async function commandFinished(
   }
   const changes: AppChange[] = [];
   const outcome = await ctx.db.transaction(async (tx): Promise<FinishOutcome> => {
-    const [cmd] = await tx
-      .update(commands)
-      .set(finish)
-      .where(gate)
-      .returning();
+    const [cmd] = await tx.update(commands).set(finish).where(gate).returning();
     if (!cmd) return "duplicate";
     if (!cmd.appId) return "applied";
     const [app] = await tx.select().from(apps).where(and(eq(apps.id, cmd.appId), eq(apps.hostId, hostId)));
@@ -201,28 +136,40 @@ export async function commandFinished(
       changes.push(await recordEvent(tx, { appId: app.id, appName: app.name, type: "deleted", data: base }));
       return "applied";
     }
-    const set: Partial<App> = { phase: null, updatedAt: nowIso() };
-    if (r.ok) {
-      set.lastError = null;
-      const sha = r.result?.commitSha;
-      if (typeof sha === "string" && SHA.test(sha)) set.commitSha = sha;
-      if (cmd.action === "stop") set.status = "STOPPED";
-    } else {
-      set.lastError = `${cmd.action} failed: ${r.error ?? "unknown error"}`.slice(0, 4000);
-      if (FAILURE_STOPS.has(cmd.action)) set.status = "STOPPED";
-    }
-    await tx.update(apps).set(set).where(eq(apps.id, app.id));
-    const { updatedAt: _u, ...visible } = set;
-    changes.push(await recordEvent(tx, { appId: app.id, appName: app.name, type: "result", data: { ...base, ...visible, ...(r.ok ? {} : { error: r.error }) } }));
+    const patch = ranOnAgent ? answeredState(app, cmd.action, r) : restoredState(app, r.error ?? `${cmd.action} did not run`);
+    const data = { ...base, ...(r.ok ? {} : { error: r.error }), ...(ranOnAgent ? {} : { ranOnAgent: false }) };
+    const change = await writeAppState(tx, app, patch, { type: "result", data, hostId });
+    if (change) changes.push(change);
     return "applied";
   });
   publishAll(ctx, changes);
   return outcome;
 }
 
-/** A command the agent would not run, or one that expired before it got there, ends as failed. */
+/** A command the agent would not run, or one that ended before it got there, ends as failed. */
 export function commandRejected(ctx: Ctx, hostId: string, id: string, why: string): Promise<FinishOutcome> {
-  return commandFinished(ctx, hostId, { id, ok: false, error: why });
+  return commandFinished(ctx, hostId, { id, ok: false, error: why }, false);
+}
+
+/**
+ * Commands delivered but unanswered past their deadline (plus `graceMs` for the agent's own
+ * deadline answer to arrive) fail with a reason that names the host. Returns how many.
+ */
+export async function failOverdueCommands(ctx: Ctx, graceMs: number): Promise<number> {
+  const cutoff = new Date(Date.now() - graceMs).toISOString();
+  const due = await ctx.db
+    .select({ id: commands.id, hostId: commands.hostId, action: commands.action, deliveredAt: commands.deliveredAt, deadlineAt: commands.deadlineAt, hostName: hosts.name })
+    .from(commands)
+    .leftJoin(hosts, eq(hosts.id, commands.hostId))
+    .where(and(inArray(commands.state, [...UNFINISHED]), isNotNull(commands.deadlineAt), lt(commands.deadlineAt, cutoff)))
+    .limit(500);
+  let n = 0;
+  for (const c of due) {
+    const minutes = c.deliveredAt ? Math.max(1, Math.round((Date.parse(c.deadlineAt!) - Date.parse(c.deliveredAt)) / 60_000)) : null;
+    const why = `${c.action} got no answer from host ${c.hostName ?? c.hostId}${minutes ? ` within ${minutes} min` : ""} (deadline ${c.deadlineAt}); the command was given up`;
+    if ((await commandRejected(ctx, c.hostId, c.id, why)) === "applied") n++;
+  }
+  return n;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -239,39 +186,30 @@ function ownership(app: App | undefined, hostId: string, name: string): string |
   return null;
 }
 
-/** Applies status changes to the host's own apps; writes an event per app that changed. */
+/** Applies the agent's observations to the host's own apps; writes an event per app that changed. */
 export async function applyStatusReports(ctx: Ctx, hostId: string, reports: StatusReport[]): Promise<Refusal[]> {
   const refused: Refusal[] = [];
-  const writes: { app: App; changed: Partial<App>; report: StatusReport }[] = [];
   const byName = await ownedApps(ctx, [...new Set(reports.map((r) => r.app))]);
+  const writes: { app: App; report: StatusReport }[] = [];
   for (const r of reports) {
     const app = byName.get(r.app);
     const why = ownership(app, hostId, r.app);
-    if (why || !app) {
-      refused.push({ app: r.app, reason: why ?? "unknown app" });
-      continue;
-    }
-    const next: Partial<App> = { status: r.status, health: r.health };
-    if (r.phase !== undefined) next.phase = r.phase;
-    if (r.lastError !== undefined) next.lastError = r.lastError;
-    if (r.commitSha !== undefined) next.commitSha = r.commitSha;
-    const changed = Object.fromEntries(Object.entries(next).filter(([k, v]) => (app as Record<string, unknown>)[k] !== v)) as Partial<App>;
-    if (!Object.keys(changed).length) continue;
-    Object.assign(app, changed);
-    writes.push({ app, changed, report: r });
+    if (why || !app) refused.push({ app: r.app, reason: why ?? "unknown app" });
+    else writes.push({ app, report: r });
   }
   if (!writes.length) return refused;
   const changes: AppChange[] = [];
   await ctx.db.transaction(async (tx) => {
-    for (const { app, changed, report: r } of writes) {
-      await tx
-        .update(apps)
-        .set({ ...changed, lastProbeAt: r.at, updatedAt: nowIso() })
-        .where(and(eq(apps.id, app.id), eq(apps.hostId, hostId)));
-      const extra: Record<string, unknown> = {};
+    for (const { app, report: r } of writes) {
+      const extra: Record<string, unknown> = { reportedAt: r.at };
       if (r.containerState !== undefined) extra.containerState = r.containerState;
       if (r.exitCode !== undefined) extra.exitCode = r.exitCode;
-      changes.push(await recordEvent(tx, { appId: app.id, appName: app.name, type: "status", data: { ...changed, ...extra, reportedAt: r.at } }));
+      const patch = observedState(r);
+      // A report only about the same state again changes nothing visible: no event for it.
+      const visible = Object.keys(patch).some((k) => k !== "observed" && (app as Record<string, unknown>)[k] !== (patch as Record<string, unknown>)[k]);
+      const change = await writeAppState(tx, app, { ...patch }, { type: "status", data: visible ? extra : undefined, hostId });
+      if (change) changes.push(change);
+      await tx.update(apps).set({ lastProbeAt: r.at }).where(and(eq(apps.id, app.id), eq(apps.hostId, hostId)));
     }
   });
   publishAll(ctx, changes);
@@ -279,11 +217,12 @@ export async function applyStatusReports(ctx: Ctx, hostId: string, reports: Stat
 }
 
 /**
- * Reconciles after (re)connect: the agent's inventory sets status and commit of the host's apps
- * that have no command in flight (a queued command's own reports are newer than any inventory).
+ * Reconciles after (re)connect: the agent's inventory is the truth about the host's apps. Each
+ * listed app takes the agent's observation; an app the console placed on this host that the agent
+ * does not have is STOPPED ("not installed"), unless a command for it is still on its way (a
+ * queued provision, say), whose own answer will tell.
  */
 export async function applyInventory(ctx: Ctx, hostId: string, items: InventoryItem[]): Promise<Refusal[]> {
-  if (!items.length) return [];
   const busy = new Set(
     (
       await ctx.db
@@ -303,11 +242,27 @@ export async function applyInventory(ctx: Ctx, hostId: string, items: InventoryI
       continue;
     }
     if (busy.has(app.id)) continue;
-    const r: StatusReport = { app: item.app, status: item.status, health: app.health, at: nowIso() };
-    if (item.commitSha && SHA.test(item.commitSha)) r.commitSha = item.commitSha;
+    const r: StatusReport = item.observed ?? { app: item.app, status: item.status, health: app.health, at: nowIso() };
+    if (!r.commitSha && item.commitSha && /^[0-9a-f]{40,64}$/.test(item.commitSha)) r.commitSha = item.commitSha;
     reports.push(r);
   }
   if (reports.length) refused.push(...(await applyStatusReports(ctx, hostId, reports)));
+
+  const listed = new Set(items.map((i) => i.app));
+  const missing = (await ctx.db.select().from(apps).where(eq(apps.hostId, hostId))).filter(
+    (a) => !listed.has(a.name) && !busy.has(a.id) && (a.status !== "STOPPED" || a.health !== "unknown"),
+  );
+  if (missing.length) {
+    const changes: AppChange[] = [];
+    await ctx.db.transaction(async (tx) => {
+      for (const app of missing) {
+        const patch = { status: "STOPPED" as const, health: "unknown" as const, phase: null, lastError: app.lastError ?? "not installed on its host: start or reinstall deploys it" };
+        const change = await writeAppState(tx, app, { ...patch, observed: { ...patch, at: nowIso() } }, { type: "status", hostId });
+        if (change) changes.push(change);
+      }
+    });
+    publishAll(ctx, changes);
+  }
   return refused;
 }
 

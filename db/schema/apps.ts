@@ -29,6 +29,11 @@ export const apps = sqliteTable(
     lastError: text("last_error"),
     commitSha: text("commit_sha"),
     usage: text("usage", { mode: "json" }).$type<Record<string, number>>(),
+    /**
+     * The agent's last observation of the app (status, health, phase, lastError, at). The console
+     * restores it when a command ends without the agent having run it (expired, refused, cancelled).
+     */
+    observed: text("observed", { mode: "json" }).$type<ObservedState>(),
     /** When `status` last changed (kept by a trigger, whoever writes the status); uptime derives from it. */
     statusSince: text("status_since"),
     createdAt: text("created_at").notNull().default(sql`(strftime('%Y-%m-%dT%H:%M:%fZ','now'))`),
@@ -44,3 +49,25 @@ export const apps = sqliteTable(
 );
 
 export type App = typeof apps.$inferSelect;
+
+export interface ObservedState {
+  status: AppStatus;
+  health: AppHealth;
+  phase: string | null;
+  lastError: string | null;
+  at: string;
+}
+
+/**
+ * Whole GPUs held by apps: one row per (host, device), so two concurrent creates or two console
+ * processes placing waiting apps can never assign the same GPU (the insert of the second fails).
+ */
+export const gpuAssignments = sqliteTable(
+  "gpu_assignments",
+  {
+    hostId: text("host_id").notNull().references(() => hosts.id, { onDelete: "cascade" }),
+    device: text("device").notNull(),
+    appId: text("app_id").notNull().references(() => apps.id, { onDelete: "cascade" }),
+  },
+  (t) => [uniqueIndex("gpu_assignments_host_device").on(t.hostId, t.device)],
+);

@@ -19,6 +19,8 @@ export const commands = sqliteTable(
     issuedAt: text("issued_at").notNull(),
     expiresAt: text("expires_at").notNull(),
     deliveredAt: text("delivered_at"),
+    /** Set when first sent (and re-sent unchanged): past it, an unanswered command fails naming its host. */
+    deadlineAt: text("deadline_at"),
     finishedAt: text("finished_at"),
     result: text("result", { mode: "json" }).$type<Record<string, unknown>>(),
     error: text("error"),

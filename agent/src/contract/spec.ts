@@ -45,6 +45,8 @@ export function actionParamsSchema(rules: RepositoryRules) {
     start: z.strictObject({ spec: spec.optional() }),
     stop: z.strictObject({}),
     restart: z.strictObject({ spec: spec.optional() }),
-    deinstall: z.strictObject({}),
+    // appId, when given, must be the app the agent has under that name (a forced removal's
+    // leftovers are cleaned without touching a newer app that reuses the name).
+    deinstall: z.strictObject({ appId: z.string().min(1).max(64).regex(/^[A-Za-z0-9-]+$/).optional() }),
   } satisfies Record<LifecycleAction, z.ZodType>;
 }

@@ -1,7 +1,16 @@
 import { tracked } from "@trpc/server";
 import { z } from "zod";
 import { AppNameSchema } from "../../../agent/src/contract/validation";
-import { AppEventsListInput, LifecycleInput, listAppEvents, ReinstallInput, runLifecycle } from "../../services/lifecycle.server";
+import {
+  AppEventsListInput,
+  DeinstallInput,
+  LifecycleInput,
+  ReinstallInput,
+  cancelApp,
+  forceDeinstall,
+  listAppEvents,
+  runLifecycle,
+} from "../../services/lifecycle.server";
 import { changeStream } from "../../services/live.server";
 import { AppListInput, AppNameInput, createApp, getApp, listApps, updateApp } from "../../services/apps.server";
 import { AppLogFollowInput, AppLogsInput, DEFAULT_TAIL, followAppLogs, readAppLogs } from "../../services/logs.server";
@@ -22,7 +31,12 @@ export const appsRouter = router({
     .mutation(({ ctx, input }) => runLifecycle(ctx, ctx.actor, "reinstall", input.name, { clean: input.clean })),
   /** The app's stored event timeline, newest first (`events` is the live stream). */
   timeline: viewerProcedure.input(AppEventsListInput).query(async ({ ctx, input }) => ({ items: await listAppEvents(ctx, input) })),
-  deinstall: operatorProcedure.input(LifecycleInput).mutation(({ ctx, input }) => runLifecycle(ctx, ctx.actor, "deinstall", input.name)),
+  /** With `force: true` (admin): the record goes at once, for an app whose host is offline or revoked. */
+  deinstall: operatorProcedure
+    .input(DeinstallInput)
+    .mutation(({ ctx, input }) => (input.force ? forceDeinstall(ctx, ctx.actor, input.name) : runLifecycle(ctx, ctx.actor, "deinstall", input.name))),
+  /** Stops the app's queued or running deploy; the app shows what its agent last observed. */
+  cancel: operatorProcedure.input(LifecycleInput).mutation(({ ctx, input }) => cancelApp(ctx, ctx.actor, input.name)),
   /** The app's last `tail` (default 200) log lines, read from its host's agent. */
   logs: viewerProcedure.input(AppLogsInput).query(async ({ ctx, input }) => ({ items: await readAppLogs(ctx, input.name, input.tail) })),
   /** Server-sent events: `{ lines }` batches of the app's log, the last `tail` lines first, then live. */

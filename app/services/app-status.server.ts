@@ -1,0 +1,145 @@
+// The one home of "who owns an app's status" (DESIGN.md). The agent observes, the console records:
+// once a command reaches the agent, only the agent's observation (a status report, the `observed`
+// state a command result carries, the inventory at reconnect) sets status, health, phase and
+// lastError. The console writes status itself only when it queues an action (`queuedState`) and
+// when a command ends without the agent having run it — expired, refused, cancelled, past its
+// deadline, app removed — when it restores the last observed state and says why (`restoredState`).
+// Host presence (online/offline) is not written into the app: app objects derive `hostOnline`
+// and show health "unknown" while their host is away; `presenceChanged` tells live viewers.
+import { and, eq, inArray } from "drizzle-orm";
+import type { StatusReport } from "../../agent/src/contract/reports";
+import type { Db } from "../../db/client";
+import { apps, type App, type ObservedState } from "../../db/schema";
+import type { AppChange, ConsoleContext } from "../context.server";
+import { publishAll, recordEvent } from "./events.server";
+
+type Tx = Pick<Db, "insert" | "update" | "select">;
+type StateFields = Pick<App, "status" | "health" | "phase" | "lastError">;
+export type StatePatch = Partial<StateFields & Pick<App, "commitSha" | "observed">>;
+
+const SHA = /^[0-9a-f]{40,64}$/;
+
+/** Actions after which the app runs (or is being brought up): amber while they are on their way. */
+const RAISES = new Set(["provision", "start", "restart", "reinstall", "update"]);
+const QUEUED_PHASE: Record<string, string> = {
+  provision: "queued",
+  start: "starting",
+  restart: "restarting",
+  reinstall: "reinstalling",
+  update: "updating",
+  stop: "stopping",
+  deinstall: "removing",
+};
+
+/**
+ * (a) The console queues an action: STARTING for the actions that bring the app up, phase says
+ * what. An update of a stopped app is applied without starting it, so it stays STOPPED.
+ */
+export function queuedState(action: string, hostOnline: boolean, current?: App["status"]): StatePatch {
+  const phase = QUEUED_PHASE[action] ?? action;
+  const raises = RAISES.has(action) && !(action === "update" && current === "STOPPED");
+  return {
+    ...(raises ? { status: "STARTING" as const } : {}),
+    phase: hostOnline ? phase : `${phase} (queued: host offline)`,
+    lastError: null,
+  };
+}
+
+/** An app with no host to run on yet: STOPPED with the reason as its phase. */
+export function waitingState(reason: string): StatePatch {
+  return { status: "STOPPED", phase: reason };
+}
+
+/** What the agent's observation makes of the app's state (and the last-observed copy kept for restores). */
+export function observedState(r: StatusReport, failure?: string): StatePatch {
+  const lastError = r.lastError ?? failure ?? null;
+  const patch: StatePatch = {
+    status: r.status,
+    health: r.health,
+    phase: r.phase ?? null,
+    lastError,
+    observed: { status: r.status, health: r.health, phase: r.phase ?? null, lastError, at: r.at },
+  };
+  if (r.commitSha && SHA.test(r.commitSha)) patch.commitSha = r.commitSha;
+  return patch;
+}
+
+/**
+ * (b) A command ended without the agent running it: the app shows what the agent last saw, and why
+ * the command did not happen. An app never observed (its first deploy never ran) is STOPPED.
+ */
+export function restoredState(app: Pick<App, "observed">, why: string): StatePatch {
+  const seen: ObservedState | null = app.observed ?? null;
+  return {
+    status: seen?.status ?? "STOPPED",
+    health: seen?.health ?? "unknown",
+    phase: null,
+    lastError: why.slice(0, 4000),
+  };
+}
+
+/**
+ * A command's answer from the agent. With an observation it is the truth (a failure's reason is
+ * kept when the agent has none of its own); without one the agent did not run it (a refusal, an
+ * internal failure before the app was known): the last observed state comes back with the reason.
+ */
+export function answeredState(app: Pick<App, "observed">, action: string, r: { ok: boolean; error?: string; observed?: StatusReport }): StatePatch {
+  const failure = r.ok ? undefined : `${action} failed: ${r.error ?? "unknown error"}`.slice(0, 4000);
+  if (r.observed) return observedState(r.observed, failure);
+  if (!r.ok) return restoredState(app, failure!);
+  return { phase: null, lastError: null, ...(action === "stop" ? { status: "STOPPED" as const } : {}) };
+}
+
+/** The fields of `patch` that differ from `app`. */
+export function changedFields(app: App, patch: StatePatch): StatePatch {
+  const out: StatePatch = {};
+  for (const [k, v] of Object.entries(patch) as [keyof StatePatch, unknown][]) {
+    const before = (app as Record<string, unknown>)[k];
+    if (k === "observed" ? JSON.stringify(before ?? null) !== JSON.stringify(v ?? null) : before !== v) (out as Record<string, unknown>)[k] = v;
+  }
+  return out;
+}
+
+/**
+ * Writes a state patch to one app (guarded by its host when given) and records the event viewers
+ * see. Returns the change to publish after commit, or null when nothing visible changed.
+ */
+export async function writeAppState(
+  tx: Tx,
+  app: App,
+  patch: StatePatch,
+  event: { type: string; data?: Record<string, unknown>; hostId?: string },
+): Promise<AppChange | null> {
+  const changed = changedFields(app, patch);
+  const { observed, ...visible } = changed;
+  if (!Object.keys(changed).length) return null;
+  await tx
+    .update(apps)
+    .set({ ...changed, updatedAt: new Date().toISOString() })
+    .where(event.hostId ? and(eq(apps.id, app.id), eq(apps.hostId, event.hostId)) : eq(apps.id, app.id));
+  Object.assign(app, changed);
+  if (!Object.keys(visible).length && !event.data) return null;
+  return recordEvent(tx, { appId: app.id, appName: app.name, type: event.type, data: { ...visible, ...event.data } });
+}
+
+/**
+ * Tells live viewers that a host came or went: each of its apps turns grey (health unknown, its
+ * last status kept) or back. The agent's inventory on reconnect then sets the real state.
+ */
+export async function presenceChanged(ctx: Pick<ConsoleContext, "db" | "bus">, hostIds: string[], online: boolean): Promise<void> {
+  if (!hostIds.length) return;
+  const changes: AppChange[] = [];
+  await ctx.db.transaction(async (tx) => {
+    for (let i = 0; i < hostIds.length; i += 500) {
+      const rows = await tx
+        .select({ id: apps.id, name: apps.name, health: apps.health, status: apps.status })
+        .from(apps)
+        .where(inArray(apps.hostId, hostIds.slice(i, i + 500)));
+      for (const a of rows) {
+        const data = online ? { hostOnline: true, health: a.health } : { hostOnline: false, health: "unknown" };
+        changes.push(await recordEvent(tx, { appId: a.id, appName: a.name, type: "host", data }));
+      }
+    }
+  });
+  publishAll(ctx, changes);
+}
