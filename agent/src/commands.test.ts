@@ -1,12 +1,12 @@
 import { createHash, createPrivateKey } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CommandProcessor } from "./commands";
 import { generateSigningKeyPair, publicKeyFromBase64, signCommand, type AgentMessage, type CommandPayload } from "./contract/protocol";
-import type { Executor } from "./executor";
-import { runPing } from "./executor";
+import type { StatusReport } from "./contract/reports";
+import { runPing, type CommandRunner, type ValidCommand } from "./dispatch";
 import { Journal } from "./journal";
 import type { LogFields } from "./log";
 
@@ -32,7 +32,8 @@ let journal: Journal;
 let sent: AgentMessage[];
 let logs: { level: string; msg: string; fields: LogFields }[];
 let runs: { action: string; app: string | null }[];
-let executor: Executor;
+let runner: CommandRunner;
+const observation = (app: string): StatusReport => ({ app, status: "RUNNING", health: "reachable", phase: null, lastError: null, at: new Date().toISOString() });
 let n = 0;
 
 function cmd(over: Partial<CommandPayload> = {}): CommandPayload {
@@ -55,7 +56,7 @@ function processor(j = journal) {
     hostId: "host-a",
     consoleKey: publicKeyFromBase64(consoleKeys.publicKey),
     journal: j,
-    executor,
+    runner,
     rules: { allowInsecure: false },
     send: (m) => void sent.push(m),
     log: (level, msg, fields = {}) => void logs.push({ level, msg, fields }),
@@ -68,13 +69,13 @@ beforeEach(() => {
   sent = [];
   logs = [];
   runs = [];
-  executor = {
-    async run(action, app, params) {
-      runs.push({ action, app });
-      if (action === "ping") return runPing(params);
-      return { done: action };
+  runner = {
+    async run(c: ValidCommand) {
+      runs.push({ action: c.action, app: c.app });
+      if (c.action === "ping") return { ok: true, result: await runPing(c.params) };
+      return { ok: true, result: { done: c.action }, ...(c.app ? { observed: observation(c.app) } : {}) };
     },
-    inventory: async () => [],
+    observe: async (app) => observation(app),
   };
 });
 afterEach(() => {
@@ -177,22 +178,78 @@ describe("CommandProcessor", () => {
     expect(journal.get(c.id)).toMatchObject({ state: "done", ok: true });
   });
 
-  it("runs one app's commands in order and reports a failure as a result", async () => {
-    const order: string[] = [];
-    executor.run = async (action, app) => {
-      order.push(`${action}:start`);
-      await new Promise((r) => setTimeout(r, action === "stop" ? 30 : 1));
-      order.push(`${action}:end`);
-      if (action === "start") throw new Error("container exited");
-      return {};
-    };
-    const p = processor();
-    await Promise.all([
-      p.handle(signCommand(cmd({ action: "stop", app: "webui" }), consolePriv)),
-      p.handle(signCommand(cmd({ action: "start", app: "webui" }), consolePriv)),
+  it("hands the dispatcher typed parameters validated once (defaults applied, the spec's name checked)", async () => {
+    const seen: ValidCommand[] = [];
+    runner.run = async (c) => (seen.push(c), { ok: true, result: {} });
+    const c = cmd({ action: "reinstall", app: "webui", params: { spec }, deadlineAt: new Date(Date.now() + 5000).toISOString() });
+    await processor().handle(signCommand(c, consolePriv));
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toMatchObject({ id: c.id, action: "reinstall", app: "webui", params: { spec, clean: false }, deadlineAt: c.deadlineAt });
+  });
+
+  it.each([
+    ["a cancel without a command id", { action: "cancel" as const, app: "webui", params: {} }],
+    ["a cancel that names no app", { action: "cancel" as const, app: null, params: { commandId: "00000000-0000-4000-8000-000000000001" } }],
+    ["a start with a spec of another app", { action: "start" as const, app: "webui", params: { spec: { ...spec, name: "other" } } }],
+    ["a ping that names an app", { action: "ping" as const, app: "webui", params: {} }],
+    ["a cleanup with an unknown item kind", { action: "cleanup" as const, app: null, params: { dryRun: true, items: [{ kind: "volume", id: "x" }] } }],
+    ["a cleanup with an empty item list", { action: "cleanup" as const, app: null, params: { dryRun: true, items: [] } }],
+  ])("refuses %s as invalid parameters", async (_what, over) => {
+    await processor().handle(signCommand(cmd(over), consolePriv));
+    expect(runs).toEqual([]);
+    expect(refusal()).toMatchObject({ code: "invalid-params" });
+  });
+
+  it("a command's result carries the observation, and a replay answered from the journal carries the current one", async () => {
+    const env = signCommand(cmd({ action: "start", app: "webui" }), consolePriv);
+    await processor().handle(env);
+    expect(sent.at(-1)).toMatchObject({ type: "result", ok: true, observed: { app: "webui", status: "RUNNING" } });
+    runner.observe = async (app) => ({ ...observation(app), status: "STOPPED", health: "unknown", lastError: "killed by SIGKILL" });
+    sent = [];
+    await processor().handle(env);
+    expect(runs).toHaveLength(1);
+    expect(sent.map((m) => m.type)).toEqual(["ack", "result"]);
+    expect(sent[1]).toMatchObject({ ok: true, observed: { status: "STOPPED", lastError: "killed by SIGKILL" } });
+    // the journal keeps the outcome, not an observation that would be stale on replay
+    expect(journal.get((sent[1] as { id: string }).id)).not.toHaveProperty("observed");
+  });
+
+  it("a journal that cannot be written (ENOSPC) answers an error result with the observation and runs nothing", async () => {
+    const full = Object.assign(Object.create(Journal.prototype) as Journal, {
+      get: () => undefined,
+      begin: () => {
+        throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" });
+      },
+    });
+    const c = cmd({ action: "start", app: "webui" });
+    await processor(full).handle(signCommand(c, consolePriv));
+    expect(runs).toEqual([]);
+    expect(sent).toEqual([
+      expect.objectContaining({ type: "result", id: c.id, ok: false, error: expect.stringMatching(/could not record the command in its journal: ENOSPC/), observed: expect.objectContaining({ app: "webui" }) }),
     ]);
-    expect(order).toEqual(["stop:start", "stop:end", "start:start", "start:end"]);
-    const results = sent.filter((m) => m.type === "result");
-    expect(results[1]).toMatchObject({ ok: false, error: "container exited" });
+  });
+
+  it("a journal that fails when the result is written (EIO) still answers the result", async () => {
+    mkdirSync(join(dir, "j2"));
+    const failing = Journal.open(join(dir, "j2"));
+    failing.finish = () => {
+      throw new Error("EIO: i/o error, write");
+    };
+    const c = cmd({ action: "stop", app: "webui" });
+    await processor(failing).handle(signCommand(c, consolePriv));
+    expect(sent.map((m) => m.type)).toEqual(["ack", "result"]);
+    expect(sent[1]).toMatchObject({ ok: true, result: { done: "stop" }, observed: { app: "webui" } });
+    expect(logs.some((l) => l.msg.startsWith("could not journal"))).toBe(true);
+    failing.close();
+  });
+
+  it("a runner that throws is answered as a failed result, never with silence", async () => {
+    runner.run = async () => {
+      throw new TypeError("boom inside the dispatcher");
+    };
+    const c = cmd({ action: "restart", app: "webui" });
+    await processor().handle(signCommand(c, consolePriv));
+    expect(sent.at(-1)).toMatchObject({ type: "result", id: c.id, ok: false, error: "boom inside the dispatcher" });
+    expect(journal.get(c.id)).toMatchObject({ state: "done", ok: false });
   });
 });

@@ -1,10 +1,13 @@
 // The agent's gate for console commands. In order: the signature over the exact bytes against the
 // pinned console key, the target host, the journal (a replay is answered from it, never run
-// again), the expiry, and every parameter re-validated with the contract's schemas. Only then is
-// the command journaled, acknowledged and run. Commands for one app run one after another.
+// again), the expiry, and every parameter validated with the contract's schemas — the one place
+// they are checked. Only then is the command journaled, acknowledged and handed to the
+// dispatcher. Whatever goes wrong after the checks (a journal that cannot be written, a throw
+// anywhere) is answered with an error result, never with silence.
 import { createHash, type KeyObject } from "node:crypto";
 import type { z } from "zod";
 import {
+  CancelParamsSchema,
   PingParamsSchema,
   verifyCommand,
   type AgentMessage,
@@ -13,9 +16,10 @@ import {
   type RefusalCode,
 } from "./contract/protocol";
 import { CleanupParamsSchema } from "./contract/cleanup";
+import type { StatusReport } from "./contract/reports";
 import { actionParamsSchema } from "./contract/spec";
 import { fieldErrors, type RepositoryRules } from "./contract/validation";
-import type { Executor } from "./executor";
+import type { CommandRunner, Outcome, ValidCommand } from "./dispatch";
 import type { Journal, JournalEntry } from "./journal";
 import type { Logger } from "./log";
 
@@ -23,7 +27,7 @@ export interface CommandProcessorOptions {
   hostId: string;
   consoleKey: KeyObject;
   journal: Journal;
-  executor: Executor;
+  runner: CommandRunner;
   rules: RepositoryRules;
   /** Sends to the console when connected; drops otherwise (re-delivery recovers results). */
   send: (msg: AgentMessage) => void;
@@ -34,10 +38,8 @@ export interface CommandProcessorOptions {
 const MAX_RESULT_BYTES = 64 * 1024;
 
 export class CommandProcessor {
-  /** Commands running in this process, by id. */
+  /** Commands running in this process, by id (a re-delivery while running is not run twice). */
   private readonly running = new Map<string, Promise<void>>();
-  /** The tail of each app's queue. */
-  private readonly appQueues = new Map<string, Promise<void>>();
   private readonly specRules: ReturnType<typeof actionParamsSchema>;
 
   constructor(private readonly o: CommandProcessorOptions) {
@@ -62,13 +64,18 @@ export class CommandProcessor {
     const now = (this.o.now ?? Date.now)();
     if (Date.parse(cmd.expiresAt) <= now) return this.refuse("expired", `command expired at ${cmd.expiresAt}`, cmd);
 
-    const params = this.validate(cmd);
-    if (!params.ok) return this.refuse("invalid-params", params.reason, cmd);
+    const valid = this.validate(cmd);
+    if (!valid.ok) return this.refuse("invalid-params", valid.reason, cmd);
 
     log("info", "command verified", ctx);
-    this.o.journal.begin({ id: cmd.id, hash, action: cmd.action, app: cmd.app, expiresAt: cmd.expiresAt });
+    try {
+      this.o.journal.begin({ id: cmd.id, hash, action: cmd.action, app: cmd.app, expiresAt: cmd.expiresAt });
+    } catch (e) {
+      // Not journaled means it could run twice after a restart: answer instead of running it.
+      return this.answerUnrun(valid.cmd, `the agent could not record the command in its journal: ${(e as Error).message}`);
+    }
     this.o.send({ type: "ack", id: cmd.id });
-    return this.start(cmd, params.value);
+    return this.start(valid.cmd);
   }
 
   /** Waits for every running command (graceful shutdown). */
@@ -76,13 +83,14 @@ export class CommandProcessor {
     await Promise.allSettled([...this.running.values()]);
   }
 
-  private replay(seen: JournalEntry, hash: string, cmd: CommandPayload): Promise<void> | void {
+  private async replay(seen: JournalEntry, hash: string, cmd: CommandPayload): Promise<void> {
     const ctx = { id: cmd.id, action: cmd.action, app: cmd.app };
     if (seen.hash !== hash) return this.refuse("replay-mismatch", "command id was already used for a different command", cmd);
     if (seen.state === "done") {
       this.o.log("info", "command replayed: already applied, answered from the journal, not run again", ctx);
       this.o.send({ type: "ack", id: cmd.id, duplicate: true });
-      this.o.send(resultMessage(seen));
+      // The outcome is the journal's; the observation is of now.
+      this.o.send(resultMessage(seen, cmd.app ? await this.o.runner.observe(cmd.app).catch(() => undefined) : undefined));
       return;
     }
     const inFlight = this.running.get(cmd.id);
@@ -93,25 +101,23 @@ export class CommandProcessor {
     }
     // Journaled as running but not running here: the agent stopped part-way. Lifecycle actions
     // are idempotent, so finishing the job means running it again once.
-    const params = this.validate(cmd);
-    if (!params.ok) return this.refuse("invalid-params", params.reason, cmd);
+    const valid = this.validate(cmd);
+    if (!valid.ok) return this.refuse("invalid-params", valid.reason, cmd);
     this.o.log("warn", "command was interrupted by an agent restart: running it again", ctx);
     this.o.send({ type: "ack", id: cmd.id });
-    return this.start(cmd, params.value);
+    return this.start(valid.cmd);
   }
 
-  private start(cmd: CommandPayload, params: Record<string, unknown>): Promise<void> {
-    const key = cmd.app ?? "";
+  private start(cmd: ValidCommand): Promise<void> {
     const run = async () => {
       const t0 = Date.now();
-      let outcome: { ok: boolean; result?: Record<string, unknown>; error?: string };
+      let outcome: Outcome;
       try {
-        const progress = (p: Parameters<Parameters<Executor["run"]>[3]>[0]) => this.o.send({ type: "progress", id: cmd.id, progress: p });
-        outcome = { ok: true, result: capResult(await this.o.executor.run(cmd.action, cmd.app, params, progress)) };
+        outcome = await this.o.runner.run(cmd, (p) => this.o.send({ type: "progress", id: cmd.id, progress: p }));
       } catch (e) {
-        outcome = { ok: false, error: ((e as Error)?.message ?? String(e)).slice(0, 4000) };
+        outcome = { ok: false, error: errorText(e) };
       }
-      const entry = this.o.journal.finish(cmd.id, outcome);
+      if (outcome.ok) outcome.result = capResult(outcome.result ?? {});
       this.o.log(outcome.ok ? "info" : "warn", "command executed", {
         id: cmd.id,
         action: cmd.action,
@@ -120,40 +126,54 @@ export class CommandProcessor {
         ms: Date.now() - t0,
         ...(outcome.error ? { error: outcome.error } : {}),
       });
-      this.o.send(resultMessage(entry));
+      this.finish(cmd, outcome);
     };
-    // ping has no app and runs at once; an app's commands run in the order they arrived.
-    const prev = key ? this.appQueues.get(key) ?? Promise.resolve() : Promise.resolve();
-    const p = prev.then(run, run).finally(() => {
-      this.running.delete(cmd.id);
-      if (key && this.appQueues.get(key) === p) this.appQueues.delete(key);
-    });
+    const p = run().finally(() => this.running.delete(cmd.id));
     this.running.set(cmd.id, p);
-    if (key) this.appQueues.set(key, p);
     return p;
   }
 
-  private validate(cmd: CommandPayload): { ok: true; value: Record<string, unknown> } | { ok: false; reason: string } {
+  /** Journals the outcome and answers; a journal that cannot be written does not stop the answer. */
+  private finish(cmd: ValidCommand, outcome: Outcome): void {
+    const { observed, ...journaled } = outcome;
+    let entry: Pick<JournalEntry, "id" | "ok" | "result" | "error">;
+    try {
+      entry = this.o.journal.finish(cmd.id, journaled);
+    } catch (e) {
+      this.o.log("error", "could not journal a command's result; answering anyway", { id: cmd.id, error: (e as Error).message });
+      entry = { id: cmd.id, ...journaled };
+    }
+    this.o.send(resultMessage(entry, observed));
+  }
+
+  private async answerUnrun(cmd: ValidCommand, error: string): Promise<void> {
+    this.o.log("error", "command not run", { id: cmd.id, action: cmd.action, app: cmd.app, error });
+    const observed = cmd.app ? await this.o.runner.observe(cmd.app).catch(() => undefined) : undefined;
+    this.o.send(resultMessage({ id: cmd.id, ok: false, error }, observed));
+  }
+
+  /** The one validation of a command's parameters, into the typed command the dispatcher runs. */
+  private validate(cmd: CommandPayload): { ok: true; cmd: ValidCommand } | { ok: false; reason: string } {
     const bad = (fields: Record<string, string>) => ({
       ok: false as const,
       reason: "invalid parameters: " + Object.entries(fields).map(([k, v]) => `${k} ${v}`).join("; "),
     });
     let schema: z.ZodType;
-    if (cmd.action === "ping") schema = PingParamsSchema;
-    else if (cmd.action === "cleanup") {
-      // Host-wide: it names no app, and the agent picks what goes from its own fresh scan.
-      if (cmd.app !== null) return bad({ app: "must be null for cleanup" });
-      schema = CleanupParamsSchema;
+    if (cmd.action === "ping" || cmd.action === "cleanup") {
+      // Host-wide: it names no app (cleanup picks what goes from its own fresh scan).
+      if (cmd.app !== null) return bad({ app: `must be null for ${cmd.action}` });
+      schema = cmd.action === "ping" ? PingParamsSchema : CleanupParamsSchema;
     } else {
       if (cmd.app === null) return bad({ app: "is required for " + cmd.action });
-      schema = this.specRules[cmd.action];
+      schema = cmd.action === "cancel" ? CancelParamsSchema : this.specRules[cmd.action];
     }
     const r = schema.safeParse(cmd.params);
     if (!r.success) return bad(fieldErrors(r.error));
-    const value = r.data as Record<string, unknown>;
-    const spec = value.spec as { name?: string } | undefined;
+    const params = r.data as Record<string, unknown>;
+    const spec = params.spec as { name?: string } | undefined;
     if (spec && spec.name !== cmd.app) return bad({ "spec.name": `must match the command's app (${cmd.app})` });
-    return { ok: true, value };
+    const valid = { id: cmd.id, action: cmd.action, app: cmd.app, params, issuedAt: cmd.issuedAt, deadlineAt: cmd.deadlineAt } as ValidCommand;
+    return { ok: true, cmd: valid };
   }
 
   private refuse(code: RefusalCode, reason: string, cmd?: CommandPayload): void {
@@ -163,8 +183,19 @@ export class CommandProcessor {
   }
 }
 
-function resultMessage(e: JournalEntry): AgentMessage {
-  return { type: "result", id: e.id, ok: e.ok ?? false, ...(e.result ? { result: e.result } : {}), ...(e.error ? { error: e.error } : {}) };
+function resultMessage(e: Pick<JournalEntry, "id" | "ok" | "result" | "error">, observed?: StatusReport): AgentMessage {
+  return {
+    type: "result",
+    id: e.id,
+    ok: e.ok ?? false,
+    ...(e.result ? { result: e.result } : {}),
+    ...(e.error ? { error: e.error.slice(0, 4000) } : {}),
+    ...(observed ? { observed } : {}),
+  };
+}
+
+function errorText(e: unknown): string {
+  return ((e as Error)?.message ?? String(e)).slice(0, 4000);
 }
 
 function capResult(r: Record<string, unknown>): Record<string, unknown> {

@@ -18,6 +18,10 @@ export interface AgentConfig {
   allowInsecureGit: boolean;
   baseImage?: string;
   healthPort?: number;
+  /** Longest a git clone or fetch may take (DCC_CLONE_TIMEOUT_S, default 3600 s). */
+  cloneTimeoutS: number;
+  /** Longest an image pull may take (DCC_PULL_TIMEOUT_S, default 7200 s). */
+  pullTimeoutS: number;
 }
 
 export class AgentConfigError extends Error {}
@@ -36,6 +40,9 @@ export const USAGE = `Usage: dcc-agent --console <url> [--enroll <token>] [optio
   --base-image <ref>          the console's base image, for the log (DCC_BASE_IMAGE; specs carry their image)
   --health-port <port>        serve GET /healthz on 127.0.0.1:<port> (DCC_AGENT_HEALTH_PORT)
   --version                   print the version and exit
+
+Environment only: DCC_CLONE_TIMEOUT_S (longest git clone/fetch, default 3600),
+DCC_PULL_TIMEOUT_S (longest image pull, default 7200).
 `;
 
 const SWITCH_ON = /^(1|true|on|yes)$/i;
@@ -115,6 +122,14 @@ export function loadAgentConfig(argv: string[], env: Record<string, string | und
     if (!/^\d{1,5}$/.test(healthRaw) || Number(healthRaw) > 65535) throw new AgentConfigError("--health-port must be a port number");
     healthPort = Number(healthRaw);
   }
+  const seconds = (name: string, fallback: number) => {
+    const raw = env[name];
+    if (raw === undefined || raw === "") return fallback;
+    if (!/^\d{1,7}$/.test(raw) || Number(raw) < 1) throw new AgentConfigError(`${name} must be a whole number of seconds, at least 1`);
+    return Number(raw);
+  };
+  const cloneTimeoutS = seconds("DCC_CLONE_TIMEOUT_S", 3600);
+  const pullTimeoutS = seconds("DCC_PULL_TIMEOUT_S", 7200);
   const fp = pick(values["console-fingerprint"], "DCC_CONSOLE_FINGERPRINT");
   if (fp !== undefined && !/^SHA256:[A-Za-z0-9+/]{43}$/.test(fp)) throw new AgentConfigError("--console-fingerprint must look like SHA256:<43 base64 characters>");
 
@@ -145,5 +160,7 @@ export function loadAgentConfig(argv: string[], env: Record<string, string | und
     allowInsecureGit: switchOf(values["allow-insecure-git"], "DCC_ALLOW_INSECURE_GIT"),
     baseImage: pick(values["base-image"], "DCC_BASE_IMAGE"),
     healthPort,
+    cloneTimeoutS,
+    pullTimeoutS,
   };
 }

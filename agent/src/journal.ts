@@ -2,7 +2,8 @@
 // command id is written (fsync'd) before it runs and again with its result, so a re-delivered
 // command is answered from here and never run twice. Entries live until their command has
 // expired (after that the expiry check refuses a replay on its own). Append-only JSON lines,
-// compacted into a fresh file (atomic rename) at open and when it grows.
+// compacted into a fresh file (atomic rename) at open, when it grows, and by time while the agent
+// runs (`startMaintenance`): a long-running agent's journal holds only the last hours.
 import { closeSync, fsyncSync, openSync, readFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "./state";
@@ -30,6 +31,7 @@ export class Journal {
   private readonly entries = new Map<string, JournalEntry>();
   private fd: number;
   private lines = 0;
+  private timer: NodeJS.Timeout | null = null;
 
   private constructor(private readonly path: string, now: number) {
     let text = "";
@@ -79,25 +81,61 @@ export class Journal {
   }
 
   close(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
     closeSync(this.fd);
   }
 
-  private write(entry: JournalEntry): void {
-    this.entries.set(entry.id, entry);
-    writeSync(this.fd, JSON.stringify(entry) + "\n");
-    fsyncSync(this.fd);
-    this.lines++;
-    if (this.lines > 1000 && this.lines > 2 * this.entries.size) {
-      this.prune(Date.now());
-      closeSync(this.fd);
-      this.fd = this.compact();
-    }
+  /** Prunes by time every `everyMs` while the agent runs (see maintain). */
+  startMaintenance(everyMs = 10 * 60_000, now: () => number = Date.now): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => {
+      try {
+        this.maintain(now());
+      } catch {
+        // a full disk: the next round tries again; appends keep working meanwhile
+      }
+    }, everyMs);
+    this.timer.unref?.();
   }
 
-  private prune(now: number): void {
-    for (const [id, e] of this.entries) {
-      if (e.state === "done" && Date.parse(e.expiresAt) + RETAIN_AFTER_EXPIRY_MS < now) this.entries.delete(id);
+  /**
+   * Forgets finished commands past their retention and, when that removed anything or the file
+   * holds far more lines than entries, rewrites the file. Returns how many entries went.
+   */
+  maintain(now = Date.now()): number {
+    const removed = this.prune(now);
+    if (removed > 0 || this.lines > 2 * this.entries.size + 100) {
+      const fd = this.compact();
+      closeSync(this.fd);
+      this.fd = fd;
     }
+    return removed;
+  }
+
+  /** How many lines the file holds now (tests, diagnostics). */
+  get fileLines(): number {
+    return this.lines;
+  }
+
+  /** On disk first: an entry that could not be written (ENOSPC, EIO) is not remembered either. */
+  private write(entry: JournalEntry): void {
+    writeSync(this.fd, JSON.stringify(entry) + "\n");
+    fsyncSync(this.fd);
+    this.entries.set(entry.id, entry);
+    this.lines++;
+    if (this.lines > 1000 && this.lines > 2 * this.entries.size) this.maintain(Date.now());
+  }
+
+  private prune(now: number): number {
+    let removed = 0;
+    for (const [id, e] of this.entries) {
+      if (e.state === "done" && Date.parse(e.expiresAt) + RETAIN_AFTER_EXPIRY_MS < now) {
+        this.entries.delete(id);
+        removed++;
+      }
+    }
+    return removed;
   }
 
   /** Rewrites the live entries into a fresh file and opens it for appending. */

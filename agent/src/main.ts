@@ -1,9 +1,12 @@
 // dcc-agent: the host agent's entry and the one place that builds the real parts — state dir,
-// journal, Docker, the ops layer's app manager, the command gate and the console channel — and
-// wires them together. Logs are JSON lines on stdout.
-import { readFileSync } from "node:fs";
+// journal, Docker, the ops layer, the per-app queue, the dispatcher, the command gate and the
+// console channel — and wires them together. Logs are JSON lines on stdout.
+//   socket → CommandProcessor (signature, host, journal, expiry, params validated once)
+//          → Dispatcher (one table: action → handler) → AppQueue (one per app) → the action
+import { mkdirSync, readFileSync } from "node:fs";
 import type { Server } from "node:http";
 import { hostname } from "node:os";
+import { join } from "node:path";
 import Docker from "dockerode";
 import { AgentChannel } from "./channel";
 import { CommandProcessor } from "./commands";
@@ -11,12 +14,15 @@ import { AgentConfigError, USAGE, loadAgentConfig, type AgentConfig } from "./co
 import { CLOSE, publicKeyFromBase64 } from "./contract/protocol";
 import type { HostFacts } from "./contract/facts";
 import type { StatusReport, UsageSample } from "./contract/reports";
-import { createExecutor } from "./executor";
+import { Dispatcher } from "./dispatch";
 import { startHealthServer } from "./health";
 import { Journal } from "./journal";
-import { createLifecycle, factsWithoutManager, type Lifecycle } from "./lifecycle";
 import { jsonLogger, type Logger } from "./log";
 import { LogRelay } from "./log-relay";
+import { ComposeRunner } from "./ops/compose";
+import { collectHostFacts } from "./ops/facts";
+import { Ops } from "./ops/ops";
+import { AppQueue } from "./queue";
 import { ensureStateDir, loadIdentity, loadOrCreateAgentKey, type Identity } from "./state";
 
 export const VERSION = "0.1.0";
@@ -40,6 +46,7 @@ async function run(config: AgentConfig, log: Logger): Promise<void> {
     process.exit(EXIT_CONFIG);
   }
   const journal = Journal.open(config.stateDir);
+  journal.startMaintenance();
   const docker = new Docker();
   const dockerOk = await dockerAnswers(docker);
   if (!dockerOk) log("warn", "Docker does not answer; lifecycle commands will fail until the agent is restarted with Docker up");
@@ -47,32 +54,37 @@ async function run(config: AgentConfig, log: Logger): Promise<void> {
   // Status changes go out at once; while disconnected only the newest per app is kept.
   const statusQueue = new Map<string, StatusReport>();
   const usageQueue = new Map<string, UsageSample>();
-  let lifecycle: Lifecycle | null = null;
+  let ops: Ops | null = null;
+  let unwatch: (() => void) | null = null;
   let starting: Promise<void> | null = null;
   let unavailable = dockerOk ? "the agent is not enrolled yet" : "Docker is not reachable on this host";
-  const executor = createExecutor(
-    async () => (await starting, lifecycle),
-    () => unavailable,
-  );
+  const queue = new AppQueue();
+  const currentOps = async () => (await starting, ops);
 
-  // The app manager labels containers with the host id, so it starts once the identity is known.
-  const startLifecycle = (hostId: string) => (starting ??= startManager(hostId));
-  const startManager = async (hostId: string) => {
+  // The ops layer labels containers with the host id, so it starts once the identity is known.
+  const startOps = (hostId: string) => (starting ??= createOps(hostId));
+  const createOps = async (hostId: string) => {
     if (!dockerOk) return;
     try {
-      lifecycle = await createLifecycle({
+      ops = await Ops.create({
         docker,
         hostId,
         workspaceRoot: config.workspaceRoot,
-        stateDir: config.stateDir,
+        // git dirs, compose files and app records live under <stateDir>/ops
+        stateDir: join(config.stateDir, "ops"),
         allowInsecureGit: config.allowInsecureGit,
-        log,
-        onStatus: (r) => {
+        exclusive: (app, task) => queue.exclusive(app, task),
+        cloneTimeoutMs: config.cloneTimeoutS * 1000,
+        pullTimeoutMs: config.pullTimeoutS * 1000,
+        log: (level, message) => log(level, message, { part: "ops" }),
+      });
+      unwatch = ops.watch(
+        (r) => {
           statusQueue.set(r.app, r);
           flushStatus();
         },
-        onUsage: (u) => void usageQueue.set(u.app, u),
-      });
+        (u) => void usageQueue.set(u.app, u),
+      );
     } catch (e) {
       unavailable = `the app manager could not start: ${(e as Error).message}`;
       log("error", "the app manager could not start; lifecycle commands will fail", { error: (e as Error).message });
@@ -85,7 +97,7 @@ async function run(config: AgentConfig, log: Logger): Promise<void> {
       hostId: id.hostId,
       consoleKey: publicKeyFromBase64(id.consolePublicKey),
       journal,
-      executor,
+      runner: new Dispatcher({ hostId: id.hostId, ops: currentOps, unavailable: () => unavailable, queue, log }),
       rules: { allowInsecure: config.allowInsecureGit },
       send: (m) => channel.send(m),
       log,
@@ -93,7 +105,7 @@ async function run(config: AgentConfig, log: Logger): Promise<void> {
   };
 
   const logRelay = new LogRelay({
-    source: async () => (await starting, lifecycle),
+    source: currentOps,
     unavailable: () => unavailable,
     send: (m) => channel.send(m),
     log,
@@ -113,15 +125,15 @@ async function run(config: AgentConfig, log: Logger): Promise<void> {
     log,
     hello: async () => {
       if (!facts || Date.now() - facts.at > 60_000) {
-        const value = lifecycle ? await lifecycle.facts(VERSION) : await factsWithoutManager(docker, config.stateDir, config.workspaceRoot, VERSION);
+        const value = ops ? await ops.facts(VERSION) : await factsWithoutOps(docker, config.stateDir, config.workspaceRoot);
         facts = { at: Date.now(), value };
       }
-      return { facts: facts.value, inventory: await executor.inventory() };
+      return { facts: facts.value, inventory: (await (await currentOps())?.inventory()) ?? [] };
     },
     onIdentity: (id) => {
       onIdentity(id);
       // Enrolled just now: start managing apps (the hello already sent carries an empty inventory).
-      void startLifecycle(id.hostId);
+      void startOps(id.hostId);
     },
     onCommand: (env) => {
       if (!processor) return;
@@ -138,7 +150,7 @@ async function run(config: AgentConfig, log: Logger): Promise<void> {
   });
   if (identity) {
     onIdentity(identity);
-    await startLifecycle(identity.hostId);
+    await startOps(identity.hostId);
   }
 
   function flushStatus() {
@@ -168,7 +180,8 @@ async function run(config: AgentConfig, log: Logger): Promise<void> {
     await Promise.race([(processor as CommandProcessor | null)?.drain(), new Promise((r) => setTimeout(r, 3000).unref())]);
     logRelay.stopAll("agent shutting down");
     await channel.stop();
-    lifecycle?.stop();
+    unwatch?.();
+    ops?.close();
     health?.close();
     journal.close();
     process.exit(code);
@@ -186,6 +199,13 @@ async function run(config: AgentConfig, log: Logger): Promise<void> {
     ...(config.baseImage ? { baseImage: config.baseImage } : {}),
   });
   channel.start();
+}
+
+/** Facts when there is no ops layer (Docker not answering, or not enrolled yet). */
+function factsWithoutOps(docker: Docker, stateDir: string, workspaceRoot: string): Promise<HostFacts> {
+  const homeDir = join(stateDir, "ops", "home");
+  mkdirSync(homeDir, { recursive: true, mode: 0o700 });
+  return collectHostFacts({ docker, compose: new ComposeRunner({ homeDir }), agentVersion: VERSION, workspaceRoot });
 }
 
 async function main() {

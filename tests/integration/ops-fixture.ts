@@ -1,15 +1,18 @@
 // Shared setup of the ops integration tests: a loopback smart-HTTP git server, a temp workspace
-// root and state dir, an AppManager with its own host id (so cleanup by label touches only this
-// test's containers and networks), and helpers to wait for status reports.
+// root and state dir, the real ops layer with its own host id (so cleanup by label touches only
+// this test's containers and networks) behind the agent's dispatcher and per-app queue, and
+// helpers to run commands and wait for status reports.
 import { execFile } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { mkdtemp, rm, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import type { Progress, StatusReport, UsageSample } from "../../agent/src/contract/reports";
-import type { DeploySpec } from "../../agent/src/contract/spec";
-import { AppManager } from "../../agent/src/ops/manager";
+import { actionParamsSchema, type DeploySpec, type LifecycleAction } from "../../agent/src/contract/spec";
+import { Dispatcher, type Outcome, type ValidCommand } from "../../agent/src/dispatch";
+import { Ops, type OpsOptions } from "../../agent/src/ops/ops";
+import { AppQueue } from "../../agent/src/queue";
 import { TEST_IMAGE, dockerAvailable, removeByLabel, waitFor } from "../support/docker";
 import { startGitServer, type GitServer } from "../support/git-server";
 
@@ -21,18 +24,39 @@ export interface OpsFixture {
   root: string;
   stateDir: string;
   hostId: string;
-  manager: AppManager;
+  ops: Ops;
+  dispatcher: Dispatcher;
   reports: StatusReport[];
   usage: UsageSample[];
   spec(name: string, repository: string, port: number, overrides?: Partial<DeploySpec>): DeploySpec;
+  /** Runs an action as the agent does (dispatcher → queue → action) and answers its outcome. */
+  run(app: string, action: LifecycleAction | "cancel", params: Record<string, unknown>, opts?: RunOptions): Promise<Outcome>;
+  /** Like run, but resolves with the result and rejects with the error (its `observed` attached). */
+  apply(app: string, action: LifecycleAction, params: Record<string, unknown>, onProgress?: (p: Progress) => void): Promise<Record<string, unknown>>;
   /** Resolves with the first report for `app` after index `from` that matches. */
   waitForStatus(app: string, match: (r: StatusReport) => boolean, opts?: { from?: number; timeoutMs?: number }): Promise<StatusReport>;
   close(): Promise<void>;
 }
 
+export interface RunOptions {
+  id?: string;
+  onProgress?: (p: Progress) => void;
+  deadlineAt?: string;
+  issuedAt?: string;
+}
+
+export class CommandFailed extends Error {
+  constructor(
+    message: string,
+    readonly observed: StatusReport | undefined,
+  ) {
+    super(message);
+  }
+}
+
 export const uniqueName = (prefix: string) => `${prefix}-${randomBytes(3).toString("hex")}`;
 
-export async function opsFixture(): Promise<OpsFixture> {
+export async function opsFixture(options: Partial<OpsOptions> = {}): Promise<OpsFixture> {
   if (!(await dockerAvailable())) throw new Error("no Docker engine: run `bash scripts/test-deps.sh` first");
   const git = await startGitServer();
   const base = await mkdtemp(join(tmpdir(), "dcc-ops-"));
@@ -41,15 +65,34 @@ export async function opsFixture(): Promise<OpsFixture> {
   const hostId = `test-${randomBytes(4).toString("hex")}`;
   const reports: StatusReport[] = [];
   const usage: UsageSample[] = [];
-  const manager = new AppManager({ workspaceRoot: root, stateDir, hostId, allowInsecureGit: true, log: () => {}, usageIntervalMs: 1000 });
-  const unwatch = manager.watch((r) => reports.push(r), (u) => usage.push(u));
+  const queue = new AppQueue();
+  const ops = await Ops.create({
+    workspaceRoot: root,
+    stateDir,
+    hostId,
+    allowInsecureGit: true,
+    exclusive: (app, task) => queue.exclusive(app, task),
+    log: () => {},
+    usageIntervalMs: 1000,
+    ...options,
+  });
+  const dispatcher = new Dispatcher({ hostId, ops: async () => ops, unavailable: () => "no ops", queue, log: () => {} });
+  const unwatch = ops.watch((r) => reports.push(r), (u) => usage.push(u));
+  const schemas = actionParamsSchema({ allowInsecure: true });
+  const run = (app: string, action: LifecycleAction | "cancel", params: Record<string, unknown>, opts: RunOptions = {}) => {
+    // Parsed as the command gate does (defaults applied); the actions themselves do not validate.
+    const parsed = action === "cancel" ? params : schemas[action].parse(params);
+    const cmd = { id: opts.id ?? randomUUID(), action, app, params: parsed, issuedAt: opts.issuedAt, deadlineAt: opts.deadlineAt } as ValidCommand;
+    return dispatcher.run(cmd, opts.onProgress ?? (() => {}));
+  };
   return {
     git,
     base,
     root,
     stateDir,
     hostId,
-    manager,
+    ops,
+    dispatcher,
     reports,
     usage,
     spec: (name, repository, port, overrides = {}) => ({
@@ -65,11 +108,17 @@ export async function opsFixture(): Promise<OpsFixture> {
       keepPaths: [],
       ...overrides,
     }),
+    run,
+    async apply(app, action, params, onProgress) {
+      const out = await run(app, action, params, { onProgress });
+      if (!out.ok) throw new CommandFailed(out.error ?? "failed", out.observed);
+      return out.result ?? {};
+    },
     waitForStatus: (app, match, { from = 0, timeoutMs = 15_000 } = {}) =>
       waitFor(() => reports.slice(from).find((r) => r.app === app && match(r)), { timeoutMs, intervalMs: 20, message: `status of ${app}` }),
     async close() {
       unwatch();
-      manager.close();
+      ops.close();
       await removeByLabel(`dcc.host=${hostId}`);
       await git.close();
       await rm(base, { recursive: true, force: true });

@@ -25,7 +25,7 @@ describe("app lifecycle on a real Docker engine", () => {
     const { progress, onProgress } = progressRecorder();
 
     // provision: cloned at the repo's commit, container running, port serving the repo's file
-    const provisioned = await fx.manager.apply(name, "provision", { spec }, onProgress);
+    const provisioned = await fx.apply(name, "provision", { spec }, onProgress);
     expect(provisioned.commitSha).toBe(repo.sha);
     expect(progress.some((p) => p.step === "clone" && p.pct === 100)).toBe(true);
     expect(progress.some((p) => p.step === "start")).toBe(true);
@@ -52,7 +52,7 @@ describe("app lifecycle on a real Docker engine", () => {
     expect(info.Config.Labels).toMatchObject({ "dcc.app": name, "dcc.host": fx.hostId, "dcc.managed": "true", "dcc.app-id": spec.appId });
 
     // provisioning again with the same spec changes nothing
-    expect(await fx.manager.apply(name, "provision", { spec })).toMatchObject({ commitSha: repo.sha, message: "already provisioned" });
+    expect(await fx.apply(name, "provision", { spec })).toMatchObject({ commitSha: repo.sha, message: "already provisioned" });
     expect(await listByLabel(`dcc.app=${name}`)).toEqual([id]);
 
     // killed from outside: STOPPED arrives from the event stream
@@ -61,11 +61,11 @@ describe("app lifecycle on a real Docker engine", () => {
     const stopped = await fx.waitForStatus(name, (r) => r.status === "STOPPED", { from: beforeKill, timeoutMs: 5000 });
     expect(stopped.exitCode).toBe(137);
     expect(stopped.lastError).toMatch(/killed/);
-    expect((await fx.manager.inventory()).find((i) => i.app === name)).toMatchObject({ status: "STOPPED", commitSha: repo.sha });
+    expect((await fx.ops.inventory()).find((i) => i.app === name)).toMatchObject({ status: "STOPPED", commitSha: repo.sha });
 
     // start: RUNNING again
     const beforeStart = fx.reports.length;
-    await fx.manager.apply(name, "start", {});
+    await fx.apply(name, "start", {});
     await fx.waitForStatus(name, (r) => r.status === "RUNNING", { from: beforeStart });
     expect(await waitFor(() => fetchText(port))).toContain("version one");
 
@@ -73,7 +73,7 @@ describe("app lifecycle on a real Docker engine", () => {
     const sha2 = await fx.git.commit(name, { "index.html": "<h1>version two</h1>\n" });
     await mkdir(join(workspace, "models"), { recursive: true });
     await writeFile(join(workspace, "models", "weights.bin"), "untracked model data");
-    const reinstalled = await fx.manager.apply(name, "reinstall", { spec, clean: false }, onProgress);
+    const reinstalled = await fx.apply(name, "reinstall", { spec, clean: false }, onProgress);
     expect(reinstalled.commitSha).toBe(sha2);
     expect(await waitFor(() => fetchText(port).then((t) => t.includes("version two") && t))).toContain("version two");
     expect(await readFile(join(workspace, "models", "weights.bin"), "utf8")).toBe("untracked model data");
@@ -82,23 +82,23 @@ describe("app lifecycle on a real Docker engine", () => {
     expect(id2).not.toBe(id); // recreated
 
     // stop twice is fine; the second is a no-op
-    await fx.manager.apply(name, "stop", {});
-    await fx.manager.apply(name, "stop", {});
+    await fx.apply(name, "stop", {});
+    await fx.apply(name, "stop", {});
     expect((await inspect(id2!)).State.Running).toBe(false);
-    const afterStop = fx.manager.status(name);
+    const afterStop = fx.ops.observer.current(name);
     expect(afterStop).toMatchObject({ status: "STOPPED", lastError: null });
 
     // clean reinstall wipes untracked files, except the paths the spec keeps
     await mkdir(join(workspace, "outputs", "run1"), { recursive: true });
     await writeFile(join(workspace, "outputs", "run1", "image.png"), "generated");
-    await fx.manager.apply(name, "reinstall", { spec: { ...spec, keepPaths: ["outputs"] }, clean: true });
+    await fx.apply(name, "reinstall", { spec: { ...spec, keepPaths: ["outputs"] }, clean: true });
     expect(await exists(join(workspace, "models"))).toBe(false);
     expect(await readFile(join(workspace, "outputs", "run1", "image.png"), "utf8")).toBe("generated");
     expect(await exists(join(workspace, "index.html"))).toBe(true);
     expect(await waitFor(() => fetchText(port))).toContain("version two");
 
     // deinstall: nothing left; twice is fine
-    await fx.manager.apply(name, "deinstall", {});
+    await fx.apply(name, "deinstall", {});
     expect(await listByLabel(`dcc.app=${name}`)).toEqual([]);
     expect(await docker(["network", "ls", "-q", "--filter", `label=dcc.app=${name}`])).toBe("");
     expect(await docker(["network", "ls", "-q", "--filter", `name=${name}_default`])).toBe("");
@@ -106,8 +106,8 @@ describe("app lifecycle on a real Docker engine", () => {
     expect(await exists(join(fx.stateDir, "git", `${name}.git`))).toBe(false);
     expect(await exists(join(fx.stateDir, "compose", name))).toBe(false);
     expect(await exists(join(fx.stateDir, "apps", `${name}.json`))).toBe(false);
-    expect(await fx.manager.apply(name, "deinstall", {})).toMatchObject({ message: "not installed" });
-    expect((await fx.manager.inventory()).find((i) => i.app === name)).toBeUndefined();
+    expect(await fx.apply(name, "deinstall", {})).toMatchObject({ message: "not installed" });
+    expect((await fx.ops.inventory()).find((i) => i.app === name)).toBeUndefined();
     await expect(stat(fx.root)).resolves.toBeTruthy();
   });
 
@@ -118,18 +118,18 @@ describe("app lifecycle on a real Docker engine", () => {
     const spec = fx.spec(name, repo.url, port, {
       startCommand: "(while true; do echo tick; sleep 0.2; done) & exec httpd -f -p $PORT -h /app",
     });
-    await fx.manager.apply(name, "provision", { spec });
+    await fx.apply(name, "provision", { spec });
     await fx.waitForStatus(name, (r) => r.status === "RUNNING");
 
     // logs: follow delivers new lines until stopped
     const lines: string[] = [];
-    const stop = fx.manager.logs(name, { tail: 1, follow: true }, (l) => lines.push(l.line));
+    const stop = fx.ops.streamLogs(name, { tail: 1, follow: true }, (l) => lines.push(l.line));
     await waitFor(() => lines.filter((l) => l === "tick").length >= 3, { timeoutMs: 5000 });
     stop();
     const count = lines.length;
     await new Promise((r) => setTimeout(r, 600));
     expect(lines.length).toBe(count);
-    expect((await fx.manager.tailLogs(name, 2)).map((l) => l.line)).toEqual(["tick", "tick"]);
+    expect((await fx.ops.tailLogs(name, 2)).map((l) => l.line)).toEqual(["tick", "tick"]);
 
     // usage: CPU and memory samples for the running app
     const sample = await waitFor(() => fx.usage.find((u) => u.app === name), { timeoutMs: 8000 });
@@ -139,24 +139,24 @@ describe("app lifecycle on a real Docker engine", () => {
     // restart: same container, running again
     const [id] = await listByLabel(`dcc.app=${name}`);
     const beforeRestart = fx.reports.length;
-    await fx.manager.apply(name, "restart", {});
+    await fx.apply(name, "restart", {});
     await fx.waitForStatus(name, (r) => r.status === "RUNNING", { from: beforeRestart });
     expect(await listByLabel(`dcc.app=${name}`)).toEqual([id]);
 
     // update: new port and start command, container recreated; the same update again is a no-op
     const port2 = await freePort();
     const updated = { ...spec, port: port2, startCommand: "exec httpd -f -p $PORT -h /app" };
-    expect(await fx.manager.apply(name, "update", { spec: updated })).toMatchObject({ message: "updated" });
+    expect(await fx.apply(name, "update", { spec: updated })).toMatchObject({ message: "updated" });
     expect(await waitFor(() => fetchText(port2))).toContain("update me");
     await expect(fetchText(port)).rejects.toThrow();
     const [id2] = await listByLabel(`dcc.app=${name}`);
     expect(id2).not.toBe(id);
     expect((await inspect(id2!)).Config.Env).toContain(`PORT=${port2}`);
-    expect(await fx.manager.apply(name, "update", { spec: updated })).toMatchObject({ message: "no change" });
+    expect(await fx.apply(name, "update", { spec: updated })).toMatchObject({ message: "no change" });
     // the repository of an installed app is fixed
-    await expect(fx.manager.apply(name, "update", { spec: { ...updated, repository: `${fx.git.url}/other.git` } })).rejects.toThrow(/cannot change/);
+    await expect(fx.apply(name, "update", { spec: { ...updated, repository: `${fx.git.url}/other.git` } })).rejects.toThrow(/cannot change/);
 
-    await fx.manager.apply(name, "deinstall", {});
+    await fx.apply(name, "deinstall", {});
     expect(await listByLabel(`dcc.app=${name}`)).toEqual([]);
   });
 });

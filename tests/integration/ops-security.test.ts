@@ -23,7 +23,7 @@ afterAll(async () => {
 function logsOf(name: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const lines: LogLine[] = [];
-    fx.manager.logs(name, { tail: 200, follow: false, onEnd: (err) => (err ? reject(err) : resolve(lines.map((l) => l.line).join("\n"))) }, (l) => lines.push(l));
+    fx.ops.streamLogs(name, { tail: 200, follow: false }, (l) => lines.push(l), (err) => (err ? reject(err) : resolve(lines.map((l) => l.line).join("\n"))));
   });
 }
 
@@ -36,13 +36,13 @@ describe("ops security on a real Docker engine", () => {
     const spec = fx.spec(name, repo.url, port, {
       startCommand: 'echo "braced=[${SOME_SECRET}] bare=[$SOME_SECRET] home=[$HOME] port=[$PORT]"; env; exec httpd -f -p $PORT -h /app',
     });
-    await fx.manager.apply(name, "provision", { spec });
+    await fx.apply(name, "provision", { spec });
     await waitFor(() => fetchText(port));
     const out = await waitFor(() => logsOf(name).then((t) => t.includes("braced=") && t));
     expect(out).toContain(`braced=[] bare=[] home=[/app] port=[${port}]`);
     expect(out).not.toContain("agent-secret-6b1f0c");
     expect(out).not.toMatch(/^SOME_SECRET=/m);
-    await fx.manager.apply(name, "deinstall", {});
+    await fx.apply(name, "deinstall", {});
   });
 
   it("a container cannot steer the agent's next git run (.git pointer, hooks, config)", async () => {
@@ -64,13 +64,13 @@ describe("ops security on a real Docker engine", () => {
     const repo = await fx.git.createRepo(name, { "index.html": "one\n", "evil.sh": evil });
     const port = await freePort();
     const spec = fx.spec(name, repo.url, port, { startCommand: "sh /app/evil.sh; exec httpd -f -p $PORT -h /app" });
-    await fx.manager.apply(name, "provision", { spec });
+    await fx.apply(name, "provision", { spec });
     const workspace = join(fx.root, name);
     await waitFor(() => exists(join(workspace, "planted.txt")));
     expect((await stat(join(workspace, ".git"))).isFile()).toBe(true);
 
     const sha2 = await fx.git.commit(name, { "index.html": "two\n" });
-    const result = await fx.manager.apply(name, "reinstall", { spec, clean: false });
+    const result = await fx.apply(name, "reinstall", { spec, clean: false });
     expect(result.commitSha).toBe(sha2);
     expect(await waitFor(() => fetchText(port).then((t) => t.includes("two") && t))).toBe("two\n");
     const files = await readdir(workspace);
@@ -79,7 +79,7 @@ describe("ops security on a real Docker engine", () => {
     const { stdout } = await execFileAsync("git", ["--git-dir", join(fx.stateDir, "git", `${name}.git`), "rev-parse", "HEAD"]);
     expect(stdout.trim()).toBe(sha2);
     expect(await exists(join(workspace, "fakegit", "refs", "heads", "main"))).toBe(false);
-    await fx.manager.apply(name, "deinstall", {});
+    await fx.apply(name, "deinstall", {});
   });
 
   it("a malicious repository (compose files, .env with COMPOSE_FILE, symlink to /etc/shadow) changes nothing", async () => {
@@ -94,7 +94,7 @@ describe("ops security on a real Docker engine", () => {
     await commitSymlink(fx.git, name, "shadow", "/etc/shadow");
     const port = await freePort();
     const spec = fx.spec(name, repo.url, port);
-    await fx.manager.apply(name, "provision", { spec });
+    await fx.apply(name, "provision", { spec });
     expect(await waitFor(() => fetchText(port))).toBe("the real app\n");
 
     const ids = await listByLabel(`dcc.app=${name}`);
@@ -117,7 +117,7 @@ describe("ops security on a real Docker engine", () => {
       expect([now.uid, now.gid, now.mode]).toEqual([hostShadow.uid, hostShadow.gid, hostShadow.mode]);
     }
     await expect(fetchText(port, "/shadow")).rejects.toThrow();
-    await fx.manager.apply(name, "deinstall", {});
+    await fx.apply(name, "deinstall", {});
     expect(await exists("/etc/shadow")).toBe(hostShadow !== null);
   });
 });

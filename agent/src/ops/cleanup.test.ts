@@ -5,7 +5,6 @@ import { join } from "node:path";
 import type Dockerode from "dockerode";
 import type { CleanupResult, OrphanItem } from "../contract/cleanup";
 import { OrphanCleaner, fitResult, measureTree } from "./cleanup";
-import { ParamsValidationError } from "./errors";
 import { removeTree } from "./workspace";
 
 const HOST = "host-a";
@@ -354,14 +353,6 @@ describe("OrphanCleaner.run", () => {
     expect(refs(r.removed)).toEqual(["workspace:stale"]);
     expect(refs(r.skipped)).toEqual(["container:" + hex("a"), "git:stale", "network:" + hex("1")]);
     expect(r.skipped[0].reason).toMatch(/younger than 7200 s/);
-  });
-
-  it("refuses bad parameters before reading anything", async () => {
-    for (const bad of [{}, { dryRun: "no" }, { dryRun: true, items: [] }, { dryRun: true, items: [{ kind: "workspace", id: "../etc" }] }, { dryRun: true, extra: 1 }, { dryRun: true, items: [{ kind: "volume", id: "x" }] }]) {
-      await expect(cleaner().run(bad)).rejects.toBeInstanceOf(ParamsValidationError);
-    }
-    expect(docker.removed).toEqual([]);
-    expect(await exists(join(root, "stale"))).toBe(true);
   });
 
   it("runs one cleanup at a time", async () => {

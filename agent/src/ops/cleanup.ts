@@ -23,7 +23,6 @@ import type Dockerode from "dockerode";
 import { lstat, readdir, realpath, rm } from "node:fs/promises";
 import { isAbsolute, join, relative, sep } from "node:path";
 import {
-  CleanupParamsSchema,
   ORPHAN_KINDS,
   type CleanupParams,
   type CleanupResult,
@@ -31,8 +30,8 @@ import {
   type OrphanKind,
   type OrphanOutcome,
 } from "../contract/cleanup";
-import { AppNameSchema, fieldErrors } from "../contract/validation";
-import { ParamsValidationError, errorMessage } from "./errors";
+import { AppNameSchema } from "../contract/validation";
+import { errorMessage } from "./errors";
 
 export type CleanupLog = (level: "info" | "warn" | "error", message: string) => void;
 
@@ -155,11 +154,9 @@ export class OrphanCleaner {
     this.now = o.now ?? Date.now;
   }
 
-  /** Scan + optional removal, one run at a time. Parameters are checked first; bad ones touch nothing. */
-  run(params: unknown): Promise<CleanupResult> {
-    const parsed = CleanupParamsSchema.safeParse(params ?? {});
-    if (!parsed.success) return Promise.reject(new ParamsValidationError(fieldErrors(parsed.error)));
-    const task = () => this.runChecked(parsed.data);
+  /** Scan + optional removal, one run at a time. The command gate validated `params` (CleanupParamsSchema). */
+  run(params: CleanupParams): Promise<CleanupResult> {
+    const task = () => this.runChecked(params);
     const next = this.queue.then(task, task);
     this.queue = next.catch(() => {});
     return next;

@@ -123,3 +123,35 @@ describe("shellCommand / escapeDollars", () => {
     expect(escapeDollars({ a: ["$x", { b: "$$" }], n: 5 })).toEqual({ a: ["$$x", { b: "$$$$" }], n: 5 });
   });
 });
+
+describe("serializeCompose under YAML 1.1 (compose v1) and 1.2", () => {
+  // Names that YAML 1.1 reads as booleans, null or numbers when left plain.
+  const AMBIGUOUS = ["on", "off", "yes", "no", "y", "n", "true", "false", "null", "0123", "1e3", "0x1f", "0o17", "123", "1-2"];
+
+  it.each(AMBIGUOUS)("an app named %s round-trips as the same string under both versions", (name) => {
+    const doc = renderCompose({
+      spec: { ...spec, name, startCommand: "yes\ton", installCommand: "no", image: "busybox:1", keepPaths: ["y"] },
+      hostId: "1e3",
+      workspace: `/opt/dockerstore/${name}`,
+      uid: 1000,
+      gid: 1000,
+      base: DEFAULT_COMPOSE_BASE,
+    });
+    const text = serializeCompose(doc);
+    const v11 = parse(text, { version: "1.1" });
+    const v12 = parse(text, { version: "1.2" });
+    expect(v11).toEqual(doc);
+    expect(v12).toEqual(doc);
+    expect(v11.services.app.labels["dcc.app"]).toBe(name);
+    expect(v11.services.app.labels["dcc.host"]).toBe("1e3");
+    expect(text).toContain(`dcc.app: "${name}"`);
+  });
+
+  it("still writes booleans and numbers as themselves", () => {
+    const doc = renderCompose({ spec, hostId: "h", workspace: "/w", uid: 1000, gid: 1000, base: DEFAULT_COMPOSE_BASE });
+    const v11 = parse(serializeCompose(doc), { version: "1.1" });
+    expect(v11.services.app.init).toBe(true);
+    expect(v11.services.app.privileged).toBe(false);
+    expect(v11.services.app.pids_limit).toBe(4096);
+  });
+});

@@ -24,3 +24,19 @@ export class ParamsValidationError extends OpsError {
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/** Why a command was stopped before it finished: the reason its signal was aborted with. */
+export class AbortedError extends OpsError {
+  readonly kind: "cancel" | "deadline";
+  constructor(kind: "cancel" | "deadline", message: string) {
+    super("FAILED", message);
+    this.name = "AbortedError";
+    this.kind = kind;
+  }
+}
+
+/** Throws the signal's reason (an AbortedError) when it was aborted. */
+export function checkAborted(signal: AbortSignal | undefined): void {
+  if (!signal?.aborted) return;
+  throw signal.reason instanceof Error ? signal.reason : new AbortedError("cancel", "cancelled");
+}

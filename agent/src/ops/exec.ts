@@ -9,6 +9,8 @@ export interface ExecOptions {
   timeoutMs?: number;
   /** Called with each complete output line as it arrives (stdout and stderr). */
   onLine?: (line: string, stream: "stdout" | "stderr") => void;
+  /** Aborting stops the child: SIGTERM (compose forwards it to what it started), SIGKILL 3 s later. */
+  signal?: AbortSignal;
 }
 
 export interface ExecResult {
@@ -54,6 +56,10 @@ export const exec: Exec = (command, options) =>
       reject(new ExecError(command, null, "", "", "is empty"));
       return;
     }
+    if (options.signal?.aborted) {
+      reject(new ExecError(command, null, "", "", "was not started: aborted"));
+      return;
+    }
     const child = spawn(file, args, {
       env: options.env as NodeJS.ProcessEnv, // complete by design; Remix types NODE_ENV as required
       cwd: options.cwd,
@@ -71,6 +77,21 @@ export const exec: Exec = (command, options) =>
             child.kill("SIGKILL");
           }, options.timeoutMs);
 
+    let aborted = false;
+    let killTimer: NodeJS.Timeout | undefined;
+    const onAbort = () => {
+      aborted = true;
+      child.kill("SIGTERM");
+      killTimer = setTimeout(() => child.kill("SIGKILL"), 3000);
+      killTimer.unref?.();
+    };
+    options.signal?.addEventListener("abort", onAbort, { once: true });
+    const done = () => {
+      if (timer) clearTimeout(timer);
+      if (killTimer) clearTimeout(killTimer);
+      options.signal?.removeEventListener("abort", onAbort);
+    };
+
     const collect = (stream: "stdout" | "stderr") => (chunk: Buffer) => {
       const text = chunk.toString("utf8");
       if (out[stream].length < MAX_BUFFER) out[stream] += text;
@@ -83,15 +104,16 @@ export const exec: Exec = (command, options) =>
     child.stderr.on("data", collect("stderr"));
 
     child.on("error", (err) => {
-      if (timer) clearTimeout(timer);
+      done();
       reject(new ExecError(command, null, out.stdout, out.stderr, `could not start (${err.message})`));
     });
     child.on("close", (code) => {
-      if (timer) clearTimeout(timer);
+      done();
       if (options.onLine) {
         for (const stream of ["stdout", "stderr"] as const) if (partial[stream]) options.onLine(partial[stream], stream);
       }
-      if (timedOut) reject(new ExecError(command, code, out.stdout, out.stderr, `timed out after ${options.timeoutMs} ms`));
+      if (aborted) reject(new ExecError(command, code, out.stdout, out.stderr, "was aborted"));
+      else if (timedOut) reject(new ExecError(command, code, out.stdout, out.stderr, `timed out after ${options.timeoutMs} ms`));
       else if (code === 0) resolve({ ...out, exitCode: 0 });
       else reject(new ExecError(command, code, out.stdout, out.stderr));
     });

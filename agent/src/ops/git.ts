@@ -15,6 +15,8 @@ export interface CloneRequest {
   gitDir: string;
   workTree: string;
   onProgress?: (p: Progress) => void;
+  /** Aborting kills the git process (a deadline or a cancel). */
+  signal?: AbortSignal;
 }
 
 export interface FetchRequest extends CloneRequest {
@@ -28,7 +30,10 @@ export interface CheckoutRequest {
   /** Also delete untracked files (except `keepPaths`). */
   clean: boolean;
   keepPaths: string[];
+  /** Check this commit out instead of the branch's fetched head (a rollback to the previous one). */
+  commit?: string;
   onProgress?: (p: Progress) => void;
+  signal?: AbortSignal;
 }
 
 /** The git operations the app manager needs; tests may substitute their own. */
@@ -47,6 +52,15 @@ export interface GitOptions {
   allowInsecure: boolean;
   /** Kill git after this long without output (ms). */
   idleTimeoutMs?: number;
+  /** Longest a clone or fetch may take in all (ms); default 1 h (DCC_CLONE_TIMEOUT_S). */
+  cloneTimeoutMs?: number;
+}
+
+/** A clone or fetch that ran past its time limit. */
+export class GitTimeoutError extends OpsError {
+  constructor(what: string, ms: number) {
+    super("FAILED", `git ${what} timed out after ${Math.round(ms / 1000)} s`);
+  }
 }
 
 const BRANCH = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$/;
@@ -61,7 +75,7 @@ export class SimpleGitOps implements GitOps {
     this.checkUrl(req.url);
     await mkdir(dirname(req.gitDir), { recursive: true, mode: 0o700 });
     req.onProgress?.({ step: "clone", message: "cloning repository", pct: 0 });
-    await this.git(null, req.onProgress && cloneProgress(req.onProgress)).clone(req.url, req.workTree, [
+    await this.limited("clone", req.signal, (abort) => this.git(null, req.onProgress && cloneProgress(req.onProgress), abort).clone(req.url, req.workTree, [
       "--depth",
       "1",
       "--single-branch",
@@ -71,7 +85,7 @@ export class SimpleGitOps implements GitOps {
       // Named here so simple-git's progress plugin does not append it after the `--`.
       "--progress",
       "--",
-    ]);
+    ]));
     // clone leaves a `.git` pointer file in the work tree; we never use it, and the container must
     // not find one it could redirect.
     await removeGitPointer(req.workTree);
@@ -87,18 +101,24 @@ export class SimpleGitOps implements GitOps {
   async fetch(req: FetchRequest): Promise<void> {
     this.checkUrl(req.url);
     if (!BRANCH.test(req.branch)) throw new OpsError("INVALID", `branch ${JSON.stringify(req.branch)} is not supported`);
+    await mkdir(req.workTree, { recursive: true });
     await removeGitPointer(req.workTree);
     req.onProgress?.({ step: "fetch", message: `fetching ${req.branch}` });
-    const git = this.git(req, req.onProgress && fetchProgress(req.onProgress));
-    await git.raw(["fetch", "--depth", "1", "--no-tags", "--no-recurse-submodules", "--progress", "--", req.url, `+refs/heads/${req.branch}:${tracking(req.branch)}`]);
+    await this.limited("fetch", req.signal, (abort) =>
+      this.git(req, req.onProgress && fetchProgress(req.onProgress), abort).raw([
+        "fetch", "--depth", "1", "--no-tags", "--no-recurse-submodules", "--progress", "--", req.url, `+refs/heads/${req.branch}:${tracking(req.branch)}`,
+      ]),
+    );
   }
 
   async checkout(req: CheckoutRequest): Promise<{ commitSha: string }> {
     if (!BRANCH.test(req.branch)) throw new OpsError("INVALID", `branch ${JSON.stringify(req.branch)} is not supported`);
+    if (req.commit !== undefined && !SHA.test(req.commit)) throw new OpsError("INVALID", "commit must be a full SHA");
+    await mkdir(req.workTree, { recursive: true });
     await removeGitPointer(req.workTree);
     req.onProgress?.({ step: "checkout", message: req.clean ? "updating the work tree and removing untracked files" : "updating the work tree (untracked files kept)" });
-    const git = this.git(req);
-    await git.raw(["reset", "--hard", "--no-recurse-submodules", tracking(req.branch), "--"]);
+    const git = this.git(req, undefined, req.signal);
+    await git.raw(["reset", "--hard", "--no-recurse-submodules", req.commit ?? tracking(req.branch), "--"]);
     if (req.clean) {
       const keep = req.keepPaths.flatMap((p) => ["-e", `/${p}`]);
       await git.raw(["clean", "-f", "-f", "-d", "-x", ...keep, "--"]);
@@ -109,13 +129,27 @@ export class SimpleGitOps implements GitOps {
     return { commitSha };
   }
 
+  /** Runs a network step under the caller's signal and the clone time limit; says which ended it. */
+  private async limited<T>(what: string, signal: AbortSignal | undefined, run: (abort: AbortSignal) => Promise<T>): Promise<T> {
+    const ms = this.options.cloneTimeoutMs ?? 3_600_000;
+    const timeout = AbortSignal.timeout(ms);
+    const abort = signal ? AbortSignal.any([signal, timeout]) : timeout;
+    try {
+      return await run(abort);
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new OpsError("FAILED", `git ${what} was aborted`);
+      if (timeout.aborted) throw new GitTimeoutError(what, ms);
+      throw err;
+    }
+  }
+
   /** The URL is checked again right before git sees it, whatever validated it upstream. */
   private checkUrl(url: string): void {
     const checked = repositorySchema({ allowInsecure: this.options.allowInsecure }).safeParse(url);
     if (!checked.success) throw new OpsError("INVALID", `repository ${checked.error.issues[0]?.message ?? "is not valid"}`);
   }
 
-  private git(dirs: { gitDir: string; workTree: string } | null, progress?: (e: SimpleGitProgressEvent) => void): SimpleGit {
+  private git(dirs: { gitDir: string; workTree: string } | null, progress?: (e: SimpleGitProgressEvent) => void, abort?: AbortSignal): SimpleGit {
     const env: Record<string, string> = {
       PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin",
       HOME: this.options.homeDir,
@@ -141,6 +175,7 @@ export class SimpleGitOps implements GitOps {
       unsafe: { allowUnsafeHooksPath: true },
       allowEnvironment: ["GIT_TERMINAL_PROMPT", "GIT_ALLOW_PROTOCOL", "GIT_CONFIG_NOSYSTEM", "GIT_DIR", "GIT_WORK_TREE"],
       ...(progress ? { progress } : {}),
+      ...(abort ? { abort } : {}),
     }).env(env);
   }
 }
@@ -180,6 +215,9 @@ export function gitFailure(err: unknown, url: string): OpsError {
   const lines = text.split("\n").map((l) => l.trim()).filter(Boolean);
   const fatal = lines.filter((l) => /^(fatal|error|remote):/i.test(l)).join(" ") || lines.slice(-3).join(" ");
   let reason = fatal || "git failed";
+  if (/No space left on device/i.test(text)) {
+    return new OpsError("FAILED", `git could not fetch ${url}: no space left on device (the disk holding the workspace or the agent's state is full)`, { cause: err });
+  }
   if (/could not read Username|Authentication failed|terminal prompts disabled/i.test(text)) {
     reason = "the repository asks for credentials (private or missing repository)";
   } else if (/repository '.*' not found|not found|404/i.test(text)) {

@@ -87,3 +87,47 @@ function stableJson(value: unknown): string {
   }
   return JSON.stringify(value ?? null);
 }
+
+/** The app records in memory, written through to the store: the actions' one source of what is installed. */
+export class AppRecords {
+  private readonly records = new Map<string, AppRecord>();
+
+  constructor(private readonly store: AppStore) {}
+
+  /** Loads every readable record; an unreadable one is reported and skipped (its files stay protected). */
+  async load(onError: (name: string, err: unknown) => void): Promise<AppRecord[]> {
+    for (const name of await this.store.names()) {
+      try {
+        const record = await this.store.read(name);
+        if (record) this.records.set(name, record);
+      } catch (err) {
+        onError(name, err);
+      }
+    }
+    return [...this.records.values()];
+  }
+
+  get(name: string): AppRecord | undefined {
+    return this.records.get(name);
+  }
+
+  all(): AppRecord[] {
+    return [...this.records.values()];
+  }
+
+  async save(record: AppRecord): Promise<void> {
+    record.updatedAt = new Date().toISOString();
+    await this.store.write(record);
+    this.records.set(record.spec.name, record);
+  }
+
+  async remove(name: string): Promise<void> {
+    await this.store.remove(name);
+    this.records.delete(name);
+  }
+
+  /** In memory and every state file on disk (an unreadable record still protects its app from cleanup). */
+  async names(): Promise<Set<string>> {
+    return new Set([...this.records.keys(), ...(await this.store.names())]);
+  }
+}

@@ -1,0 +1,265 @@
+// AppActions: the lifecycle actions on this host's apps (provision, start, stop, restart,
+// reinstall, update, deinstall) and the app records they keep. Parameters arrive validated (the
+// command gate checked them once) and one action per app runs at a time (the dispatcher's queue).
+// Every action recovers from every state: one on an app that is not installed deploys it from the
+// spec it carries; a reinstall or update that fails before the new version can start leaves the
+// previous one in place and running.
+import type { DeploySpec } from "../contract/spec";
+import { composeFailure, type ComposeOps } from "./compose";
+import type { ContainerOps } from "./containers";
+import { Deployer, failureOf, type ActionContext, type ActionResult } from "./deploy";
+import { OpsError, checkAborted, errorMessage } from "./errors";
+import { gitFailure, type GitOps } from "./git";
+import type { InstallRunner } from "./install";
+import type { AppObserver, OpsLog } from "./observer";
+import { sameSpec, type AppRecord, type AppRecords } from "./state";
+import { assertPortFree, exists, type Steps } from "./steps";
+import type { AppPaths, Layout } from "./workspace";
+
+export type { ActionContext, ActionResult } from "./deploy";
+
+export interface AppActionsOptions {
+  layout: Layout;
+  records: AppRecords;
+  observer: AppObserver;
+  git: GitOps;
+  compose: ComposeOps;
+  containers: ContainerOps;
+  steps: Steps;
+  install: InstallRunner;
+  log: OpsLog;
+}
+
+const NO_PROGRESS = () => {};
+
+export class AppActions {
+  private readonly deployer: Deployer;
+
+  constructor(private readonly o: AppActionsOptions) {
+    this.deployer = new Deployer(o);
+  }
+
+  async provision(spec: DeploySpec, ctx: ActionContext): Promise<ActionResult> {
+    const record = this.o.records.get(spec.name);
+    if (record && record.spec.appId !== spec.appId) throw new OpsError("CONFLICT", `app name ${spec.name} is already used by another app on this host`);
+    if (record?.provisioned && !(await this.deployer.needsDeploy(spec.name))) {
+      if (sameSpec(record.spec, spec)) return { commitSha: record.commitSha ?? undefined, message: "already provisioned" };
+      return this.update(spec, ctx);
+    }
+    return this.deployer.deploy(spec, ctx);
+  }
+
+  async start(app: string, spec: DeploySpec | undefined, ctx: ActionContext): Promise<ActionResult> {
+    const installed = await this.installed(app, spec);
+    if (!installed) return this.deployer.deploy(this.specFor(app, spec), ctx);
+    const { record, paths } = installed;
+    const container = await this.o.containers.findApp(app);
+    if (container?.snapshot.state === "running") return { commitSha: record.commitSha ?? undefined, message: "already running" };
+    this.o.observer.begin(app, "deploy", "start");
+    try {
+      await this.ensureComposeFile(record, paths);
+      if (container?.snapshot.state !== "restarting") await assertPortFree(record.spec.port);
+      // `up -d` starts a stopped container and recreates a missing one: start always converges.
+      await this.o.compose.up(this.project(paths), { signal: ctx.signal }).catch((err) => Promise.reject(composeFailure(err, record.spec)));
+    } catch (err) {
+      await this.o.observer.settle(app, failureOf(err, ctx.signal));
+      throw err;
+    }
+    await this.o.observer.settle(app);
+    return { commitSha: record.commitSha ?? undefined, message: "started" };
+  }
+
+  async stop(app: string, ctx: ActionContext): Promise<ActionResult> {
+    const installed = await this.installed(app);
+    if (!installed) return { message: "not installed" };
+    const { record, paths } = installed;
+    this.o.observer.begin(app, "stop", "stop");
+    try {
+      await this.ensureComposeFile(record, paths);
+      await this.o.compose.stop(this.project(paths), { signal: ctx.signal }).catch((err) => Promise.reject(composeFailure(err, record.spec)));
+    } catch (err) {
+      await this.o.observer.settle(app, failureOf(err, ctx.signal));
+      throw err;
+    }
+    await this.o.observer.settle(app);
+    return { commitSha: record.commitSha ?? undefined, message: "stopped" };
+  }
+
+  async restart(app: string, spec: DeploySpec | undefined, ctx: ActionContext): Promise<ActionResult> {
+    const installed = await this.installed(app, spec);
+    if (!installed) return this.deployer.deploy(this.specFor(app, spec), ctx);
+    const { record, paths } = installed;
+    const container = await this.o.containers.findApp(app);
+    this.o.observer.begin(app, "deploy", "restart");
+    try {
+      await this.ensureComposeFile(record, paths);
+      const project = this.project(paths);
+      const state = container?.snapshot.state;
+      if (state !== "running" && state !== "restarting") await assertPortFree(record.spec.port);
+      await (container ? this.o.compose.restart(project, { signal: ctx.signal }) : this.o.compose.up(project, { signal: ctx.signal })).catch((err) =>
+        Promise.reject(composeFailure(err, record.spec)),
+      );
+    } catch (err) {
+      await this.o.observer.settle(app, failureOf(err, ctx.signal));
+      throw err;
+    }
+    await this.o.observer.settle(app);
+    return { commitSha: record.commitSha ?? undefined, message: "restarted" };
+  }
+
+  /**
+   * New code while the old container runs: fetch (and pull) first; only then stop, check out,
+   * install and recreate. A failure after the stop checks the previous commit out again, puts the
+   * previous compose file back and starts it as it was.
+   */
+  async reinstall(spec: DeploySpec, clean: boolean, ctx: ActionContext): Promise<ActionResult> {
+    const installed = await this.installed(spec.name, spec);
+    if (!installed) return this.deployer.deploy(spec, ctx, clean);
+    const { record, paths } = installed;
+    const { observer, git, steps, compose } = this.o;
+    const { signal, progress } = ctx;
+    const previous = { spec: record.spec, commitSha: record.commitSha! };
+    const wasRunning = (await this.o.containers.findApp(spec.name))?.snapshot.state === "running";
+    const project = this.project(paths);
+    let stopped = false;
+    observer.begin(spec.name, "deploy", "fetch");
+    try {
+      await steps.ensureImage(spec.image, progress, signal);
+      if (spec.port !== previous.spec.port) await assertPortFree(spec.port);
+      await git
+        .fetch({ url: spec.repository, gitDir: paths.gitDir, workTree: paths.workspace, branch: record.branch!, onProgress: progress, signal })
+        .catch((err) => Promise.reject(gitFailure(err, spec.repository)));
+      checkAborted(signal);
+      // The container is stopped while the work tree changes: nothing races git or the chown.
+      observer.phase(spec.name, "checkout");
+      progress({ step: "stop", message: "stopping the app while its code changes" });
+      stopped = true;
+      await compose.stop(project, { signal }).catch((err) => Promise.reject(composeFailure(err, previous.spec)));
+      const { commitSha } = await git
+        .checkout({ gitDir: paths.gitDir, workTree: paths.workspace, branch: record.branch!, clean, keepPaths: spec.keepPaths, onProgress: progress, signal })
+        .catch((err) => Promise.reject(gitFailure(err, spec.repository)));
+      await steps.handOver(paths.workspace);
+      observer.setCommit(spec.name, commitSha);
+      await steps.writeCompose(spec, paths, progress);
+      observer.phase(spec.name, "install");
+      await this.o.install.run(spec, project, progress, signal);
+      observer.phase(spec.name, "start");
+      progress({ step: "start", message: "recreating the container" });
+      await compose.up(project, { forceRecreate: true, signal }).catch((err) => Promise.reject(composeFailure(err, spec)));
+      checkAborted(signal);
+      record.spec = spec;
+      record.commitSha = commitSha;
+      await this.o.records.save(record);
+    } catch (err) {
+      const failure = failureOf(err, signal);
+      if (stopped) await this.rollback(paths, record, previous, wasRunning, true);
+      await observer.settle(spec.name, failure);
+      throw err;
+    }
+    await observer.settle(spec.name);
+    return { commitSha: record.commitSha ?? undefined, message: `reinstalled at ${record.commitSha?.slice(0, 12)}` };
+  }
+
+  /** New settings by recreating the container; one that was not running is recreated, not started. */
+  async update(spec: DeploySpec, ctx: ActionContext): Promise<ActionResult> {
+    const installed = await this.installed(spec.name, spec);
+    if (!installed) return this.deployer.deploy(spec, ctx);
+    const { record, paths } = installed;
+    if (spec.repository !== record.spec.repository) {
+      throw new OpsError("INVALID", "the repository of an installed app cannot change; deinstall it and provision it again");
+    }
+    if (sameSpec(spec, record.spec)) return { commitSha: record.commitSha ?? undefined, message: "no change" };
+    const { observer, steps, compose } = this.o;
+    const { signal, progress } = ctx;
+    const previous = { spec: record.spec, commitSha: record.commitSha! };
+    const wasRunning = (await this.o.containers.findApp(spec.name))?.snapshot.state === "running";
+    const project = this.project(paths);
+    const reinstall = Boolean(spec.installCommand) && (spec.installCommand !== previous.spec.installCommand || spec.image !== previous.spec.image);
+    let switched = false;
+    observer.begin(spec.name, wasRunning ? "deploy" : "stop", "compose");
+    try {
+      await steps.ensureImage(spec.image, progress, signal);
+      if (spec.port !== previous.spec.port) await assertPortFree(spec.port);
+      checkAborted(signal);
+      switched = true;
+      if (reinstall && wasRunning) {
+        progress({ step: "stop", message: "stopping the app while its install command runs" });
+        await compose.stop(project, { signal }).catch((err) => Promise.reject(composeFailure(err, previous.spec)));
+      }
+      await steps.writeCompose(spec, paths, progress);
+      if (reinstall) {
+        observer.phase(spec.name, "install");
+        await this.o.install.run(spec, project, progress, signal);
+      }
+      observer.phase(spec.name, "start");
+      progress({ step: "start", message: wasRunning ? "recreating the container" : "recreating the container (not started: the app was not running)" });
+      await compose.up(project, { forceRecreate: true, noStart: !wasRunning, signal }).catch((err) => Promise.reject(composeFailure(err, spec)));
+      checkAborted(signal);
+      record.spec = spec;
+      await this.o.records.save(record);
+    } catch (err) {
+      const failure = failureOf(err, signal);
+      if (switched) await this.rollback(paths, record, previous, wasRunning, false);
+      await observer.settle(spec.name, failure);
+      throw err;
+    }
+    await observer.settle(spec.name);
+    return { commitSha: record.commitSha ?? undefined, message: wasRunning ? "updated" : "updated (not started)" };
+  }
+
+  async deinstall(app: string, ctx: ActionContext): Promise<ActionResult> {
+    const paths = await this.o.layout.paths(app);
+    const record = this.o.records.get(app);
+    if (record) this.o.observer.begin(app, "remove", "remove");
+    ctx.progress({ step: "remove", message: "removing containers, network and files" });
+    await this.o.steps.teardown(app, paths, record !== undefined);
+    await this.o.records.remove(app);
+    this.o.observer.forget(app);
+    return { message: record ? "deinstalled" : "not installed" };
+  }
+
+  // ------------------------------------------------------------------ helpers
+
+  /** The record and paths of an app that is fully installed here, or null when it must be deployed first. */
+  private async installed(app: string, spec?: DeploySpec): Promise<{ record: AppRecord; paths: AppPaths } | null> {
+    const record = this.o.records.get(app);
+    if (record && spec && record.spec.appId !== spec.appId) throw new OpsError("CONFLICT", `app name ${app} is used by another app on this host`);
+    if (!record || (await this.deployer.needsDeploy(app))) return null;
+    return { record, paths: await this.o.layout.paths(app) };
+  }
+
+  private specFor(app: string, spec: DeploySpec | undefined): DeploySpec {
+    if (spec) return spec;
+    throw new OpsError("NOT_FOUND", `app ${app} is not installed on this host, and the command carries no spec to deploy it from`);
+  }
+
+  private project(paths: AppPaths) {
+    return this.o.steps.project(paths);
+  }
+
+  /** A lost compose file is written again from the record (it is derived data). */
+  private async ensureComposeFile(record: AppRecord, paths: AppPaths): Promise<void> {
+    if (!(await exists(paths.composeFile))) await this.o.steps.writeCompose(record.spec, paths);
+  }
+
+  /** Back to the previous commit and compose file, running again if it ran before. Never aborted. */
+  private async rollback(paths: AppPaths, record: AppRecord, previous: { spec: DeploySpec; commitSha: string }, wasRunning: boolean, resetTree: boolean): Promise<void> {
+    const { git, compose, steps, observer, log } = this.o;
+    const app = previous.spec.name;
+    try {
+      observer.phase(app, "rollback");
+      if (resetTree) {
+        await git.checkout({ gitDir: paths.gitDir, workTree: paths.workspace, branch: record.branch!, commit: previous.commitSha, clean: false, keepPaths: [], onProgress: NO_PROGRESS });
+        await steps.handOver(paths.workspace);
+        observer.setCommit(app, previous.commitSha);
+      }
+      await steps.writeCompose(previous.spec, paths);
+      await compose.up(steps.project(paths), { forceRecreate: true, noStart: !wasRunning });
+      log("info", `${app}: the previous version is back in place${wasRunning ? " and running" : ""}`);
+    } catch (err) {
+      log("error", `${app}: putting the previous version back failed: ${errorMessage(err)}`);
+    }
+    record.spec = previous.spec;
+    record.commitSha = previous.commitSha;
+  }
+}

@@ -1,0 +1,135 @@
+// The containers port: the few Docker Engine calls the actions, the install runner and the
+// observer make (find an app's container, inspect, remove, logs, stats, pull, wait, kill), behind
+// a narrow interface like GitOps and ComposeOps. DockerContainers is the real one (Dockerode).
+import type Dockerode from "dockerode";
+import type { LogLine } from "../contract/reports";
+import { OpsError, checkAborted, errorMessage } from "./errors";
+import { streamLogs, type LogRequest } from "./logs";
+import type { ContainerSnapshot } from "./status";
+import type { DockerStats } from "./usage";
+
+export interface AppContainer {
+  id: string;
+  snapshot: ContainerSnapshot;
+}
+
+export interface ContainerOps {
+  /** The app's service container (newest, one-off containers excluded), inspected; null when none. */
+  findApp(app: string): Promise<AppContainer | null>;
+  /** Every container and network labelled for the app on this host, removed. */
+  removeApp(app: string): Promise<void>;
+  /** Removes one container by id or name (force, volumes); a missing one is fine. */
+  remove(idOrName: string): Promise<void>;
+  kill(idOrName: string): Promise<void>;
+  /** Resolves with the exit code once the container stops. */
+  wait(idOrName: string): Promise<number>;
+  logs(idOrName: string, app: string, req: LogRequest, onLine: (line: LogLine) => void, signal?: AbortSignal): Promise<void>;
+  /** The last `count` output lines (a courtesy: empty when they cannot be read). */
+  lastLines(idOrName: string, count: number): Promise<string[]>;
+  stats(id: string): Promise<DockerStats>;
+  hasImage(image: string): Promise<boolean>;
+  /** Pulls the image; aborting `signal` ends the pull stream. */
+  pull(image: string, signal?: AbortSignal): Promise<void>;
+}
+
+const statusOf = (err: unknown) => (err as { statusCode?: number }).statusCode;
+
+export class DockerContainers implements ContainerOps {
+  constructor(
+    private readonly docker: Dockerode,
+    private readonly hostId: string,
+  ) {}
+
+  private labels(app: string): string[] {
+    return [`dcc.app=${app}`, `dcc.host=${this.hostId}`, "dcc.managed=true"];
+  }
+
+  async findApp(app: string): Promise<AppContainer | null> {
+    const list = await this.docker.listContainers({ all: true, filters: { label: this.labels(app) } });
+    const mine = list.filter((c) => c.Labels?.["com.docker.compose.oneoff"] !== "True").sort((a, b) => b.Created - a.Created)[0];
+    if (!mine) return null;
+    try {
+      const info = await this.docker.getContainer(mine.Id).inspect();
+      const started = Date.parse(info.State.StartedAt);
+      return {
+        id: mine.Id,
+        snapshot: { state: info.State.Status, exitCode: info.State.ExitCode, startedAt: Number.isNaN(started) ? undefined : started },
+      };
+    } catch (err) {
+      if (statusOf(err) === 404) return null;
+      throw err;
+    }
+  }
+
+  async removeApp(app: string): Promise<void> {
+    const filters = { label: this.labels(app) };
+    for (const c of await this.docker.listContainers({ all: true, filters })) await this.remove(c.Id);
+    for (const n of await this.docker.listNetworks({ filters })) {
+      await this.docker.getNetwork(n.Id).remove().catch((err: unknown) => {
+        if (statusOf(err) !== 404) throw err;
+      });
+    }
+  }
+
+  async remove(idOrName: string): Promise<void> {
+    try {
+      await this.docker.getContainer(idOrName).remove({ force: true, v: true });
+    } catch (err) {
+      if (statusOf(err) !== 404) throw err;
+    }
+  }
+
+  async kill(idOrName: string): Promise<void> {
+    await this.docker.getContainer(idOrName).kill().catch(() => {});
+  }
+
+  async wait(idOrName: string): Promise<number> {
+    return ((await this.docker.getContainer(idOrName).wait()) as { StatusCode: number }).StatusCode;
+  }
+
+  logs(idOrName: string, app: string, req: LogRequest, onLine: (line: LogLine) => void, signal?: AbortSignal): Promise<void> {
+    return streamLogs(this.docker, idOrName, app, req, onLine, signal);
+  }
+
+  async lastLines(idOrName: string, count: number): Promise<string[]> {
+    const lines: string[] = [];
+    try {
+      await streamLogs(this.docker, idOrName, "x", { tail: count, follow: false }, (l) => lines.push(l.line.slice(0, 400)));
+    } catch {
+      // logs are a courtesy; the exit code is the fact
+    }
+    return lines;
+  }
+
+  async stats(id: string): Promise<DockerStats> {
+    return (await this.docker.getContainer(id).stats({ stream: false })) as unknown as DockerStats;
+  }
+
+  async hasImage(image: string): Promise<boolean> {
+    try {
+      await this.docker.getImage(image).inspect();
+      return true;
+    } catch (err) {
+      if (statusOf(err) === 404) return false;
+      throw new OpsError("FAILED", `Docker did not answer: ${errorMessage(err)}`);
+    }
+  }
+
+  async pull(image: string, signal?: AbortSignal): Promise<void> {
+    checkAborted(signal);
+    const stream = (await this.docker.pull(image)) as NodeJS.ReadableStream & { destroy?: (e?: Error) => void };
+    await new Promise<void>((resolve, reject) => {
+      const onAbort = () => {
+        stream.destroy?.();
+        reject(signal!.reason);
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.docker.modem.followProgress(stream, (err: Error | null) => {
+        signal?.removeEventListener("abort", onAbort);
+        if (err) reject(err);
+        else resolve();
+      });
+    });
+    checkAborted(signal);
+  }
+}

@@ -1,0 +1,143 @@
+// Deploying an app that is not (fully) installed on this host: a first provision, a retry after a
+// failed one, or start/restart/update/reinstall of an app whose record, work tree or git dir is
+// gone. A completed clone is kept when a later step fails (the record stays, provisioned=false),
+// so the retry fetches instead of cloning again; a clone cut short is removed. Only deinstall
+// removes everything.
+import type { Progress } from "../contract/reports";
+import type { DeploySpec } from "../contract/spec";
+import { composeFailure } from "./compose";
+import { OpsError, checkAborted, errorMessage } from "./errors";
+import { gitFailure, type GitOps } from "./git";
+import type { InstallRunner } from "./install";
+import type { AppObserver, OpsLog } from "./observer";
+import type { AppRecord, AppRecords } from "./state";
+import { assertPortFree, dirEntries, exists, gitDirReady, type Steps } from "./steps";
+import { removeTree, type AppPaths, type Layout } from "./workspace";
+
+export interface ActionContext {
+  /** Aborted by a cancel or the command's deadline; the action unwinds and says why. */
+  signal: AbortSignal;
+  progress: (p: Progress) => void;
+}
+
+export interface ActionResult {
+  commitSha?: string;
+  message?: string;
+  [key: string]: unknown;
+}
+
+export interface DeployerOptions {
+  layout: Layout;
+  records: AppRecords;
+  observer: AppObserver;
+  git: GitOps;
+  steps: Steps;
+  install: InstallRunner;
+  log: OpsLog;
+}
+
+/** The failure as the operator should read it: the abort's reason when the action was stopped. */
+export function failureOf(err: unknown, signal: AbortSignal): string {
+  if (signal.aborted) return signal.reason instanceof Error ? signal.reason.message : "cancelled";
+  return errorMessage(err);
+}
+
+export class Deployer {
+  constructor(private readonly o: DeployerOptions) {}
+
+  /** Whether `app` must be deployed from a spec before anything else can run on it. */
+  async needsDeploy(app: string): Promise<boolean> {
+    const record = this.o.records.get(app);
+    if (!record?.provisioned || !record.branch) return true;
+    const paths = await this.o.layout.paths(app);
+    return !(await exists(paths.workspace)) || !(await gitDirReady(paths));
+  }
+
+  async deploy(spec: DeploySpec, ctx: ActionContext, clean = false): Promise<ActionResult> {
+    const { records, observer, git, steps, layout } = this.o;
+    const { signal, progress } = ctx;
+    const name = spec.name;
+    const paths = await layout.paths(name);
+    const existing = records.get(name);
+    if (existing && existing.spec.appId !== spec.appId) {
+      throw new OpsError("CONFLICT", `app name ${name} is already used by another app on this host`);
+    }
+    const emptyBefore = (await dirEntries(paths.workspace)) === 0;
+    if (!existing && !emptyBefore) throw new OpsError("CONFLICT", `workspace ${paths.workspace} already exists and is not managed by this agent`);
+    // A clone that completed earlier (record with a branch, git dir with a HEAD) is reused.
+    let cloned = Boolean(existing?.branch && existing.commitSha) && (await gitDirReady(paths));
+    const record: AppRecord = existing
+      ? { ...existing, spec, provisioned: false, ...(cloned ? {} : { commitSha: null, branch: null }) }
+      : { spec, commitSha: null, branch: null, provisioned: false, updatedAt: "" };
+    await records.save(record);
+    observer.track(name, record.commitSha ?? undefined);
+    observer.begin(name, "deploy", "validate");
+    try {
+      progress({ step: "validate", message: "checking image and port" });
+      // What a deploy cut short left running goes first; the files stay.
+      if (existing) await steps.removeContainers(name, paths);
+      await steps.ensureImage(spec.image, progress, signal);
+      await assertPortFree(spec.port);
+      checkAborted(signal);
+      if (cloned) {
+        observer.phase(name, "fetch");
+        await git
+          .fetch({ url: spec.repository, gitDir: paths.gitDir, workTree: paths.workspace, branch: record.branch!, onProgress: progress, signal })
+          .catch((err) => Promise.reject(gitFailure(err, spec.repository)));
+        observer.phase(name, "checkout");
+        const { commitSha } = await git
+          .checkout({ gitDir: paths.gitDir, workTree: paths.workspace, branch: record.branch!, clean, keepPaths: spec.keepPaths, onProgress: progress, signal })
+          .catch((err) => Promise.reject(gitFailure(err, spec.repository)));
+        record.commitSha = commitSha;
+      } else {
+        observer.phase(name, "clone");
+        await removeTree(paths.gitDir);
+        if (existing && emptyBefore) await removeTree(paths.workspace);
+        const result = await git
+          .clone({ url: spec.repository, gitDir: paths.gitDir, workTree: paths.workspace, onProgress: progress, signal })
+          .catch((err) => Promise.reject(gitFailure(err, spec.repository)));
+        record.commitSha = result.commitSha;
+        record.branch = result.branch;
+        cloned = true;
+      }
+      await records.save(record);
+      await steps.handOver(paths.workspace);
+      observer.setCommit(name, record.commitSha!);
+
+      await steps.writeCompose(spec, paths, progress);
+      observer.phase(name, "install");
+      await this.o.install.run(spec, steps.project(paths), progress, signal);
+      observer.phase(name, "start");
+      progress({ step: "start", message: "starting the container" });
+      await steps.o.compose.up(steps.project(paths), { signal }).catch((err) => Promise.reject(composeFailure(err, spec)));
+      checkAborted(signal);
+      record.provisioned = true;
+      await records.save(record);
+    } catch (err) {
+      const failure = failureOf(err, signal);
+      this.o.log("warn", `deploy of ${name} failed: ${failure}`);
+      progress({ step: "cleanup", message: cloned ? "removing the containers; the clone is kept for a retry" : "removing what the failed deploy created" });
+      await this.unwind(name, paths, record, cloned, emptyBefore).catch((e) => this.o.log("error", `cleanup of ${name} failed: ${errorMessage(e)}`));
+      await observer.settle(name, failure);
+      throw err;
+    }
+    await observer.settle(name);
+    return { commitSha: record.commitSha ?? undefined, message: `provisioned at ${record.commitSha?.slice(0, 12)}` };
+  }
+
+  /** After a failed deploy: no containers; a complete clone stays, a partial one goes. */
+  private async unwind(name: string, paths: AppPaths, record: AppRecord, cloned: boolean, emptyBefore: boolean): Promise<void> {
+    const { steps, records } = this.o;
+    await steps.removeContainers(name, paths);
+    await removeTree(paths.composeDir);
+    if (!cloned) {
+      await removeTree(paths.gitDir);
+      // Only a work tree this deploy started empty: files that were there before are never removed.
+      if (emptyBefore) await removeTree(paths.workspace);
+      record.commitSha = null;
+      record.branch = null;
+    }
+    record.provisioned = false;
+    await records.save(record);
+  }
+}

@@ -1,0 +1,163 @@
+// The ops layer as the agent uses it: builds the real ports (git, compose, containers) unless a
+// test hands its own, the observer, the install runner and the actions, loads the app records,
+// and answers the host-wide questions (inventory, logs, facts, cleanup of orphans).
+import Dockerode from "dockerode";
+import type { CleanupParams, CleanupResult } from "../contract/cleanup";
+import type { HostFacts } from "../contract/facts";
+import type { InventoryItem, LogLine, StatusReport, UsageSample } from "../contract/reports";
+import { AppActions } from "./actions";
+import { OrphanCleaner } from "./cleanup";
+import { ComposeRunner, loadComposeBase, type ComposeOps } from "./compose";
+import { DockerContainers, type ContainerOps } from "./containers";
+import { OpsError, errorMessage } from "./errors";
+import { collectHostFacts } from "./facts";
+import { SimpleGitOps, type GitOps } from "./git";
+import { InstallRunner } from "./install";
+import { AppObserver, type OpsLog } from "./observer";
+import type { Probe } from "./probe";
+import { AppRecords, AppStore } from "./state";
+import { Steps } from "./steps";
+import { Layout } from "./workspace";
+
+export interface OpsOptions {
+  /** Apps' workspaces live in `<workspaceRoot>/<name>`. */
+  workspaceRoot: string;
+  /** Agent-owned: git dirs, compose files, app records, HOME for git/compose. Never mounted. */
+  stateDir: string;
+  hostId: string;
+  /** DCC_ALLOW_INSECURE_GIT: also accept http:// and loopback/private repository hosts. */
+  allowInsecureGit: boolean;
+  /** Runs a task holding an app's place in the command queue (orphan cleanup must not race an action). */
+  exclusive: <T>(app: string, task: () => Promise<T>) => Promise<T>;
+  log: OpsLog;
+  /** Numeric user the containers run as; default: the agent's uid, or 1000 when the agent is root. */
+  uid?: number;
+  gid?: number;
+  docker?: Dockerode;
+  git?: GitOps;
+  compose?: ComposeOps;
+  containers?: ContainerOps;
+  probe?: Probe;
+  /** templates/compose-base.yaml by default (see loadComposeBase). */
+  composeBasePath?: string;
+  usageIntervalMs?: number;
+  installTimeoutMs?: number;
+  /** DCC_CLONE_TIMEOUT_S and DCC_PULL_TIMEOUT_S, in ms. */
+  cloneTimeoutMs?: number;
+  pullTimeoutMs?: number;
+}
+
+export class Ops {
+  readonly actions: AppActions;
+  readonly observer: AppObserver;
+  private readonly layout: Layout;
+  private readonly records: AppRecords;
+  private readonly containers: ContainerOps;
+  private readonly compose: ComposeOps;
+  private readonly docker: Dockerode;
+  private readonly cleaner: OrphanCleaner;
+
+  private constructor(private readonly o: OpsOptions) {
+    // The host id goes into labels and event filters: keep it to a plain token.
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(o.hostId)) throw new OpsError("INVALID", "host id must be a plain token");
+    this.docker = o.docker ?? new Dockerode();
+    this.layout = new Layout(o.workspaceRoot, o.stateDir);
+    const rules = { allowInsecure: o.allowInsecureGit };
+    this.records = new AppRecords(new AppStore(`${this.layout.stateDir}/apps`, rules));
+    const git = o.git ?? new SimpleGitOps({ homeDir: this.layout.homeDir, allowInsecure: o.allowInsecureGit, cloneTimeoutMs: o.cloneTimeoutMs });
+    this.compose = o.compose ?? new ComposeRunner({ homeDir: this.layout.homeDir });
+    this.containers = o.containers ?? new DockerContainers(this.docker, o.hostId);
+    const own = { uid: process.getuid?.() ?? 1000, gid: process.getgid?.() ?? 1000 };
+    // Non-root in the container: the agent's own uid (so it can always clean up), 1000 when root.
+    const uid = o.uid ?? (own.uid === 0 ? 1000 : own.uid);
+    const gid = o.gid ?? (own.gid === 0 || own.uid === 0 ? 1000 : own.gid);
+    this.observer = new AppObserver({
+      docker: this.docker,
+      containers: this.containers,
+      hostId: o.hostId,
+      port: (app) => this.records.get(app)?.spec.port,
+      probe: o.probe,
+      usageIntervalMs: o.usageIntervalMs,
+      log: o.log,
+    });
+    const steps = new Steps({ hostId: o.hostId, compose: this.compose, containers: this.containers, base: loadComposeBase(o.composeBasePath).base, uid, gid, pullTimeoutMs: o.pullTimeoutMs, log: o.log });
+    const install = new InstallRunner({ compose: this.compose, containers: this.containers, timeoutMs: o.installTimeoutMs });
+    this.actions = new AppActions({ layout: this.layout, records: this.records, observer: this.observer, git, compose: this.compose, containers: this.containers, steps, install, log: o.log });
+    this.cleaner = new OrphanCleaner({
+      workspaceRoot: this.layout.workspaceRoot,
+      stateDir: this.layout.stateDir,
+      hostId: o.hostId,
+      docker: this.docker,
+      managed: () => this.records.names(),
+      exclusive: o.exclusive,
+      log: o.log,
+    });
+  }
+
+  /** Creates the folders and loads the app records; rejects (nothing started) when they cannot be made. */
+  static async create(o: OpsOptions): Promise<Ops> {
+    const ops = new Ops(o);
+    await ops.layout.init();
+    const records = await ops.records.load((name, err) => o.log("error", `ignoring app record ${name}: ${errorMessage(err)}`));
+    for (const r of records) ops.observer.track(r.spec.name, r.commitSha ?? undefined);
+    return ops;
+  }
+
+  /** The app's state now (container inspected, port probed); undefined when the app is not on this host. */
+  observe(app: string): Promise<StatusReport | undefined> {
+    return this.observer.observe(app);
+  }
+
+  watch(onStatus: (r: StatusReport) => void, onUsage?: (u: UsageSample) => void): () => void {
+    return this.observer.watch(onStatus, onUsage);
+  }
+
+  cleanup(params: CleanupParams): Promise<CleanupResult> {
+    return this.cleaner.run(params);
+  }
+
+  /** Every app with a record, with its commit, container state and observation (for hello). */
+  async inventory(): Promise<InventoryItem[]> {
+    return Promise.all(
+      this.records.all().map(async (record): Promise<InventoryItem> => {
+        const app = record.spec.name;
+        const observed = await this.observer.observe(app).catch(() => this.observer.current(app));
+        const state = observed?.containerState ?? null;
+        const status = state !== "running" ? "STOPPED" : observed?.status === "RUNNING" ? "RUNNING" : "STARTING";
+        return { app, appId: record.spec.appId, commitSha: record.commitSha, containerState: state, status, ...(observed ? { observed } : {}) };
+      }),
+    );
+  }
+
+  /** Log lines of app `app`: the last `tail`, then live ones with follow; returns a stop function. */
+  streamLogs(app: string, req: { tail: number; follow: boolean }, onLine: (line: LogLine) => void, onEnd: (error?: Error) => void = () => {}): () => void {
+    const abort = new AbortController();
+    void (async () => {
+      await this.layout.paths(app);
+      if (!this.records.get(app)) throw new OpsError("NOT_FOUND", `app ${app} is not installed on this host`);
+      const container = await this.containers.findApp(app);
+      if (!container) throw new OpsError("NOT_FOUND", `app ${app} has no container`);
+      await this.containers.logs(container.id, app, req, onLine, abort.signal);
+    })().then(
+      () => onEnd(),
+      (err: unknown) => onEnd(err instanceof Error ? err : new Error(String(err))),
+    );
+    return () => abort.abort();
+  }
+
+  tailLogs(app: string, tail: number): Promise<LogLine[]> {
+    return new Promise((resolve, reject) => {
+      const lines: LogLine[] = [];
+      this.streamLogs(app, { tail, follow: false }, (line) => lines.push(line), (err) => (err ? reject(err) : resolve(lines)));
+    });
+  }
+
+  facts(agentVersion?: string): Promise<HostFacts> {
+    return collectHostFacts({ docker: this.docker, compose: this.compose, agentVersion, workspaceRoot: this.layout.workspaceRoot });
+  }
+
+  /** Stops watching (events, probes, usage); actions still run. */
+  close(): void {
+    this.observer.close();
+  }
+}

@@ -1,0 +1,114 @@
+// The steps the lifecycle actions are made of: image, port, compose file, hand-over of the work
+// tree, removal of an app's containers or of everything it has. Each step takes the action's
+// signal where it can wait on the outside world.
+import { mkdir, readdir, stat, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import type { Progress } from "../contract/reports";
+import type { DeploySpec } from "../contract/spec";
+import { renderCompose, serializeCompose, type ComposeBase, type ComposeOps, type ComposeProject } from "./compose";
+import type { ContainerOps } from "./containers";
+import { OpsError, checkAborted, errorMessage } from "./errors";
+import type { OpsLog } from "./observer";
+import { chownTree, removeTree, type AppPaths } from "./workspace";
+
+export interface StepsOptions {
+  hostId: string;
+  compose: ComposeOps;
+  containers: ContainerOps;
+  base: ComposeBase;
+  uid: number;
+  gid: number;
+  /** Longest an image pull may take (DCC_PULL_TIMEOUT_S); default 2 h. */
+  pullTimeoutMs?: number;
+  log: OpsLog;
+}
+
+export class Steps {
+  constructor(readonly o: StepsOptions) {}
+
+  project(paths: AppPaths): ComposeProject {
+    return { name: paths.name, file: paths.composeFile };
+  }
+
+  async writeCompose(spec: DeploySpec, paths: AppPaths, progress: (p: Progress) => void = () => {}): Promise<void> {
+    progress({ step: "compose", message: "writing the compose file" });
+    const doc = renderCompose({ spec, hostId: this.o.hostId, workspace: paths.workspace, uid: this.o.uid, gid: this.o.gid, base: this.o.base });
+    await mkdir(paths.composeDir, { recursive: true, mode: 0o700 });
+    await writeFile(paths.composeFile, serializeCompose(doc), { mode: 0o600 });
+  }
+
+  /** The image must be local or pullable within the pull time limit. */
+  async ensureImage(image: string, progress: (p: Progress) => void, signal?: AbortSignal): Promise<void> {
+    if (await this.o.containers.hasImage(image)) return;
+    progress({ step: "compose", message: `pulling image ${image}` });
+    const ms = this.o.pullTimeoutMs ?? 7_200_000;
+    const timeout = AbortSignal.timeout(ms);
+    try {
+      await this.o.containers.pull(image, signal ? AbortSignal.any([signal, timeout]) : timeout);
+      if (!(await this.o.containers.hasImage(image))) throw new Error("the pull ended without the image");
+    } catch (err) {
+      checkAborted(signal);
+      if (timeout.aborted) throw new OpsError("FAILED", `pulling image ${image} took longer than ${Math.round(ms / 60_000)} min and was stopped`);
+      throw new OpsError("FAILED", `image ${image} is not on this host and could not be pulled (no registry can be reached): ${firstLine(errorMessage(err))}`);
+    }
+  }
+
+  /** When the agent runs as root, the workspace belongs to the container's user. */
+  async handOver(workspace: string): Promise<void> {
+    if (process.getuid?.() === 0 && this.o.uid !== 0) await chownTree(workspace, this.o.uid, this.o.gid);
+  }
+
+  /** The app's containers and network go (compose down, then by label); its files stay. */
+  async removeContainers(app: string, paths: AppPaths): Promise<void> {
+    if (await exists(paths.composeFile)) {
+      await this.o.compose.down(this.project(paths)).catch((err) => this.o.log("warn", `compose down of ${app}: ${errorMessage(err)}`));
+    }
+    await this.o.containers.removeApp(app);
+  }
+
+  /** Removes everything an app has on this host except its record; safe on a half-made or missing app. */
+  async teardown(app: string, paths: AppPaths, removeWorkspace: boolean): Promise<void> {
+    await this.removeContainers(app, paths);
+    await removeTree(paths.composeDir);
+    await removeTree(paths.gitDir);
+    if (removeWorkspace) await removeTree(paths.workspace);
+  }
+}
+
+export function firstLine(text: string): string {
+  return text.split("\n").find((l) => l.trim())?.trim() ?? text;
+}
+
+export async function dirEntries(path: string): Promise<number> {
+  try {
+    return (await readdir(path)).length;
+  } catch {
+    return 0;
+  }
+}
+
+export async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** A complete clone: the git dir has a HEAD (and the record a branch, checked by the caller). */
+export function gitDirReady(paths: AppPaths): Promise<boolean> {
+  return exists(join(paths.gitDir, "HEAD"));
+}
+
+/** Fails fast with a clear reason when something on the host already listens on the port. */
+export function assertPortFree(port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.once("error", (err: NodeJS.ErrnoException) => {
+      if (err.code === "EADDRINUSE") reject(new OpsError("CONFLICT", `port ${port} is already in use on this host`));
+      else resolve(); // e.g. EACCES for a non-root agent: let Docker decide
+    });
+    server.listen({ port, host: "0.0.0.0", exclusive: true }, () => server.close(() => resolve()));
+  });
+}
