@@ -203,7 +203,7 @@ export class AgentHub implements HubSlot, Dispatcher, SessionHost {
   }
 
   private async failOverdue(): Promise<void> {
-    const n = await failOverdueCommands(this.ctx, this.opts.deadlineGraceMs ?? 15_000);
+    const n = await failOverdueCommands(this.ctx, this.opts.deadlineGraceMs ?? 5000);
     if (n) this.log("warn", "commands given up past their deadline", { count: n });
   }
 

@@ -96,7 +96,7 @@ export async function cancelApp(ctx: ConsoleContext, actor: Actor, name: string)
   const open = (await unfinished(ctx, row.id)).filter((c) => CANCELLABLE.includes(c.action));
   if (!open.length || !row.hostId) throw ServiceError.field("PRECONDITION_FAILED", "name", "has no queued or running deploy to cancel");
   const hostId = row.hostId;
-  const why = `cancelled by ${actor.kind === "user" ? actor.id : actor.kind}`;
+  const why = `cancelled by ${actor.kind === "user" ? actor.id : actor.kind === "token" ? `API token ${actor.id}` : actor.kind}`;
   const changes: AppChange[] = [];
   let cancelId: string | null = null;
   await ctx.db.transaction(async (tx) => {

@@ -5,6 +5,7 @@
 // into the app's status is app-status.server.ts's rule; host presence is host-presence.server.ts.
 import { and, eq, inArray, isNotNull, lt, sql } from "drizzle-orm";
 import type { InventoryItem, LogLine, Progress, StatusReport, UsageSample } from "../../agent/src/contract/reports";
+import { LIFECYCLE_ACTIONS } from "../../agent/src/contract/spec";
 import { apps, commands, hosts, marketplaceTemplates, type App, type Command } from "../../db/schema";
 import type { AppChange, ConsoleContext } from "../context.server";
 import { answeredState, observedState, restoredState, writeAppState } from "./app-status.server";
@@ -228,7 +229,7 @@ export async function applyInventory(ctx: Ctx, hostId: string, items: InventoryI
       await ctx.db
         .select({ appId: commands.appId })
         .from(commands)
-        .where(and(eq(commands.hostId, hostId), inArray(commands.state, [...UNFINISHED])))
+        .where(and(eq(commands.hostId, hostId), inArray(commands.state, [...UNFINISHED]), inArray(commands.action, [...LIFECYCLE_ACTIONS])))
     ).map((c) => c.appId),
   );
   const byName = await ownedApps(ctx, items.map((i) => i.app));
@@ -256,7 +257,7 @@ export async function applyInventory(ctx: Ctx, hostId: string, items: InventoryI
     const changes: AppChange[] = [];
     await ctx.db.transaction(async (tx) => {
       for (const app of missing) {
-        const patch = { status: "STOPPED" as const, health: "unknown" as const, phase: null, lastError: app.lastError ?? "not installed on its host: start or reinstall deploys it" };
+        const patch = { status: "STOPPED" as const, health: "unknown" as const, phase: null, lastError: app.status === "STOPPED" && app.lastError ? app.lastError : "not installed on its host: start or reinstall deploys it" };
         const change = await writeAppState(tx, app, { ...patch, observed: { ...patch, at: nowIso() } }, { type: "status", hostId });
         if (change) changes.push(change);
       }

@@ -179,10 +179,10 @@ export class FakeAgent {
   closed: Promise<{ code: number; reason: string }> = new Promise(() => {});
 
   /** Enrols (token) or authenticates (hostId) and sends hello; resolves on welcome. */
-  async connect(url: string, how: { token: string } | { hostId: string }, inventory: unknown[] = []): Promise<void> {
+  async connect(url: string, how: { token: string } | { hostId: string }, inventory: unknown[] = [], facts: Record<string, unknown> = { hostname: "fake" }): Promise<void> {
     this.ws = new WebSocket(url, { maxPayload: 4 * 1024 * 1024 });
     this.closed = new Promise((r) => this.ws.once("close", (code, reason) => r({ code, reason: reason.toString() })));
-    const hello = { type: "hello", protocol: PROTOCOL_VERSION, agentVersion: "fake", facts: { hostname: "fake" }, inventory };
+    const hello = { type: "hello", protocol: PROTOCOL_VERSION, agentVersion: "fake", facts, inventory };
     await new Promise<void>((resolve, reject) => {
       this.ws.on("message", (data) => {
         const msg = ConsoleMessageSchema.parse(JSON.parse(data.toString()));
