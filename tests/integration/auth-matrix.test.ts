@@ -23,6 +23,7 @@ const MIN_ROLE: Record<string, Role> = {
   "apps.restart": "operator",
   "apps.reinstall": "operator",
   "apps.deinstall": "operator",
+  "apps.cancel": "operator",
   "templates.list": "viewer",
   "templates.get": "viewer",
   "templates.promote": "operator",
@@ -156,6 +157,11 @@ describe("a token does only its own role's work", () => {
     const auth = { authorization: `Bearer ${tokens.operator}` };
     const made = await c.mutate<{ name: string }>("apps.create", app("operator-made", 9002), auth);
     expect(made.status).toBe(200);
+    // A forced removal (the record goes without the host) is an admin's call.
+    const forced = await c.mutate("apps.deinstall", { name: "operator-made", force: true }, auth);
+    expect(forced.status).toBe(403);
+    expect(forced.body.error!.data.fields).toHaveProperty("force");
+    expect(await count("SELECT count(*) AS n FROM apps WHERE name = 'operator-made'")).toBe(1);
     const actor = await c.db().execute("SELECT actor FROM audit_log WHERE action = 'app.create' AND target = 'operator-made'");
     expect(String(actor.rows[0].actor)).toMatch(/^token:tok_[0-9a-f]{16}$/);
 
