@@ -16,7 +16,7 @@ export function lightOf(app: LightInput): Light {
 }
 
 export function statusDetail(app: LightInput & Pick<AppDto, "phase" | "lastError">): string {
-  if (app.hostOnline === false) return `host offline; last known: ${app.status}${app.lastError ? ` (${app.lastError})` : ""}`;
+  if (app.hostOnline === false) return `host offline (was ${app.status})${app.lastError ? `: ${app.lastError}` : ""}`;
   if (app.status === "STOPPED") return app.lastError ?? app.phase ?? "stopped";
   if (app.status === "STARTING") return app.phase ?? "starting";
   if (app.lastError && app.health === "reachable") return `port answering; ${app.lastError}`;
@@ -30,16 +30,15 @@ export function statusDetail(app: LightInput & Pick<AppDto, "phase" | "lastError
 export function StatusLight({ app, reason = false }: { app: LightInput & Pick<AppDto, "name" | "phase" | "lastError">; reason?: boolean }) {
   const light = lightOf(app);
   const detail = statusDetail(app);
-  const word = light === "grey" ? `${app.status} · host offline` : app.status;
   return (
     <span className="status-cell">
-      <span className={`status status-${light}`} tabIndex={0} aria-label={`${word}: ${detail}`} data-status={app.status} data-light={light}>
+      <span className={`status status-${light}`} tabIndex={0} aria-label={`${app.status}: ${detail}`} data-status={app.status} data-light={light}>
         <span className="dot" aria-hidden="true" />
-        <span className="status-text">{word}</span>
+        <span className="status-text">{app.status}</span>
         <span className="status-detail" role="tooltip">{detail}</span>
       </span>
       {reason && light !== "green" ? (
-        <span className="status-reason small" data-reason>
+        <span className="status-reason small" data-reason title={detail}>
           {detail}
         </span>
       ) : null}
