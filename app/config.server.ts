@@ -19,6 +19,12 @@ const Seconds = (min: number, max: number) =>
     .transform(Number)
     .refine((n) => n >= min && n <= max, { error: `must be between ${min} and ${max} seconds` });
 
+const Days = z
+  .string()
+  .regex(/^\d{1,5}(\.\d{1,6})?$/, { error: "must be a number of days" })
+  .transform(Number)
+  .refine((d) => d <= 36_500, { error: "must be at most 36500 days" });
+
 const EnvSchema = z.object({
   PORT: z
     .string()
@@ -51,6 +57,11 @@ const EnvSchema = z.object({
   DCC_DEADLINE_DEPLOY_S: Seconds(5, 7 * 86_400).default(4 * 3600),
   DCC_DEADLINE_ACTION_S: Seconds(5, 86_400).default(15 * 60),
   DCC_HOST_SILENT_S: Seconds(3, 3600).default(10),
+  DCC_RETAIN_EVENTS_DAYS: Days.default(30),
+  DCC_RETAIN_OUTPUT_DAYS: Days.default(7),
+  DCC_RETAIN_COMMANDS_DAYS: Days.default(30),
+  DCC_RETAIN_AUDIT_DAYS: Days.default(400),
+  DCC_PRUNE_INTERVAL_S: Seconds(1, 7 * 86_400).default(3600),
 });
 
 export interface Config {
@@ -83,6 +94,8 @@ export interface Config {
   deadlines: { deployMs: number; actionMs: number };
   /** A host whose agent sent nothing (not even a pong) for this long is offline. */
   hostSilentMs: number;
+  /** How long rows are kept (0 = for ever; the audit log is archived before it is pruned), and how often pruning runs. */
+  retention: { eventsMs: number; outputMs: number; commandsMs: number; auditMs: number; intervalMs: number };
   /** Project root: where db/migrations, templates/ and build/ live. */
   rootDir: string;
 }
@@ -127,6 +140,13 @@ export function loadConfig(env: NodeJS.ProcessEnv, rootDir: string): Config {
     autoCleanupHours: e.DCC_AUTO_CLEANUP_HOURS,
     deadlines: { deployMs: e.DCC_DEADLINE_DEPLOY_S * 1000, actionMs: e.DCC_DEADLINE_ACTION_S * 1000 },
     hostSilentMs: e.DCC_HOST_SILENT_S * 1000,
+    retention: {
+      eventsMs: e.DCC_RETAIN_EVENTS_DAYS * 86_400_000,
+      outputMs: e.DCC_RETAIN_OUTPUT_DAYS * 86_400_000,
+      commandsMs: e.DCC_RETAIN_COMMANDS_DAYS * 86_400_000,
+      auditMs: e.DCC_RETAIN_AUDIT_DAYS * 86_400_000,
+      intervalMs: e.DCC_PRUNE_INTERVAL_S * 1000,
+    },
     rootDir,
   };
 }

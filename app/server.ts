@@ -19,6 +19,7 @@ import { AgentHub } from "./hub/hub.server";
 import { startLocalAgent, type LocalAgent } from "./hub/local-agent.server";
 import { hubLog } from "./hub/log.server";
 import { startEventTail } from "./services/live.server";
+import { startRetention } from "./services/retention.server";
 import { createConsoleMetrics } from "./services/metrics.server";
 
 /** What the hub plugs into the server: websocket upgrades on /agent, and a clean stop. */
@@ -58,6 +59,7 @@ async function main() {
   const ctx: ConsoleContext = { db, config, bus, dispatcher: noDispatcher, metrics, sessionKey: session.key };
   const firstRun = await prepareFirstRun(ctx);
   const stopTail = startEventTail(db, ctx.bus);
+  const stopRetention = startRetention(ctx, (msg, fields) => log(msg, { component: "retention", ...fields }));
   const agentHub = new AgentHub(ctx);
   ctx.dispatcher = agentHub;
   const hub: HubSlot = agentHub;
@@ -137,6 +139,7 @@ async function main() {
     server.closeIdleConnections();
     await Promise.all([new Promise((r) => server.close(r)), hub.close()]);
     stopTail();
+    stopRetention();
     db.$client.close();
     process.exit(0);
   };

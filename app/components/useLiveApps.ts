@@ -9,7 +9,7 @@ const IN_PLACE = ["status", "health", "phase", "lastError", "commitSha", "usage"
  * Every other message (status, progress, result, action, usage, log) only patches the fields
  * above; what else it carries (containerState, exitCode, step, pct, …) is for the timeline.
  */
-const STRUCTURAL = new Set(["created", "deleted", "updated", "placed"]);
+const STRUCTURAL = new Set(["created", "deleted", "updated", "placed", "resync"]);
 
 export interface LiveChange {
   id: number;

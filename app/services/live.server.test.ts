@@ -41,3 +41,58 @@ describe("changeStream", () => {
     expect(got.map((c) => c.id)).toEqual([7, 0, 0]);
   });
 });
+
+describe("changeStream bounds (real libSQL file)", () => {
+  async function freshDb() {
+    const { mkdtemp } = await import("node:fs/promises");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const { openDb, prepareDb } = await import("../../db/client");
+    const dir = await mkdtemp(join(tmpdir(), "dcc-live-"));
+    const url = `file:${join(dir, "t.db")}`;
+    const db = openDb({ url });
+    await prepareDb(db, url, join(import.meta.dirname, "../../db/migrations"));
+    return db;
+  }
+
+  it("drops a viewer that falls behind, and a resume by last-event id misses nothing", async () => {
+    const { recordEvent } = await import("./events.server");
+    const db = await freshDb();
+    const bus = new ChangeBus();
+    const ac = new AbortController();
+    const slow = changeStream({ bus, db }, { signal: ac.signal, maxQueue: 20 });
+    const first = slow.next();
+    await new Promise((r) => setImmediate(r));
+    const published: number[] = [];
+    for (let i = 0; i < 60; i++) {
+      const c = await recordEvent(db, { appId: null, appName: "a", type: "status", data: { n: i } });
+      published.push(c.id);
+      bus.publish(c);
+    }
+    const got = [(await first).value!.id];
+    // The viewer never took more: its queue overflowed, so the stream ends instead of buffering on.
+    expect((await slow.next()).done).toBe(true);
+    // Its browser reconnects with the last id it has: the table fills the gap, in order, once.
+    const resumed = changeStream({ bus, db }, { lastEventId: got[0], signal: ac.signal });
+    for (let i = 1; i < published.length; i++) got.push((await resumed.next()).value!.id);
+    expect(got).toEqual(published);
+    ac.abort();
+    db.$client.close();
+  });
+
+  it("a resume from too far back gets resync instead of a replay of the whole table", async () => {
+    const { recordEvent } = await import("./events.server");
+    const db = await freshDb();
+    const ids: number[] = [];
+    for (let i = 0; i < 30; i++) ids.push((await recordEvent(db, { appId: null, appName: "a", type: "status", data: { n: i } })).id);
+    const ac = new AbortController();
+    const s = changeStream({ bus: new ChangeBus(), db }, { lastEventId: 0, maxReplay: 10, signal: ac.signal });
+    const first = (await s.next()).value!;
+    expect(first).toMatchObject({ type: "resync", id: 0, latest: ids.at(-1) });
+    // Within the window it replays as usual.
+    const s2 = changeStream({ bus: new ChangeBus(), db }, { lastEventId: ids[24], maxReplay: 10, signal: ac.signal });
+    expect((await s2.next()).value!.id).toBe(ids[25]);
+    ac.abort();
+    db.$client.close();
+  });
+});

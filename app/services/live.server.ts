@@ -1,7 +1,7 @@
 // The live change stream. In-process changes arrive on the ChangeBus at once; one tailer per
 // process reads the events table for changes written by other console processes and feeds them
 // into the same bus. A subscriber that resumes with a last-event id first gets what it missed.
-import { and, asc, eq, gt, max } from "drizzle-orm";
+import { and, asc, eq, gt, max, min } from "drizzle-orm";
 import type { Db } from "../../db/client";
 import { appEvents, type AppEvent } from "../../db/schema";
 import type { AppChange, ChangeBus, ConsoleContext } from "../context.server";
@@ -56,7 +56,14 @@ export interface StreamOptions {
   app?: string;
   lastEventId?: number;
   signal?: AbortSignal;
+  /** A subscriber this many changes behind is dropped (it resumes by last-event id). */
+  maxQueue?: number;
+  /** A resume further back than this many events (or from before pruned events) gets `resync`, not a replay. */
+  maxReplay?: number;
 }
+
+export const MAX_QUEUE = 5000;
+export const MAX_REPLAY = 10_000;
 
 /**
  * Yields changes as they happen; with `lastEventId`, first every stored change after it. Bursts
@@ -65,9 +72,16 @@ export interface StreamOptions {
 export async function* changeStream(ctx: Pick<ConsoleContext, "db" | "bus">, opts: StreamOptions): AsyncGenerator<AppChange> {
   const queue: AppChange[] = [];
   let wake: (() => void) | null = null;
+  let overflow = false;
+  const maxQueue = opts.maxQueue ?? MAX_QUEUE;
   const unsubscribe = ctx.bus.subscribe((c) => {
-    if (opts.app && c.app !== opts.app) return;
-    queue.push(c);
+    if (overflow || (opts.app && c.app !== opts.app)) return;
+    // A viewer that does not keep up is dropped rather than buffered without end; its browser
+    // reconnects with the last id it has and gets the rest from the table, without a gap.
+    if (queue.length >= maxQueue) {
+      overflow = true;
+      queue.length = 0;
+    } else queue.push(c);
     wake?.();
   });
   const onAbort = () => wake?.();
@@ -80,6 +94,13 @@ export async function* changeStream(ctx: Pick<ConsoleContext, "db" | "bus">, opt
     const sent = new Set<number>();
     if (opts.lastEventId !== undefined) {
       let last = opts.lastEventId;
+      const [bounds] = await ctx.db.select({ lo: min(appEvents.id), hi: max(appEvents.id) }).from(appEvents);
+      const hi = bounds?.hi ?? 0;
+      if (last < hi && (hi - last > (opts.maxReplay ?? MAX_REPLAY) || (bounds?.lo != null && last < bounds.lo - 1))) {
+        // Too far behind (or its next events were pruned): the viewer reloads its list instead.
+        yield { id: 0, type: "resync", app: "", reason: "too far behind to replay; reload the list", latest: hi };
+        last = hi;
+      }
       for (;;) {
         const rows = await ctx.db
           .select()
@@ -96,8 +117,9 @@ export async function* changeStream(ctx: Pick<ConsoleContext, "db" | "bus">, opt
       backlogEnd = last;
     }
     while (!opts.signal?.aborted) {
-      if (queue.length === 0) await new Promise<void>((r) => (wake = r));
+      if (queue.length === 0 && !overflow) await new Promise<void>((r) => (wake = r));
       wake = null;
+      if (overflow) return;
       while (queue.length) {
         const c = queue.shift()!;
         // Id 0 is transient (usage, log lines); stored ids go out once.

@@ -26,3 +26,15 @@ export const auditLog = sqliteTable(
 );
 
 export type AuditEntry = typeof auditLog.$inferSelect;
+
+/**
+ * Retention marks: the audit log is append-only (a trigger refuses UPDATE and DELETE) except for
+ * rows older than the newest mark, which the retention job writes (after archiving those rows)
+ * together with an audit entry saying so.
+ */
+export const auditPruneMarks = sqliteTable("audit_prune_marks", {
+  id: integer("id").primaryKey({ autoIncrement: true }),
+  cutoff: text("cutoff").notNull(),
+  archive: text("archive"),
+  at: text("at").notNull().default(sql`(strftime('%Y-%m-%dT%H:%M:%fZ','now'))`),
+});

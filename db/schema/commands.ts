@@ -33,6 +33,8 @@ export const commands = sqliteTable(
     index("commands_state_host").on(t.state, t.hostId),
     // A host's cleanup commands (hosts.orphans, the scheduled cleanup), newest first.
     index("commands_host_action").on(t.hostId, t.action),
+    // Retention prunes finished commands by age.
+    index("commands_finished").on(t.finishedAt),
   ],
 );
 

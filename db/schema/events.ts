@@ -12,7 +12,11 @@ export const appEvents = sqliteTable(
     data: text("data", { mode: "json" }).$type<Record<string, unknown>>().notNull().default(sql`'{}'`),
     createdAt: text("created_at").notNull().default(sql`(strftime('%Y-%m-%dT%H:%M:%fZ','now'))`),
   },
-  (t) => [index("app_events_app").on(t.appName, t.id)],
+  (t) => [
+    index("app_events_app").on(t.appName, t.id),
+    // Retention prunes by age.
+    index("app_events_created").on(t.createdAt),
+  ],
 );
 
 export type AppEvent = typeof appEvents.$inferSelect;
