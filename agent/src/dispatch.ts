@@ -10,7 +10,7 @@ import type { LifecycleAction, actionParamsSchema } from "./contract/spec";
 import type { z } from "zod";
 import type { Logger } from "./log";
 import type { ActionContext } from "./ops/actions";
-import { AbortedError, errorMessage } from "./ops/errors";
+import { AbortedError, errorMessage, formatDuration } from "./ops/errors";
 import type { Ops } from "./ops/ops";
 import { AppQueue } from "./queue";
 
@@ -154,7 +154,7 @@ export class Dispatcher implements CommandRunner {
     const deadline = Date.parse(cmd.deadlineAt);
     const now = this.now();
     const allowedMs = deadline - (cmd.issuedAt ? Date.parse(cmd.issuedAt) : now);
-    const allowed = allowedMs >= 60_000 ? `${Math.round(allowedMs / 60_000)} min` : `${Math.max(1, Math.round(allowedMs / 1000))} s`;
+    const allowed = formatDuration(allowedMs);
     const reason = () => new AbortedError("deadline", `deadline passed: ${cmd.action} ran longer than ${allowed} on host ${this.o.hostId}`);
     if (deadline <= now) {
       controller.abort(reason());

@@ -117,7 +117,9 @@ export class DockerContainers implements ContainerOps {
 
   async pull(image: string, signal?: AbortSignal): Promise<void> {
     checkAborted(signal);
-    const stream = (await this.docker.pull(image)) as NodeJS.ReadableStream & { destroy?: (e?: Error) => void };
+    // The engine answers the pull request only once it reached the registry: the signal ends the request too.
+    const request = this.docker.pull(image, signal ? { abortSignal: signal } : {}) as Promise<NodeJS.ReadableStream & { destroy?: (e?: Error) => void }>;
+    const stream = await untilAborted(request, signal);
     await new Promise<void>((resolve, reject) => {
       const onAbort = () => {
         stream.destroy?.();
@@ -132,4 +134,13 @@ export class DockerContainers implements ContainerOps {
     });
     checkAborted(signal);
   }
+}
+
+function untilAborted<T>(task: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return task;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    task.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }

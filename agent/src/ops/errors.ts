@@ -40,3 +40,8 @@ export function checkAborted(signal: AbortSignal | undefined): void {
   if (!signal?.aborted) return;
   throw signal.reason instanceof Error ? signal.reason : new AbortedError("cancel", "cancelled");
 }
+
+/** A time limit in words: "45 s", "60 min". */
+export function formatDuration(ms: number): string {
+  return ms >= 60_000 ? `${Math.round(ms / 60_000)} min` : `${Math.max(1, Math.round(ms / 1000))} s`;
+}

@@ -65,7 +65,17 @@ export const exec: Exec = (command, options) =>
       cwd: options.cwd,
       shell: false,
       stdio: ["ignore", "pipe", "pipe"],
+      // Its own process group: a kill reaches what it started too (git's remote helper, say).
+      detached: true,
     });
+    const kill = (signal: NodeJS.Signals) => {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, signal);
+        else child.kill(signal);
+      } catch {
+        child.kill(signal);
+      }
+    };
     const out = { stdout: "", stderr: "" };
     const partial = { stdout: "", stderr: "" };
     let timedOut = false;
@@ -74,15 +84,15 @@ export const exec: Exec = (command, options) =>
         ? undefined
         : setTimeout(() => {
             timedOut = true;
-            child.kill("SIGKILL");
+            kill("SIGKILL");
           }, options.timeoutMs);
 
     let aborted = false;
     let killTimer: NodeJS.Timeout | undefined;
     const onAbort = () => {
       aborted = true;
-      child.kill("SIGTERM");
-      killTimer = setTimeout(() => child.kill("SIGKILL"), 3000);
+      kill("SIGTERM");
+      killTimer = setTimeout(() => kill("SIGKILL"), 3000);
       killTimer.unref?.();
     };
     options.signal?.addEventListener("abort", onAbort, { once: true });

@@ -4,10 +4,11 @@
 // only http(s) may be spoken, no submodules, no system or user git config.
 import { mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
-import { simpleGit, type SimpleGit, type SimpleGitProgressEvent } from "simple-git";
+import { simpleGit, type SimpleGit } from "simple-git";
 import { repositorySchema } from "../contract/validation";
 import type { Progress } from "../contract/reports";
-import { OpsError, errorMessage } from "./errors";
+import { OpsError, errorMessage, formatDuration } from "./errors";
+import { ExecError, exec as realExec, type Exec } from "./exec";
 import { removeGitPointer } from "./workspace";
 
 export interface CloneRequest {
@@ -54,12 +55,13 @@ export interface GitOptions {
   idleTimeoutMs?: number;
   /** Longest a clone or fetch may take in all (ms); default 1 h (DCC_CLONE_TIMEOUT_S). */
   cloneTimeoutMs?: number;
+  exec?: Exec;
 }
 
 /** A clone or fetch that ran past its time limit. */
 export class GitTimeoutError extends OpsError {
   constructor(what: string, ms: number) {
-    super("FAILED", `git ${what} timed out after ${Math.round(ms / 1000)} s`);
+    super("FAILED", `git ${what} timed out after ${formatDuration(ms)}`);
   }
 }
 
@@ -68,24 +70,34 @@ const SHA = /^[0-9a-f]{40,64}$/;
 const tracking = (branch: string) => `refs/remotes/origin/${branch}`;
 const PROXY_VARS = ["http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"];
 
+/** Hooks could only come from our own git dir; pointing them at /dev/null is belt and braces. */
+const GIT_CONFIG = ["core.hooksPath=/dev/null", "submodule.recurse=false", "advice.detachedHead=false"];
+
 export class SimpleGitOps implements GitOps {
-  constructor(private readonly options: GitOptions) {}
+  private readonly exec: Exec;
+
+  constructor(private readonly options: GitOptions) {
+    this.exec = options.exec ?? realExec;
+  }
 
   async clone(req: CloneRequest): Promise<{ commitSha: string; branch: string }> {
     this.checkUrl(req.url);
     await mkdir(dirname(req.gitDir), { recursive: true, mode: 0o700 });
     req.onProgress?.({ step: "clone", message: "cloning repository", pct: 0 });
-    await this.limited("clone", req.signal, (abort) => this.git(null, req.onProgress && cloneProgress(req.onProgress), abort).clone(req.url, req.workTree, [
+    const progress = req.onProgress && cloneProgress(req.onProgress);
+    await this.network("clone", req.signal, null, progress, [
+      "clone",
       "--depth",
       "1",
       "--single-branch",
       "--no-tags",
       "--no-recurse-submodules",
       `--separate-git-dir=${req.gitDir}`,
-      // Named here so simple-git's progress plugin does not append it after the `--`.
       "--progress",
       "--",
-    ]));
+      req.url,
+      req.workTree,
+    ]);
     // clone leaves a `.git` pointer file in the work tree; we never use it, and the container must
     // not find one it could redirect.
     await removeGitPointer(req.workTree);
@@ -104,11 +116,10 @@ export class SimpleGitOps implements GitOps {
     await mkdir(req.workTree, { recursive: true });
     await removeGitPointer(req.workTree);
     req.onProgress?.({ step: "fetch", message: `fetching ${req.branch}` });
-    await this.limited("fetch", req.signal, (abort) =>
-      this.git(req, req.onProgress && fetchProgress(req.onProgress), abort).raw([
-        "fetch", "--depth", "1", "--no-tags", "--no-recurse-submodules", "--progress", "--", req.url, `+refs/heads/${req.branch}:${tracking(req.branch)}`,
-      ]),
-    );
+    const progress = req.onProgress && fetchProgress(req.onProgress);
+    await this.network("fetch", req.signal, req, progress, [
+      "fetch", "--depth", "1", "--no-tags", "--no-recurse-submodules", "--progress", "--", req.url, `+refs/heads/${req.branch}:${tracking(req.branch)}`,
+    ]);
   }
 
   async checkout(req: CheckoutRequest): Promise<{ commitSha: string }> {
@@ -117,7 +128,7 @@ export class SimpleGitOps implements GitOps {
     await mkdir(req.workTree, { recursive: true });
     await removeGitPointer(req.workTree);
     req.onProgress?.({ step: "checkout", message: req.clean ? "updating the work tree and removing untracked files" : "updating the work tree (untracked files kept)" });
-    const git = this.git(req, undefined, req.signal);
+    const git = this.git(req, req.signal);
     await git.raw(["reset", "--hard", "--no-recurse-submodules", req.commit ?? tracking(req.branch), "--"]);
     if (req.clean) {
       const keep = req.keepPaths.flatMap((p) => ["-e", `/${p}`]);
@@ -129,27 +140,47 @@ export class SimpleGitOps implements GitOps {
     return { commitSha };
   }
 
-  /** Runs a network step under the caller's signal and the clone time limit; says which ended it. */
-  private async limited<T>(what: string, signal: AbortSignal | undefined, run: (abort: AbortSignal) => Promise<T>): Promise<T> {
+  /**
+   * Clone and fetch run through the agent's exec wrapper, not simple-git: its child sits in its own
+   * process group, so a cancel, a deadline or the time limit kills git together with the
+   * `git-remote-http` it started (which would otherwise keep waiting on a silent server).
+   */
+  private async network(
+    what: string,
+    signal: AbortSignal | undefined,
+    dirs: { gitDir: string; workTree: string } | null,
+    progress: ((stage: string, pct: number) => void) | undefined,
+    args: string[],
+  ): Promise<void> {
     const ms = this.options.cloneTimeoutMs ?? 3_600_000;
+    const idleMs = this.options.idleTimeoutMs ?? 300_000;
     const timeout = AbortSignal.timeout(ms);
-    const abort = signal ? AbortSignal.any([signal, timeout]) : timeout;
+    const idle = new AbortController();
+    let idleTimer = setTimeout(() => idle.abort(), idleMs);
+    const abort = AbortSignal.any([timeout, idle.signal, ...(signal ? [signal] : [])]);
     try {
-      return await run(abort);
+      await this.exec(["git", ...GIT_CONFIG.flatMap((c) => ["-c", c]), ...args], {
+        env: this.environment(dirs),
+        cwd: this.options.homeDir,
+        signal: abort,
+        onLine: (line) => {
+          clearTimeout(idleTimer);
+          idleTimer = setTimeout(() => idle.abort(), idleMs);
+          const m = /^(?:remote: )?(Counting|Compressing|Receiving|Resolving) objects:\s+(\d+)%/.exec(line);
+          if (m && progress) progress(m[1]!.toLowerCase(), Number(m[2]));
+        },
+      });
     } catch (err) {
       if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new OpsError("FAILED", `git ${what} was aborted`);
       if (timeout.aborted) throw new GitTimeoutError(what, ms);
+      if (idle.signal.aborted) throw new OpsError("FAILED", `git ${what} stopped: no progress for ${formatDuration(idleMs)}`);
       throw err;
+    } finally {
+      clearTimeout(idleTimer);
     }
   }
 
-  /** The URL is checked again right before git sees it, whatever validated it upstream. */
-  private checkUrl(url: string): void {
-    const checked = repositorySchema({ allowInsecure: this.options.allowInsecure }).safeParse(url);
-    if (!checked.success) throw new OpsError("INVALID", `repository ${checked.error.issues[0]?.message ?? "is not valid"}`);
-  }
-
-  private git(dirs: { gitDir: string; workTree: string } | null, progress?: (e: SimpleGitProgressEvent) => void, abort?: AbortSignal): SimpleGit {
+  private environment(dirs: { gitDir: string; workTree: string } | null): Record<string, string> {
     const env: Record<string, string> = {
       PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin",
       HOME: this.options.homeDir,
@@ -158,12 +189,25 @@ export class SimpleGitOps implements GitOps {
       GIT_TERMINAL_PROMPT: "0",
       GIT_ALLOW_PROTOCOL: this.options.allowInsecure ? "https:http" : "https",
       GIT_CONFIG_NOSYSTEM: "1",
+      GIT_CONFIG_GLOBAL: "/dev/null",
     };
     for (const key of PROXY_VARS) if (process.env[key]) env[key] = process.env[key]!;
     if (dirs) {
       env.GIT_DIR = dirs.gitDir;
       env.GIT_WORK_TREE = dirs.workTree;
     }
+    return env;
+  }
+
+  /** The URL is checked again right before git sees it, whatever validated it upstream. */
+  private checkUrl(url: string): void {
+    const checked = repositorySchema({ allowInsecure: this.options.allowInsecure }).safeParse(url);
+    if (!checked.success) throw new OpsError("INVALID", `repository ${checked.error.issues[0]?.message ?? "is not valid"}`);
+  }
+
+  /** Local git steps (rev-parse, reset, clean) through simple-git, with the same environment. */
+  private git(dirs: { gitDir: string; workTree: string } | null, abort?: AbortSignal): SimpleGit {
+    const { GIT_CONFIG_GLOBAL: _global, ...env } = this.environment(dirs);
     return simpleGit({
       baseDir: this.options.homeDir,
       binary: "git",
@@ -171,16 +215,15 @@ export class SimpleGitOps implements GitOps {
       completion: { onClose: true, onExit: false },
       timeout: { block: this.options.idleTimeoutMs ?? 300_000 },
       // Hooks could only come from our own git dir; pointing them at /dev/null is belt and braces.
-      config: ["core.hooksPath=/dev/null", "submodule.recurse=false", "advice.detachedHead=false"],
+      config: GIT_CONFIG,
       unsafe: { allowUnsafeHooksPath: true },
       allowEnvironment: ["GIT_TERMINAL_PROMPT", "GIT_ALLOW_PROTOCOL", "GIT_CONFIG_NOSYSTEM", "GIT_DIR", "GIT_WORK_TREE"],
-      ...(progress ? { progress } : {}),
       ...(abort ? { abort } : {}),
     }).env(env);
   }
 }
 
-function cloneProgress(report: (p: Progress) => void): (e: SimpleGitProgressEvent) => void {
+function cloneProgress(report: (p: Progress) => void): (stage: string, pct: number) => void {
   // Map git's stages onto one 0–100 scale: counting/compressing, receiving, resolving.
   const span: Record<string, [number, number]> = {
     counting: [0, 5],
@@ -189,34 +232,35 @@ function cloneProgress(report: (p: Progress) => void): (e: SimpleGitProgressEven
     resolving: [90, 99],
   };
   let last = -1;
-  return (e) => {
-    const [from, to] = span[e.stage] ?? [0, 0];
+  return (stage, progress) => {
+    const [from, to] = span[stage] ?? [0, 0];
     if (to === 0) return;
-    const pct = Math.round(from + ((to - from) * e.progress) / 100);
+    const pct = Math.round(from + ((to - from) * progress) / 100);
     if (pct <= last) return;
     last = pct;
-    report({ step: "clone", message: `${e.stage} objects`, pct });
+    report({ step: "clone", message: `${stage} objects`, pct });
   };
 }
 
-function fetchProgress(report: (p: Progress) => void): (e: SimpleGitProgressEvent) => void {
+function fetchProgress(report: (p: Progress) => void): (stage: string, pct: number) => void {
   let last = -1;
-  return (e) => {
-    if (e.stage !== "receiving" || e.progress <= last) return;
-    last = e.progress;
-    report({ step: "fetch", message: "receiving objects", pct: e.progress });
+  return (stage, progress) => {
+    if (stage !== "receiving" || progress <= last) return;
+    last = progress;
+    report({ step: "fetch", message: "receiving objects", pct: progress });
   };
 }
 
-/** Turns simple-git's error into one line an operator can act on. */
+/** Turns git's error into one line an operator can act on. */
 export function gitFailure(err: unknown, url: string): OpsError {
   if (err instanceof OpsError) return err;
-  const text = errorMessage(err);
-  const lines = text.split("\n").map((l) => l.trim()).filter(Boolean);
+  const text = err instanceof ExecError ? err.output : errorMessage(err);
+  const lines = text.split(/[\r\n]+/).map((l) => l.trim()).filter((l) => l && !/objects:\s+\d+%|^remote: (Enumerating|Total)/.test(l));
   const fatal = lines.filter((l) => /^(fatal|error|remote):/i.test(l)).join(" ") || lines.slice(-3).join(" ");
   let reason = fatal || "git failed";
-  if (/No space left on device/i.test(text)) {
-    return new OpsError("FAILED", `git could not fetch ${url}: no space left on device (the disk holding the workspace or the agent's state is full)`, { cause: err });
+  if (/No space left on device|unable to write file|unable to checkout working tree/i.test(text)) {
+    // git names the file it could not write, not why: nearly always a full disk
+    return new OpsError("FAILED", `git could not write the code of ${url}: no space left on the disk holding the workspace or the agent's state, or it is not writable (${fatal})`, { cause: err });
   }
   if (/could not read Username|Authentication failed|terminal prompts disabled/i.test(text)) {
     reason = "the repository asks for credentials (private or missing repository)";

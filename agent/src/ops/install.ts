@@ -6,7 +6,7 @@ import type { Progress } from "../contract/reports";
 import type { DeploySpec } from "../contract/spec";
 import { composeFailure, shellCommand, type ComposeOps, type ComposeProject } from "./compose";
 import type { ContainerOps } from "./containers";
-import { OpsError, checkAborted } from "./errors";
+import { OpsError, checkAborted, formatDuration } from "./errors";
 
 const OUTPUT_LINE_MAX = 4000;
 const OUTPUT_BATCH = 50;
@@ -74,7 +74,7 @@ export class InstallRunner {
       await containers.remove(name);
     }
     checkAborted(signal);
-    if (timedOut) throw new OpsError("FAILED", `the install command ran longer than ${Math.round((this.o.timeoutMs ?? 3_600_000) / 60_000)} min and was stopped`);
+    if (timedOut) throw new OpsError("FAILED", `the install command ran longer than ${formatDuration(this.o.timeoutMs ?? 3_600_000)} and was stopped`);
     if (exitCode !== 0) {
       throw new OpsError("FAILED", `the install command exited with code ${exitCode}${tail.length ? `; last output:\n${tail.join("\n")}` : ""}`);
     }

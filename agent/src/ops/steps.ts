@@ -8,7 +8,7 @@ import type { Progress } from "../contract/reports";
 import type { DeploySpec } from "../contract/spec";
 import { renderCompose, serializeCompose, type ComposeBase, type ComposeOps, type ComposeProject } from "./compose";
 import type { ContainerOps } from "./containers";
-import { OpsError, checkAborted, errorMessage } from "./errors";
+import { OpsError, checkAborted, errorMessage, formatDuration } from "./errors";
 import type { OpsLog } from "./observer";
 import { chownTree, removeTree, type AppPaths } from "./workspace";
 
@@ -49,7 +49,7 @@ export class Steps {
       if (!(await this.o.containers.hasImage(image))) throw new Error("the pull ended without the image");
     } catch (err) {
       checkAborted(signal);
-      if (timeout.aborted) throw new OpsError("FAILED", `pulling image ${image} took longer than ${Math.round(ms / 60_000)} min and was stopped`);
+      if (timeout.aborted) throw new OpsError("FAILED", `pulling image ${image} took longer than ${formatDuration(ms)} and was stopped`);
       throw new OpsError("FAILED", `image ${image} is not on this host and could not be pulled (no registry can be reached): ${firstLine(errorMessage(err))}`);
     }
   }
