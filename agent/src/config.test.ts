@@ -54,3 +54,15 @@ describe("state dir and workspace root", () => {
     expect(loadAgentConfig([...base, "--state-dir", "/srv/agent", "--workspace-root", "/srv/ws"], {}).workspaceRoot).toBe("/srv/ws");
   });
 });
+
+describe("git and pull time limits", () => {
+  const base = ["--console", "https://c.example.com", "--state-dir", "/tmp/s"];
+  it("default to 1 h for clones and 2 h for pulls, and read DCC_CLONE_TIMEOUT_S / DCC_PULL_TIMEOUT_S", () => {
+    expect(loadAgentConfig(base, {})).toMatchObject({ cloneTimeoutS: 3600, pullTimeoutS: 7200 });
+    expect(loadAgentConfig(base, { DCC_CLONE_TIMEOUT_S: "90", DCC_PULL_TIMEOUT_S: "14400" })).toMatchObject({ cloneTimeoutS: 90, pullTimeoutS: 14400 });
+  });
+  it.each(["0", "-5", "1.5", "soon", "1e3"])("refuses %s", (v) => {
+    expect(() => loadAgentConfig(base, { DCC_CLONE_TIMEOUT_S: v })).toThrow(/DCC_CLONE_TIMEOUT_S/);
+    expect(() => loadAgentConfig(base, { DCC_PULL_TIMEOUT_S: v })).toThrow(/DCC_PULL_TIMEOUT_S/);
+  });
+});

@@ -13,7 +13,7 @@ import { SimpleGitOps } from "../../agent/src/ops/git";
 import { exists } from "../support/fs";
 import { freePort } from "../support/net";
 import { fetchText, opsFixture, uniqueName, type OpsFixture } from "./ops-fixture";
-import { waitFor } from "../support/docker";
+import { docker, waitFor } from "../support/docker";
 
 const execFileAsync = promisify(execFile);
 
@@ -122,6 +122,31 @@ describe("deadlines and cancel", () => {
     const out = await fx.run(name, "provision", { spec: fx.spec(name, repo.url, await freePort(), { image }) });
     expect(Date.now() - t0).toBeLessThan(15_000);
     expect(out).toMatchObject({ ok: false, error: `pulling image ${image} took longer than 2 s and was stopped`, observed: { status: "STOPPED" } });
+    await fx.apply(name, "deinstall", {});
+  });
+});
+
+describe("cancel during the install command", () => {
+  it("kills the install container and puts the previous version back, running", async () => {
+    const name = uniqueName("inst");
+    const repo = await fx.git.createRepo(name, { "index.html": "version one\n" });
+    const port = await freePort();
+    const spec = fx.spec(name, repo.url, port);
+    await fx.apply(name, "provision", { spec });
+    expect(await waitFor(() => fetchText(port))).toBe("version one\n");
+    await fx.git.commit(name, { "index.html": "version two\n" });
+
+    const id = randomUUID();
+    const from = fx.reports.length;
+    const reinstall = fx.run(name, "reinstall", { spec: { ...spec, installCommand: "echo downloading; sleep 300" } }, { id });
+    await fx.waitForStatus(name, (r) => r.phase === "install", { from });
+    await waitFor(async () => (await docker(["ps", "-q", "--filter", `name=${name}-install`])) !== "", { timeoutMs: 10_000 });
+    const t0 = Date.now();
+    expect((await fx.run(name, "cancel", { commandId: id })).result).toEqual({ cancelled: true, target: "running" });
+    expect(Date.now() - t0).toBeLessThan(15_000);
+    expect(await reinstall).toMatchObject({ ok: false, error: "cancelled", observed: { status: "RUNNING", containerState: "running", commitSha: repo.sha } });
+    expect(await docker(["ps", "-aq", "--filter", `name=${name}-install`])).toBe("");
+    expect(await waitFor(() => fetchText(port))).toBe("version one\n");
     await fx.apply(name, "deinstall", {});
   });
 });

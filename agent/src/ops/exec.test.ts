@@ -27,4 +27,22 @@ describe("exec", () => {
     await exec(["/bin/sh", "-c", "echo a; echo b >&2; printf c"], { env: {}, onLine: (l, s) => lines.push(`${s}:${l}`) });
     expect(lines.sort()).toEqual(["stderr:b", "stdout:a", "stdout:c"]);
   });
+
+  it("an abort stops the child and everything it started (its own process group)", async () => {
+    const marker = `dcc-exec-abort-${process.pid}-${Date.now()}`;
+    const abort = new AbortController();
+    // the grandchild (an inner shell running sleep) is what a plain kill of the child would leave behind
+    const run = exec(["/bin/sh", "-c", `sh -c "sleep 300; echo ${marker}" & wait`], { env: { PATH: "/usr/bin:/bin" }, signal: abort.signal }).catch((e: unknown) => e);
+    const running = async () => (await exec(["/bin/ps", "-eo", "args"], { env: {} })).stdout.split("\n").filter((l) => l.startsWith("sh -c sleep 300") && l.includes(marker));
+    for (let i = 0; i < 50 && (await running()).length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(await running()).toHaveLength(1);
+    abort.abort();
+    const err = (await run) as ExecError;
+    expect(err).toBeInstanceOf(ExecError);
+    expect(err.message).toMatch(/was aborted/);
+    for (let i = 0; i < 50 && (await running()).length > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(await running()).toEqual([]);
+    await expect(exec(["/bin/true"], { env: {}, signal: abort.signal })).rejects.toThrow(/not started: aborted/);
+  });
 });
+
