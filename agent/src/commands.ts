@@ -72,9 +72,13 @@ export class CommandProcessor {
       this.o.journal.begin({ id: cmd.id, hash, action: cmd.action, app: cmd.app, expiresAt: cmd.expiresAt });
     } catch (e) {
       // Not journaled means it could run twice after a restart: answer instead of running it.
-      return this.answerUnrun(valid.cmd, `the agent could not record the command in its journal: ${(e as Error).message}`);
+      return this.answerUnrun(valid.cmd, `the agent could not record the command in its journal: ${errorText(e)}`);
     }
-    this.o.send({ type: "ack", id: cmd.id });
+    try {
+      this.o.send({ type: "ack", id: cmd.id });
+    } catch (e) {
+      log("warn", "could not acknowledge a command; running it anyway", { ...ctx, error: errorText(e) });
+    }
     return this.start(valid.cmd);
   }
 
@@ -128,7 +132,9 @@ export class CommandProcessor {
       });
       this.finish(cmd, outcome);
     };
-    const p = run().finally(() => this.running.delete(cmd.id));
+    const p = run()
+      .catch((e) => this.o.log("error", "command handling failed after it ran", { id: cmd.id, error: errorText(e) }))
+      .finally(() => this.running.delete(cmd.id));
     this.running.set(cmd.id, p);
     return p;
   }
@@ -143,7 +149,11 @@ export class CommandProcessor {
       this.o.log("error", "could not journal a command's result; answering anyway", { id: cmd.id, error: (e as Error).message });
       entry = { id: cmd.id, ...journaled };
     }
-    this.o.send(resultMessage(entry, observed));
+    try {
+      this.o.send(resultMessage(entry, observed));
+    } catch {
+      // not connected: the journal answers the re-delivery
+    }
   }
 
   private async answerUnrun(cmd: ValidCommand, error: string): Promise<void> {

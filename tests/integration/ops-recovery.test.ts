@@ -7,6 +7,7 @@
 import { rm } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
 import { join } from "node:path";
+import { Ops } from "../../agent/src/ops/ops";
 import { docker, inspect, listByLabel, waitFor } from "../support/docker";
 import { exists } from "../support/fs";
 import { freePort } from "../support/net";
@@ -59,6 +60,12 @@ describe("recoverable from every state", () => {
     const bad = fx.spec(name, repo.url, port, { image: "dcc-test/not-there:1" });
     const failed = await fx.run(name, "provision", { spec: bad });
     expect(failed).toMatchObject({ ok: false, observed: { status: "STOPPED", lastError: expect.stringMatching(/could not be pulled/) } });
+    // an agent restarted now still says why (the reason is kept in the app's record)
+    const restarted = await Ops.create({ workspaceRoot: fx.root, stateDir: fx.stateDir, hostId: fx.hostId, allowInsecureGit: true, exclusive: (_a, t) => t(), log: () => {} });
+    expect((await restarted.inventory()).find((i) => i.app === name)).toMatchObject({
+      status: "STOPPED",
+      observed: { status: "STOPPED", lastError: expect.stringMatching(/could not be pulled/) },
+    });
     // start with the (still bad) spec says the same, not "not installed"
     expect((await fx.run(name, "start", { spec: bad })).error).toMatch(/could not be pulled/);
 

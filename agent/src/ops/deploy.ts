@@ -112,12 +112,13 @@ export class Deployer {
       await steps.o.compose.up(steps.project(paths), { signal }).catch((err) => Promise.reject(composeFailure(err, spec)));
       checkAborted(signal);
       record.provisioned = true;
+      record.lastError = null;
       await records.save(record);
     } catch (err) {
       const failure = failureOf(err, signal);
       this.o.log("warn", `deploy of ${name} failed: ${failure}`);
       progress({ step: "cleanup", message: cloned ? "removing the containers; the clone is kept for a retry" : "removing what the failed deploy created" });
-      await this.unwind(name, paths, record, cloned, emptyBefore).catch((e) => this.o.log("error", `cleanup of ${name} failed: ${errorMessage(e)}`));
+      await this.unwind(name, paths, record, cloned, emptyBefore, failure).catch((e) => this.o.log("error", `cleanup of ${name} failed: ${errorMessage(e)}`));
       await observer.settle(name, failure);
       throw err;
     }
@@ -126,7 +127,7 @@ export class Deployer {
   }
 
   /** After a failed deploy: no containers; a complete clone stays, a partial one goes. */
-  private async unwind(name: string, paths: AppPaths, record: AppRecord, cloned: boolean, emptyBefore: boolean): Promise<void> {
+  private async unwind(name: string, paths: AppPaths, record: AppRecord, cloned: boolean, emptyBefore: boolean, failure: string): Promise<void> {
     const { steps, records } = this.o;
     await steps.removeContainers(name, paths);
     await removeTree(paths.composeDir);
@@ -138,6 +139,7 @@ export class Deployer {
       record.branch = null;
     }
     record.provisioned = false;
+    record.lastError = failure.slice(0, 4000);
     await records.save(record);
   }
 }

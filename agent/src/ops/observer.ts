@@ -93,6 +93,11 @@ export class AppObserver {
     this.tracker.setCommit(app, commitSha);
   }
 
+  /** An app whose last deploy failed (read back from its record): STOPPED with the reason. */
+  restoreFailure(app: string, failure: string): void {
+    this.tracker.end(app, null, failure);
+  }
+
   /** After an action: the app takes its container's real state; a dead container shows its last lines. */
   async settle(app: string, failure?: string): Promise<void> {
     const container = await this.o.containers.findApp(app).catch(() => null);

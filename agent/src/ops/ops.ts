@@ -99,7 +99,11 @@ export class Ops {
     const ops = new Ops(o);
     await ops.layout.init();
     const records = await ops.records.load((name, err) => o.log("error", `ignoring app record ${name}: ${errorMessage(err)}`));
-    for (const r of records) ops.observer.track(r.spec.name, r.commitSha ?? undefined);
+    for (const r of records) {
+      ops.observer.track(r.spec.name, r.commitSha ?? undefined);
+      // A first deploy that failed before this agent started still says why.
+      if (!r.provisioned && r.lastError) ops.observer.restoreFailure(r.spec.name, r.lastError);
+    }
     return ops;
   }
 

@@ -13,6 +13,8 @@ export interface AppRecord {
   branch: string | null;
   /** False while a provision is in progress (or was cut short). */
   provisioned: boolean;
+  /** Why the last deploy of an app that is not provisioned failed (kept across agent restarts). */
+  lastError?: string | null;
   updatedAt: string;
 }
 
@@ -22,6 +24,7 @@ function recordSchema(rules: RepositoryRules) {
     commitSha: z.string().regex(/^[0-9a-f]{40,64}$/).nullable(),
     branch: z.string().max(200).nullable(),
     provisioned: z.boolean(),
+    lastError: z.string().max(4000).nullable().optional(),
     updatedAt: z.string(),
   });
 }
