@@ -4,7 +4,7 @@
 // reinstall or update that fails leaves the previous version running; update on a stopped app
 // does not start it; a port held by a non-Docker process is named; an app named `on` runs on
 // compose v1; a lost workspace is deployed again.
-import { rm } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
 import { join } from "node:path";
 import { Ops } from "../../agent/src/ops/ops";
@@ -104,6 +104,25 @@ describe("recoverable from every state", () => {
     expect(again).toMatchObject({ ok: true, observed: { containerState: "running" } });
     expect(await waitFor(() => fetchText(port))).toBe("back\n");
     await fx.apply(name, "deinstall", {});
+  });
+
+  it("a deploy cut short mid-clone (agent killed) is finished by the re-delivered command", async () => {
+    const name = uniqueName("cut");
+    const repo = await fx.git.createRepo(name, { "index.html": "finished\n" });
+    const port = await freePort();
+    const spec = fx.spec(name, repo.url, port);
+    // what a SIGKILL during the clone leaves: a record without a branch, half a work tree and git dir
+    await mkdir(join(fx.root, name, "half"), { recursive: true });
+    await writeFile(join(fx.root, name, "half", "file"), "partial");
+    await mkdir(join(fx.stateDir, "git", `${name}.git`), { recursive: true });
+    await writeFile(join(fx.stateDir, "apps", `${name}.json`), JSON.stringify({ spec, commitSha: null, branch: null, provisioned: false, updatedAt: new Date().toISOString() }));
+    const restarted = await Ops.create({ workspaceRoot: fx.root, stateDir: fx.stateDir, hostId: fx.hostId, allowInsecureGit: true, exclusive: (_a, t) => t(), log: () => {} });
+    const again = await restarted.actions.provision(spec, { signal: new AbortController().signal, progress: () => {} });
+    expect(again).toMatchObject({ commitSha: repo.sha });
+    expect(await waitFor(() => fetchText(port))).toBe("finished\n");
+    expect(await exists(join(fx.root, name, "half"))).toBe(false);
+    await restarted.actions.deinstall(name, { signal: new AbortController().signal, progress: () => {} });
+    restarted.close();
   });
 
   it("a reinstall whose fetch or install fails leaves the previous version running", async () => {

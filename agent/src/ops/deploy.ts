@@ -62,8 +62,10 @@ export class Deployer {
     if (existing && existing.spec.appId !== spec.appId) {
       throw new OpsError("CONFLICT", `app name ${name} is already used by another app on this host`);
     }
-    const emptyBefore = (await dirEntries(paths.workspace)) === 0;
-    if (!existing && !emptyBefore) throw new OpsError("CONFLICT", `workspace ${paths.workspace} already exists and is not managed by this agent`);
+    // The work tree may be removed on failure only if it held nothing of anyone else's: it was
+    // empty, or it is what an earlier attempt of ours left mid-clone (a record without a branch).
+    const ownWorkTree = (await dirEntries(paths.workspace)) === 0 || (existing !== undefined && !existing.branch);
+    if (!existing && !ownWorkTree) throw new OpsError("CONFLICT", `workspace ${paths.workspace} already exists and is not managed by this agent`);
     // A clone that completed earlier (record with a branch, git dir with a HEAD) is reused.
     let cloned = Boolean(existing?.branch && existing.commitSha) && (await gitDirReady(paths));
     const record: AppRecord = existing
@@ -92,7 +94,7 @@ export class Deployer {
       } else {
         observer.phase(name, "clone");
         await removeTree(paths.gitDir);
-        if (existing && emptyBefore) await removeTree(paths.workspace);
+        if (ownWorkTree) await removeTree(paths.workspace);
         const result = await git
           .clone({ url: spec.repository, gitDir: paths.gitDir, workTree: paths.workspace, onProgress: progress, signal })
           .catch((err) => Promise.reject(gitFailure(err, spec.repository)));
@@ -118,7 +120,7 @@ export class Deployer {
       const failure = failureOf(err, signal);
       this.o.log("warn", `deploy of ${name} failed: ${failure}`);
       progress({ step: "cleanup", message: cloned ? "removing the containers; the clone is kept for a retry" : "removing what the failed deploy created" });
-      await this.unwind(name, paths, record, cloned, emptyBefore, failure).catch((e) => this.o.log("error", `cleanup of ${name} failed: ${errorMessage(e)}`));
+      await this.unwind(name, paths, record, cloned, ownWorkTree, failure).catch((e) => this.o.log("error", `cleanup of ${name} failed: ${errorMessage(e)}`));
       await observer.settle(name, failure);
       throw err;
     }
@@ -127,14 +129,14 @@ export class Deployer {
   }
 
   /** After a failed deploy: no containers; a complete clone stays, a partial one goes. */
-  private async unwind(name: string, paths: AppPaths, record: AppRecord, cloned: boolean, emptyBefore: boolean, failure: string): Promise<void> {
+  private async unwind(name: string, paths: AppPaths, record: AppRecord, cloned: boolean, ownWorkTree: boolean, failure: string): Promise<void> {
     const { steps, records } = this.o;
     await steps.removeContainers(name, paths);
     await removeTree(paths.composeDir);
     if (!cloned) {
       await removeTree(paths.gitDir);
       // Only a work tree this deploy started empty: files that were there before are never removed.
-      if (emptyBefore) await removeTree(paths.workspace);
+      if (ownWorkTree) await removeTree(paths.workspace);
       record.commitSha = null;
       record.branch = null;
     }
