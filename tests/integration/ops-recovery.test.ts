@@ -106,6 +106,18 @@ describe("recoverable from every state", () => {
     await fx.apply(name, "deinstall", {});
   });
 
+  it("a failed first deploy retried with another repository clones that one afresh", async () => {
+    const name = uniqueName("repo");
+    const wrong = await fx.git.createRepo(`${name}-wrong`, { "index.html": "wrong\n" });
+    const right = await fx.git.createRepo(`${name}-right`, { "index.html": "right\n" });
+    const port = await freePort();
+    expect((await fx.run(name, "provision", { spec: { ...fx.spec(name, wrong.url, port), installCommand: "exit 3" } })).ok).toBe(false);
+    const fixed = await fx.run(name, "update", { spec: fx.spec(name, right.url, port) });
+    expect(fixed).toMatchObject({ ok: true, result: { commitSha: right.sha } });
+    expect(await waitFor(() => fetchText(port))).toBe("right\n");
+    await fx.apply(name, "deinstall", {});
+  });
+
   it("a deploy cut short mid-clone (agent killed) is finished by the re-delivered command", async () => {
     const name = uniqueName("cut");
     const repo = await fx.git.createRepo(name, { "index.html": "finished\n" });

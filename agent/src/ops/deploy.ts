@@ -62,12 +62,14 @@ export class Deployer {
     if (existing && existing.spec.appId !== spec.appId) {
       throw new OpsError("CONFLICT", `app name ${name} is already used by another app on this host`);
     }
+    // A first deploy that failed and is now asked for with another repository starts afresh.
+    const otherRepository = existing !== undefined && !existing.provisioned && existing.spec.repository !== spec.repository;
     // The work tree may be removed on failure only if it held nothing of anyone else's: it was
-    // empty, or it is what an earlier attempt of ours left mid-clone (a record without a branch).
-    const ownWorkTree = (await dirEntries(paths.workspace)) === 0 || (existing !== undefined && !existing.branch);
+    // empty, or it is what an earlier attempt of ours left (mid-clone, or a clone never deployed).
+    const ownWorkTree = (await dirEntries(paths.workspace)) === 0 || (existing !== undefined && (!existing.branch || otherRepository));
     if (!existing && !ownWorkTree) throw new OpsError("CONFLICT", `workspace ${paths.workspace} already exists and is not managed by this agent`);
-    // A clone that completed earlier (record with a branch, git dir with a HEAD) is reused.
-    let cloned = Boolean(existing?.branch && existing.commitSha) && (await gitDirReady(paths));
+    // A clone that completed earlier (record with a branch, git dir with a HEAD) of the same repository is reused.
+    let cloned = Boolean(existing?.branch && existing.commitSha) && existing?.spec.repository === spec.repository && (await gitDirReady(paths));
     const record: AppRecord = existing
       ? { ...existing, spec, provisioned: false, ...(cloned ? {} : { commitSha: null, branch: null }) }
       : { spec, commitSha: null, branch: null, provisioned: false, updatedAt: "" };
