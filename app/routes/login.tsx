@@ -82,7 +82,7 @@ export default function Login() {
         <p className="form-actions">
           {/* A full page load: the provider's sign-in page is another site. */}
           <a className="button primary" href={provider.href} data-testid="oidc-sign-in">
-            Sign in with {provider.name}
+            {`Sign in with ${provider.name}`}
           </a>
         </p>
       ) : null}
