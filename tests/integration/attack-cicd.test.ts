@@ -85,7 +85,7 @@ describe("POST /hooks/deploy/<app>", () => {
   const paths = ["..%2F..%2Fetc", "%00", "victim%00", "victim%0a", "VICTIM", "v%D1%96ctim", "victim%E2%80%8B", "a".repeat(64), "__proto__", "a%20b", "%24(touch%20x)", "-p", "%zz", "victim%2F..%2Fother"];
   it.each(paths)("refuses the app name %s", async (path) => {
     const d = delivery("github", { secret });
-    const r = await fetch(`${c.url}/hooks/deploy/${path}`, { method: "POST", headers: d.headers, body: d.body });
+    const r = await fetch(`${c.url}/hooks/deploy/${path}`, { method: "POST", headers: d.headers, body: new Uint8Array(d.body) });
     expect(r.status).toBeGreaterThanOrEqual(400);
     expect(r.status).toBeLessThan(500);
   });
@@ -114,7 +114,7 @@ describe("POST /hooks/deploy/<app>", () => {
     });
     const r = await fetch(`${c.url}/hooks/deploy/${VICTIM}`, { method: "POST", headers: d.headers, body: stream, duplex: "half" } as RequestInit);
     expect(r.status).toBe(413);
-    const lying = await fetch(`${c.url}/hooks/deploy/${VICTIM}`, { method: "POST", headers: { ...d.headers, "content-length": String(50 * 1024 * 1024) }, body: d.body }).catch(() => null);
+    const lying = await fetch(`${c.url}/hooks/deploy/${VICTIM}`, { method: "POST", headers: { ...d.headers, "content-length": String(50 * 1024 * 1024) }, body: new Uint8Array(d.body) }).catch(() => null);
     if (lying) expect(lying.status).toBe(413);
   });
 

@@ -54,7 +54,7 @@ export function delivery(forge: Forge, o: DeliveryOptions): { headers: Record<st
 }
 
 export async function deliver(url: string, app: string, d: { headers: Record<string, string>; body: Buffer }) {
-  const r = await fetch(`${url}/hooks/deploy/${app}`, { method: "POST", headers: d.headers, body: d.body });
+  const r = await fetch(`${url}/hooks/deploy/${app}`, { method: "POST", headers: d.headers, body: new Uint8Array(d.body) });
   const text = await r.text();
   let json: Record<string, unknown> = {};
   try {
