@@ -6,17 +6,20 @@ import type { Request, Response } from "express";
 import type { ConsoleContext } from "./context.server";
 import { receiveDelivery, WEBHOOK_BODY_LIMIT } from "./services/webhooks.server";
 
+/** The body, or null as soon as it grows past `limit` (the rest is drained after the answer, which closes the connection). */
 function readLimited(req: Request, limit: number): Promise<Buffer | null> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    let over = false;
-    req.on("data", (c: Buffer) => {
+    const onData = (c: Buffer) => {
       size += c.length;
-      if (size > limit) over = true;
-      else chunks.push(c);
-    });
-    req.on("end", () => resolve(over ? null : Buffer.concat(chunks)));
+      if (size <= limit) return void chunks.push(c);
+      req.off("data", onData);
+      req.pause();
+      resolve(null);
+    };
+    req.on("data", onData);
+    req.on("end", () => resolve(Buffer.concat(chunks)));
     req.on("error", reject);
   });
 }
@@ -33,6 +36,7 @@ export function deployWebhookRoute(ctx: ConsoleContext) {
       const answer = await receiveDelivery(ctx, body ? { ...base, body } : { ...base, body: Buffer.alloc(0), oversized: true });
       if (!body) res.set("connection", "close");
       res.status(answer.status).json(answer.body);
+      // Drain what the client still sends, as the general body limit does, so it reads the 413.
       if (!body) req.resume();
     } catch (e) {
       console.error(JSON.stringify({ t: new Date().toISOString(), level: "error", msg: "webhook delivery failed", error: (e as Error).message }));

@@ -81,7 +81,7 @@ export default function Login() {
       {provider ? (
         <p className="form-actions">
           {/* A full page load: the provider's sign-in page is another site. */}
-          <a className="button primary" href={provider.href} data-testid="oidc-sign-in">
+          <a className={passwordLogin ? "button" : "button primary"} href={provider.href} data-testid="oidc-sign-in">
             {`Sign in with ${provider.name}`}
           </a>
         </p>
@@ -92,23 +92,23 @@ export default function Login() {
         </p>
       ) : null}
       {passwordLogin ? (
-      <Form method="post" className="form">
-        <input type="hidden" name="_csrf" value={csrfToken} />
-        <input type="hidden" name="next" value={next} />
-        <div className="field">
-          <label htmlFor="f-username">User name</label>
-          <input id="f-username" name="username" autoComplete="username" autoCapitalize="none" spellCheck={false} required defaultValue={result?.username ?? ""} autoFocus />
-        </div>
-        <div className="field">
-          <label htmlFor="f-password">Password</label>
-          <input id="f-password" name="password" type="password" autoComplete="current-password" required />
-        </div>
-        <div className="form-actions">
-          <button type="submit" className="button primary" disabled={busy}>
-            {busy ? "Signing in…" : "Sign in"}
-          </button>
-        </div>
-      </Form>
+        <Form method="post" className="form">
+          <input type="hidden" name="_csrf" value={csrfToken} />
+          <input type="hidden" name="next" value={next} />
+          <div className="field">
+            <label htmlFor="f-username">User name</label>
+            <input id="f-username" name="username" autoComplete="username" autoCapitalize="none" spellCheck={false} required defaultValue={result?.username ?? ""} autoFocus />
+          </div>
+          <div className="field">
+            <label htmlFor="f-password">Password</label>
+            <input id="f-password" name="password" type="password" autoComplete="current-password" required />
+          </div>
+          <div className="form-actions">
+            <button type="submit" className="button primary" disabled={busy}>
+              {busy ? "Signing in…" : "Sign in"}
+            </button>
+          </div>
+        </Form>
       ) : null}
     </section>
   );

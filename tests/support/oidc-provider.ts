@@ -63,6 +63,7 @@ export async function startProvider(opts: { consoleUrl: string; groups?: Record<
     pkce: { required: () => true, methods: ["S256"] },
     features: { devInteractions: { enabled: true }, rpInitiatedLogout: { enabled: true } },
     cookies: { keys: ["test-cookie-key-0123456789"] },
+    ttl: { Interaction: 600, Session: 3600, Grant: 3600, AccessToken: 600, IdToken: 600, AuthorizationCode: 60 },
     findAccount: async (_ctx: unknown, sub: string) => ({
       accountId: sub,
       claims: async () => ({ sub, preferred_username: sub, name: sub, email: `${sub}@example.test`, groups: state.groups[sub] ?? [] }),
