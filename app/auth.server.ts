@@ -57,6 +57,18 @@ export function clearSessionCookie(request: Request): string {
   return serializeCookie(cookieName("dcc_session", secure), "", secure, 0);
 }
 
+/** The pending identity-provider sign-in (sealed state, nonce, PKCE verifier), for its 10 minutes. */
+export function pendingOidcCookie(request: Request, value: string, maxAge: number): string {
+  const secure = isSecureRequest(request);
+  return serializeCookie(cookieName("dcc_oidc", secure), value, secure, maxAge);
+}
+export const readPendingOidcCookie = (request: Request): string | null => readBoth(request, "dcc_oidc");
+
+/** This console's origin as people reach it: DCC_PUBLIC_URL when set, else the request's own. */
+export function publicOrigin(request: Request, dcc: ConsoleContext): string {
+  return dcc.config.publicUrl ? new URL(dcc.config.publicUrl).origin : new URL(request.url).origin;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Authentication
 

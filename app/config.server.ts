@@ -62,7 +62,60 @@ const EnvSchema = z.object({
   DCC_RETAIN_COMMANDS_DAYS: Days.default(30),
   DCC_RETAIN_AUDIT_DAYS: Days.default(400),
   DCC_PRUNE_INTERVAL_S: Seconds(1, 7 * 86_400).default(3600),
+  DCC_PASSWORD_LOGIN: Switch.default(true),
+  DCC_SECRET_KEY: z.string().min(32, { error: "must be at least 32 characters" }).optional(),
+  DCC_OIDC_ISSUER: z.url({ error: "must be the provider's issuer URL" }).optional(),
+  DCC_OIDC_CLIENT_ID: z.string().min(1).max(500).optional(),
+  DCC_OIDC_CLIENT_SECRET: z.string().min(1).max(1000).optional(),
+  DCC_OIDC_NAME: z.string().min(1).max(60).regex(/^[^\u0000-\u001f<>]+$/, { error: "must be plain text" }).optional(),
+  DCC_OIDC_ADMIN_GROUPS: z.string().max(4000).optional(),
+  DCC_OIDC_OPERATOR_GROUPS: z.string().max(4000).optional(),
+  DCC_OIDC_GROUPS_CLAIM: z.string().regex(/^[A-Za-z0-9_.:/-]{1,100}$/, { error: "must be a claim name" }).default("groups"),
+  DCC_OIDC_SCOPES: z.string().regex(/^[\x21-\x7e]+( [\x21-\x7e]+)*$/, { error: "must be space-separated scopes" }).default("openid profile email groups"),
 });
+
+/** Sign-in with an OpenID Connect provider (authorization code + PKCE). */
+export interface OidcConfig {
+  issuer: string;
+  clientId: string;
+  /** Unset: a public client (PKCE only, no client authentication). */
+  clientSecret?: string;
+  /** What the sign-in button says: "Sign in with <name>". */
+  name: string;
+  adminGroups: string[];
+  operatorGroups: string[];
+  groupsClaim: string;
+  scopes: string;
+  /** http:// issuers are accepted on loopback only (labs, tests). */
+  allowInsecure: boolean;
+}
+
+const list = (v: string | undefined) => (v ?? "").split(",").map((g) => g.trim()).filter(Boolean);
+const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/;
+
+function oidcConfig(e: z.infer<typeof EnvSchema>): OidcConfig | undefined {
+  if (!e.DCC_OIDC_ISSUER) {
+    if (e.DCC_OIDC_CLIENT_ID) throw new ConfigError("Invalid configuration: DCC_OIDC_CLIENT_ID is set but DCC_OIDC_ISSUER is not");
+    if (!e.DCC_PASSWORD_LOGIN) throw new ConfigError("Invalid configuration: DCC_PASSWORD_LOGIN=off needs an identity provider (DCC_OIDC_ISSUER)");
+    return undefined;
+  }
+  const issuer = new URL(e.DCC_OIDC_ISSUER);
+  if (issuer.protocol !== "https:" && !(issuer.protocol === "http:" && LOOPBACK.test(issuer.hostname))) {
+    throw new ConfigError("Invalid configuration: DCC_OIDC_ISSUER must be an https:// URL (http:// only on loopback)");
+  }
+  if (!e.DCC_OIDC_CLIENT_ID) throw new ConfigError("Invalid configuration: DCC_OIDC_CLIENT_ID is required with DCC_OIDC_ISSUER");
+  return {
+    issuer: e.DCC_OIDC_ISSUER,
+    clientId: e.DCC_OIDC_CLIENT_ID,
+    clientSecret: e.DCC_OIDC_CLIENT_SECRET,
+    name: e.DCC_OIDC_NAME ?? issuer.hostname,
+    adminGroups: list(e.DCC_OIDC_ADMIN_GROUPS),
+    operatorGroups: list(e.DCC_OIDC_OPERATOR_GROUPS),
+    groupsClaim: e.DCC_OIDC_GROUPS_CLAIM,
+    scopes: e.DCC_OIDC_SCOPES.split(" ").includes("openid") ? e.DCC_OIDC_SCOPES : `openid ${e.DCC_OIDC_SCOPES}`,
+    allowInsecure: issuer.protocol === "http:",
+  };
+}
 
 export interface Config {
   port: number;
@@ -98,6 +151,11 @@ export interface Config {
   retention: { eventsMs: number; outputMs: number; commandsMs: number; auditMs: number; intervalMs: number };
   /** Project root: where db/migrations, templates/ and build/ live. */
   rootDir: string;
+  /** Sign-in with user name and password (DCC_PASSWORD_LOGIN); off leaves only the identity provider. */
+  passwordLogin: boolean;
+  oidc?: OidcConfig;
+  /** Key for secrets at rest (DCC_SECRET_KEY); otherwise one is generated once under dataDir. */
+  secretKey?: string;
 }
 
 export class ConfigError extends Error {}
@@ -148,5 +206,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, rootDir: string): Config {
       intervalMs: e.DCC_PRUNE_INTERVAL_S * 1000,
     },
     rootDir,
+    passwordLogin: e.DCC_PASSWORD_LOGIN,
+    oidc: oidcConfig(e),
+    secretKey: e.DCC_SECRET_KEY,
   };
 }

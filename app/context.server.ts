@@ -6,7 +6,7 @@ import type { Db } from "../db/client";
 import type { Config } from "./config.server";
 import type { ConsoleMetrics } from "./services/metrics.server";
 
-export type ActorKind = "anonymous" | "user" | "token" | "agent" | "system";
+export type ActorKind = "anonymous" | "user" | "token" | "agent" | "system" | "webhook";
 export interface Actor {
   kind: ActorKind;
   /** user name, token id, host id or "console". */

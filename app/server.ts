@@ -14,6 +14,7 @@ import { seedMarketplace } from "../db/seed";
 import { loadConfig } from "./config.server";
 import { ChangeBus, noDispatcher, type ConsoleContext } from "./context.server";
 import { bodyLimit, crossSiteWriteGuard, securityHeaders } from "./http-security.server";
+import { deployWebhookRoute } from "./webhook-route.server";
 import { loadSessionKey, prepareFirstRun } from "./services/auth.server";
 import { AgentHub } from "./hub/hub.server";
 import { startLocalAgent, type LocalAgent } from "./hub/local-agent.server";
@@ -58,6 +59,7 @@ async function main() {
   if (session.note) log(session.note);
   const ctx: ConsoleContext = { db, config, bus, dispatcher: noDispatcher, metrics, sessionKey: session.key };
   const firstRun = await prepareFirstRun(ctx);
+  if (!config.passwordLogin && config.adminPassword) log("DCC_ADMIN_PASSWORD is ignored: password sign-in is off (DCC_PASSWORD_LOGIN)", { level: "warn" });
   const stopTail = startEventTail(db, ctx.bus);
   const stopRetention = startRetention(ctx, (msg, fields) => log(msg, { component: "retention", ...fields }));
   const agentHub = new AgentHub(ctx);
@@ -69,7 +71,10 @@ async function main() {
   app.disable("x-powered-by");
   app.set("trust proxy", config.trustProxy ? 1 : false);
   app.use(metrics.http); // first, so refused requests are counted too
-  app.use(securityHeaders, bodyLimit(), crossSiteWriteGuard(config.publicUrl));
+  app.use(securityHeaders);
+  // Deploy webhooks read their raw body (signatures) under their own limit, before the general one.
+  app.post("/hooks/deploy/:app", deployWebhookRoute(ctx));
+  app.use(bodyLimit(), crossSiteWriteGuard(config.publicUrl));
   // gzip for pages, API answers and assets: a dashboard of 1,000 apps is ~1.5 MB of HTML and
   // ~75 KB compressed, its JS 280 KB and 91 KB. Never the live streams (text/event-stream): zlib
   // would hold their events back until its buffer fills.

@@ -8,6 +8,26 @@ function trpcError(status: 401 | 403, code: "UNAUTHORIZED" | "FORBIDDEN", messag
   return Response.json({ error: { message, code: status === 401 ? -32001 : -32003, data: { code, httpStatus: status } } }, { status });
 }
 
+/** Public procedure names that tRPC cannot use as router keys (`apply` is reserved), and where they live. */
+const ALIASES: Record<string, string> = { "apps.apply": "apps.applySpec" };
+
+/** The same request addressed to the aliased procedure names (the body is read once and passed on). */
+async function withAliases(request: Request): Promise<Request> {
+  const url = new URL(request.url);
+  const prefix = "/api/trpc/";
+  if (!url.pathname.startsWith(prefix)) return request;
+  let names: string[];
+  try {
+    names = decodeURIComponent(url.pathname.slice(prefix.length)).split(",");
+  } catch {
+    return request;
+  }
+  if (!names.some((n) => n in ALIASES)) return request;
+  url.pathname = prefix + names.map((n) => ALIASES[n] ?? n).join(",");
+  const body = request.method === "GET" || request.method === "HEAD" ? undefined : await request.arrayBuffer();
+  return new Request(url, { method: request.method, headers: request.headers, body, signal: request.signal });
+}
+
 const procedures = appRouter._def.procedures as unknown as Record<string, { _def: { type: string; meta?: ProcedureMeta } }>;
 
 async function handle({ request, context }: LoaderFunctionArgs | ActionFunctionArgs) {
@@ -35,7 +55,7 @@ async function handle({ request, context }: LoaderFunctionArgs | ActionFunctionA
   }
   const response = await fetchRequestHandler({
     endpoint: "/api/trpc",
-    req: request,
+    req: await withAliases(request),
     router: appRouter,
     createContext: () => ({ ...context.dcc, actor, req: request }),
   });

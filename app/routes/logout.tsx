@@ -1,7 +1,9 @@
 import type { ActionFunctionArgs } from "@remix-run/node";
 import { redirect } from "@remix-run/node";
-import { clearSessionCookie, requireUser } from "../auth.server";
+import { clearSessionCookie, publicOrigin, requireUser } from "../auth.server";
 import { signOut, signOutEverywhere } from "../services/auth.server";
+import { endSessionUrl } from "../services/oidc.server";
+import { hasIdentity } from "../services/oidc-users.server";
 
 // Signing out is a POST with the CSRF token (a GET link could be triggered by any page).
 export async function loader() {
@@ -15,5 +17,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
     if (form.get("intent") === "everywhere") await signOutEverywhere(context.dcc, actor);
     else await signOut(context.dcc, actor);
   }
-  return redirect("/login", { headers: { "set-cookie": clearSessionCookie(request) } });
+  // Someone who came through the identity provider is signed out there too, when it offers that.
+  const provider = actor.userId && (await hasIdentity(context.dcc, actor.userId)) ? await endSessionUrl(context.dcc, `${publicOrigin(request, context.dcc)}/login`) : null;
+  return redirect(provider ?? "/login", { headers: { "set-cookie": clearSessionCookie(request) } });
 }

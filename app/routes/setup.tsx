@@ -8,6 +8,8 @@ import { ServiceError } from "../services/errors";
 export const meta: MetaFunction = () => [{ title: "Set up · Docker Control Center" }];
 
 export async function loader({ request, context }: LoaderFunctionArgs) {
+  // Without password sign-in the first admin comes through the identity provider.
+  if (!context.dcc.config.passwordLogin) throw redirect("/login");
   // Set-up exists only until the first admin does; afterwards this page refuses.
   if ((await userCount(context.dcc.db)) > 0) return json({ done: true as const, csrfToken: "" }, { status: 403 });
   const csrf = anonymousCsrf(request, context);

@@ -2,7 +2,8 @@ import { mkdtemp, readFile, rm, stat, writeFile, chmod } from "node:fs/promises"
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { csrfToken, csrfTokenValid, hashPassword, loadSessionKey, secretsEqual, verifyPassword } from "./auth.server";
+import { csrfToken, csrfTokenValid, hashPassword, loadSessionKey, lockDurationMs, secretsEqual, THROTTLE, verifyPassword } from "./auth.server";
+import { NO_PASSWORD } from "./oidc-users.server";
 import { redact } from "./audit.server";
 
 describe("passwords", () => {
@@ -69,5 +70,22 @@ describe("audit redaction", () => {
       list: ["[redacted]", 3],
       passwordChanged: true,
     });
+  });
+});
+
+describe("sign-in throttling", () => {
+  it("lets the first failures through, then doubles the wait up to a cap", () => {
+    const rule = THROTTLE.accountAddress;
+    expect([1, 2, 3, 4].map((n) => lockDurationMs(n, rule))).toEqual([0, 0, 0, 0]);
+    expect([5, 6, 7, 8].map((n) => lockDurationMs(n, rule) / 60_000)).toEqual([1, 2, 4, 8]);
+    expect(lockDurationMs(9, rule)).toBe(rule.maxMs);
+    expect(lockDurationMs(10_000, rule)).toBe(rule.maxMs);
+    expect(lockDurationMs(19, THROTTLE.address)).toBe(0);
+    expect(lockDurationMs(20, THROTTLE.address)).toBe(60_000);
+  });
+
+  it("never verifies a password against an identity-provider user's placeholder", async () => {
+    expect(await verifyPassword(NO_PASSWORD, "")).toBe(false);
+    expect(await verifyPassword(NO_PASSWORD, "!oidc")).toBe(false);
   });
 });

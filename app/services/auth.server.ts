@@ -164,14 +164,35 @@ export async function signOutEverywhere(ctx: Pick<ConsoleContext, "db">, actor: 
 }
 
 // ---------------------------------------------------------------------------------------------
-// Failed sign-in throttling (per account and per source address, kept across restarts)
+// Failed sign-in throttling, kept in the database across restarts. Keyed per source address and
+// per account + address, never per account alone: a flood of wrong passwords for `admin` from one
+// address throttles that address, while the right password from an address that has not failed
+// still signs in. Each failure past the free ones doubles the wait (capped).
+
+export interface ThrottleRule {
+  /** Failures within the window before the first wait. */
+  free: number;
+  /** The first wait; each further failure doubles it, up to maxMs. */
+  baseMs: number;
+  maxMs: number;
+  /** A run of failures older than this is forgotten. */
+  windowMs: number;
+}
 
 export const THROTTLE = {
-  windowMs: 15 * 60 * 1000,
-  lockMs: 15 * 60 * 1000,
-  perAccount: 5,
-  perAddress: 20,
+  /** One account from one address: 4 free tries, then 1 min, 2 min, 4 min … up to 15 min. */
+  accountAddress: { free: 4, baseMs: 60_000, maxMs: 15 * 60_000, windowMs: 24 * 3600_000 } satisfies ThrottleRule,
+  /** Any account from one address (password spraying): 19 free tries, then 1 min doubling up to 1 h. */
+  address: { free: 19, baseMs: 60_000, maxMs: 60 * 60_000, windowMs: 24 * 3600_000 } satisfies ThrottleRule,
+  /** Wrong set-up tokens from one address. */
+  setup: { free: 9, baseMs: 15 * 60_000, maxMs: 60 * 60_000, windowMs: 24 * 3600_000 } satisfies ThrottleRule,
 };
+
+/** How long the `failures`-th failure in a row makes the key wait (0 while it is still free). */
+export function lockDurationMs(failures: number, rule: ThrottleRule): number {
+  if (failures <= rule.free) return 0;
+  return Math.min(rule.maxMs, rule.baseMs * 2 ** Math.min(failures - rule.free - 1, 30));
+}
 
 async function lockedUntil(db: Db, keys: string[]): Promise<string | null> {
   const now = nowIso();
@@ -183,22 +204,23 @@ async function lockedUntil(db: Db, keys: string[]): Promise<string | null> {
   return until;
 }
 
-async function recordFailure(db: Db, key: string, limit: number): Promise<void> {
+async function recordFailure(db: Db, key: string, rule: ThrottleRule): Promise<void> {
   const now = nowIso();
-  const windowStart = new Date(Date.now() - THROTTLE.windowMs).toISOString();
-  const lockUntil = isoIn(THROTTLE.lockMs);
-  // One upsert: a failure outside the window starts a new count; reaching the limit locks the key.
-  await db.run(sql`
+  const windowStart = new Date(Date.now() - rule.windowMs).toISOString();
+  // One upsert: a failure outside the window starts a new run; the wait follows the new count.
+  const rows = await db.all<{ failures: number }>(sql`
     INSERT INTO sign_in_throttle (key, failures, window_started_at, locked_until)
-    VALUES (${key}, 1, ${now}, ${limit <= 1 ? lockUntil : null})
+    VALUES (${key}, 1, ${now}, NULL)
     ON CONFLICT (key) DO UPDATE SET
       failures = CASE WHEN window_started_at < ${windowStart} THEN 1 ELSE failures + 1 END,
-      locked_until = CASE WHEN (CASE WHEN window_started_at < ${windowStart} THEN 1 ELSE failures + 1 END) >= ${limit}
-                          THEN ${lockUntil} ELSE locked_until END,
-      window_started_at = CASE WHEN window_started_at < ${windowStart} THEN ${now} ELSE window_started_at END`);
+      window_started_at = CASE WHEN window_started_at < ${windowStart} THEN ${now} ELSE window_started_at END
+    RETURNING failures`);
+  const failures = Number(rows[0]?.failures ?? 1);
+  const wait = lockDurationMs(failures, rule);
+  if (wait > 0) await db.update(signInThrottle).set({ lockedUntil: isoIn(wait) }).where(eq(signInThrottle.key, key));
 }
 
-const accountKey = (username: string) => `user:${username.slice(0, 64)}`;
+const accountAddressKey = (username: string, address: string | undefined) => `user:${username.slice(0, 64)}@${address ?? "unknown"}`;
 const addressKey = (address: string | undefined) => `addr:${address ?? "unknown"}`;
 
 // ---------------------------------------------------------------------------------------------
@@ -206,7 +228,7 @@ const addressKey = (address: string | undefined) => `addr:${address ?? "unknown"
 
 export type SignInResult =
   | { ok: true; token: string; sessionId: string; user: Pick<User, "id" | "username" | "role"> }
-  | { ok: false; reason: "invalid" | "locked"; retryAt?: string };
+  | { ok: false; reason: "invalid" | "locked" | "disabled"; retryAt?: string };
 
 export interface SignInInput {
   username: unknown;
@@ -217,14 +239,18 @@ export interface SignInInput {
   previousSessionId?: string;
 }
 
-export async function signIn(ctx: Pick<ConsoleContext, "db">, input: SignInInput): Promise<SignInResult> {
+export async function signIn(ctx: Pick<ConsoleContext, "db" | "config">, input: SignInInput): Promise<SignInResult> {
   const db = ctx.db;
   const username = typeof input.username === "string" ? input.username.slice(0, 64) : "";
   const password = typeof input.password === "string" && input.password.length <= 1024 ? input.password : "";
   const anon: Actor = { kind: "anonymous", id: "sign-in", role: "viewer", address: input.address };
   const target = `user:${username || "?"}`;
 
-  const locked = await lockedUntil(db, [accountKey(username), addressKey(input.address)]);
+  if (!ctx.config.passwordLogin) {
+    await recordAudit(db, anon, { action: "auth.sign_in", target, outcome: "denied", detail: { reason: "password sign-in is off" } });
+    return { ok: false, reason: "disabled" };
+  }
+  const locked = await lockedUntil(db, [accountAddressKey(username, input.address), addressKey(input.address)]);
   if (locked) {
     await recordAudit(db, anon, { action: "auth.sign_in", target, outcome: "denied", detail: { reason: "locked", until: locked } });
     return { ok: false, reason: "locked", retryAt: locked };
@@ -236,8 +262,8 @@ export async function signIn(ctx: Pick<ConsoleContext, "db">, input: SignInInput
   else await burnVerify(password || "x");
 
   if (!good) {
-    await recordFailure(db, accountKey(username), THROTTLE.perAccount);
-    await recordFailure(db, addressKey(input.address), THROTTLE.perAddress);
+    await recordFailure(db, accountAddressKey(username, input.address), THROTTLE.accountAddress);
+    await recordFailure(db, addressKey(input.address), THROTTLE.address);
     const reason = !user ? "unknown user" : user.disabledAt ? "disabled" : "wrong password";
     await recordAudit(db, anon, { action: "auth.sign_in", target, outcome: "denied", detail: { reason } });
     return { ok: false, reason: "invalid" };
@@ -247,7 +273,7 @@ export async function signIn(ctx: Pick<ConsoleContext, "db">, input: SignInInput
     if (input.previousSessionId) await tx.delete(sessions).where(eq(sessions.id, input.previousSessionId));
     const session = await createSession(tx, user.id, { address: input.address, userAgent: input.userAgent });
     await tx.update(users).set({ lastSignInAt: nowIso() }).where(eq(users.id, user.id));
-    await tx.delete(signInThrottle).where(eq(signInThrottle.key, accountKey(username)));
+    await tx.delete(signInThrottle).where(eq(signInThrottle.key, accountAddressKey(username, input.address)));
     const actor: Actor = { kind: "user", id: user.username, role: user.role, address: input.address, userId: user.id, sessionId: session.id };
     await recordAudit(tx, actor, { action: "auth.sign_in", target, outcome: "ok" });
     return { ok: true as const, token: session.token, sessionId: session.id, user: { id: user.id, username: user.username, role: user.role } };
@@ -271,6 +297,8 @@ export async function userCount(db: Db): Promise<number> {
 export async function prepareFirstRun(ctx: Pick<ConsoleContext, "db" | "config">): Promise<{ setupToken?: string; createdAdmin?: string }> {
   const { db, config } = ctx;
   if ((await userCount(db)) > 0) return {};
+  // Without password sign-in the first admin comes through the identity provider (their groups).
+  if (!config.passwordLogin) return {};
   if (config.adminPassword) {
     const passwordHash = await hashPassword(config.adminPassword);
     const system: Actor = { kind: "system", id: "env", role: "admin" };
@@ -296,13 +324,14 @@ export const SetupInput = z.strictObject({
 
 /** Creates the first admin, once, for whoever holds a set-up token printed at start. */
 export async function completeSetup(
-  ctx: Pick<ConsoleContext, "db">,
+  ctx: Pick<ConsoleContext, "db" | "config">,
   raw: unknown,
   meta: { address?: string; userAgent?: string | null },
 ): Promise<{ token: string; sessionId: string; user: Pick<User, "id" | "username" | "role"> }> {
   const db = ctx.db;
   const anon: Actor = { kind: "anonymous", id: "setup", role: "viewer", address: meta.address };
   const throttleKey = `setup:${meta.address ?? "unknown"}`;
+  if (!ctx.config.passwordLogin) throw new ServiceError("FORBIDDEN", "password sign-in is off; sign in with the identity provider");
   if (await lockedUntil(db, [throttleKey])) throw new ServiceError("FORBIDDEN", "too many wrong set-up tokens from this address; try again later");
   if ((await userCount(db)) > 0) {
     await recordAudit(db, anon, { action: "setup.admin", outcome: "denied", detail: { reason: "already set up" } });
@@ -336,7 +365,7 @@ export async function completeSetup(
   );
   if (result === "taken") throw new ServiceError("FORBIDDEN", "the console is already set up; sign in instead");
   if (result === "bad-token") {
-    await recordFailure(db, throttleKey, 10);
+    await recordFailure(db, throttleKey, THROTTLE.setup);
     await recordAudit(db, anon, { action: "setup.admin", target: `user:${input.username}`, outcome: "denied", detail: { reason: "wrong set-up token" } });
     throw ServiceError.field("FORBIDDEN", "setupToken", "is not a valid set-up token (see the console's log)");
   }

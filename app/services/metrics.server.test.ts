@@ -72,6 +72,9 @@ describe("console metrics", () => {
     expect(routeLabel("/apps/new")).toBe("/apps/new");
     expect(routeLabel("/hosts")).toBe("/hosts");
     expect(routeLabel("/build/entry.client-ABC.js")).toBe("/build/*");
+    expect(routeLabel("/hooks/deploy/webui")).toBe("/hooks/deploy/:app");
+    expect(routeLabel("/hooks/deploy/a/b")).toBe("other");
+    expect(routeLabel("/auth/oidc/callback?code=x")).toBe("/auth/oidc/callback");
     expect(routeLabel("/wp-admin/x.php")).toBe("other");
     expect(routeLabel("/random-1234")).toBe("other");
   });

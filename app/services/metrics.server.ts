@@ -48,6 +48,8 @@ export function routeLabel(path: string): string {
   if (p.startsWith("/api/trpc/") || p === "/api/trpc") return "/api/trpc";
   if (p.startsWith("/build/")) return "/build/*";
   const seg = p.split("/").filter(Boolean);
+  if (seg[0] === "hooks" && seg[1] === "deploy" && seg.length === 3) return "/hooks/deploy/:app";
+  if (p === "/auth/oidc/start" || p === "/auth/oidc/callback") return p;
   if (seg[0] === "apps" && seg.length >= 2) {
     if (seg[1] === "new" && seg.length === 2) return "/apps/new";
     if (seg.length === 2) return "/apps/:name";

@@ -6,3 +6,5 @@ export * from "./hosts";
 export * from "./templates";
 export * from "./tokens";
 export * from "./users";
+export * from "./oidc-identities";
+export * from "./webhooks";

@@ -15,6 +15,11 @@ import { changeStream } from "../../services/live.server";
 import { AppListInput, AppNameInput, createApp, getApp, listApps, updateApp } from "../../services/apps.server";
 import { AppLogFollowInput, AppLogsInput, DEFAULT_TAIL, followAppLogs, readAppLogs } from "../../services/logs.server";
 import { asTrpcErrors, operatorProcedure, router, viewerProcedure } from "../init";
+import { applyApp } from "../../services/apply.server";
+import { deleteWebhook, ensureWebhook, WebhookDeleteInput, WebhookInput } from "../../services/webhooks.server";
+
+/** The console's origin for URLs it hands out (webhooks): DCC_PUBLIC_URL, else the request's. */
+const originOf = (ctx: { config: { publicUrl?: string }; req: Request }) => new URL(ctx.config.publicUrl ?? ctx.req.url).origin;
 
 export const appsRouter = router({
   list: viewerProcedure.input(AppListInput).query(async ({ ctx, input }) => ({ items: await listApps(ctx, input) })),
@@ -23,6 +28,15 @@ export const appsRouter = router({
   // including the rules that depend on configuration (insecure git, host allow-list).
   create: operatorProcedure.input(z.unknown()).mutation(({ ctx, input }) => createApp(ctx, ctx.actor, input)),
   update: operatorProcedure.input(z.unknown()).mutation(({ ctx, input }) => updateApp(ctx, ctx.actor, input)),
+  /**
+   * `apps.apply` on the wire (tRPC reserves `apply` as a router key; app/routes/api.trpc.$.ts maps
+   * the public name here). Create or update to the given spec, idempotent by name:
+   * `{ app, created, changed, commandId }`.
+   */
+  applySpec: operatorProcedure.input(z.unknown()).mutation(({ ctx, input }) => applyApp(ctx, ctx.actor, input)),
+  /** The app's deploy webhook `{ url, secret }`; the secret is shown once (on creation or `rotate`). */
+  webhook: operatorProcedure.input(WebhookInput).mutation(({ ctx, input }) => ensureWebhook(ctx, ctx.actor, input, originOf(ctx))),
+  webhookDelete: operatorProcedure.input(WebhookDeleteInput).mutation(({ ctx, input }) => deleteWebhook(ctx, ctx.actor, input)),
   start: operatorProcedure.input(LifecycleInput).mutation(({ ctx, input }) => runLifecycle(ctx, ctx.actor, "start", input.name)),
   stop: operatorProcedure.input(LifecycleInput).mutation(({ ctx, input }) => runLifecycle(ctx, ctx.actor, "stop", input.name)),
   restart: operatorProcedure.input(LifecycleInput).mutation(({ ctx, input }) => runLifecycle(ctx, ctx.actor, "restart", input.name)),
