@@ -2,7 +2,7 @@
 // settings, starts it watching (status and usage reports go to the channel), and exposes it as
 // the narrow LifecycleManager the executor uses. Host facts come from the ops layer too.
 import { mkdirSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import type Docker from "dockerode";
 import type { HostFacts } from "./contract/facts";
 import type { StatusReport, UsageSample } from "./contract/reports";
@@ -28,7 +28,11 @@ export interface LifecycleDeps {
   log: Logger;
   onStatus: (r: StatusReport) => void;
   onUsage: (u: UsageSample) => void;
+  /** A provision, reinstall or update succeeded at `commitSha` (the dependency inventory hooks in here). */
+  onDeployed?: (app: string, commitSha: string, workspace: string) => void;
 }
+
+const DEPLOYS = new Set(["provision", "reinstall", "update"]);
 
 /** Resolves once the ops layer's folders are ready; rejects (nothing started) when they cannot be. */
 export async function createLifecycle(d: LifecycleDeps): Promise<Lifecycle> {
@@ -43,7 +47,11 @@ export async function createLifecycle(d: LifecycleDeps): Promise<Lifecycle> {
   await m.init();
   const unwatch = m.watch(d.onStatus, d.onUsage);
   return {
-    apply: async (action, app, params, progress) => ({ ...(await m.apply(app, action, params, progress)) }),
+    apply: async (action, app, params, progress) => {
+      const r = await m.apply(app, action, params, progress);
+      if (DEPLOYS.has(action) && r?.commitSha) d.onDeployed?.(app, r.commitSha, resolve(d.workspaceRoot, app));
+      return { ...r };
+    },
     cleanup: async (params) => ({ ...(await m.cleanup(params)) }),
     inventory: () => m.inventory(),
     streamLogs: (app, req, onLine, onEnd) => m.logs(app, { ...req, onEnd }, onLine),

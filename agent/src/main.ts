@@ -11,6 +11,7 @@ import { AgentConfigError, USAGE, loadAgentConfig, type AgentConfig } from "./co
 import { CLOSE, publicKeyFromBase64 } from "./contract/protocol";
 import type { HostFacts } from "./contract/facts";
 import type { StatusReport, UsageSample } from "./contract/reports";
+import { DependencyReporter } from "./dependency-reporter";
 import { createExecutor } from "./executor";
 import { startHealthServer } from "./health";
 import { Journal } from "./journal";
@@ -55,6 +56,7 @@ async function run(config: AgentConfig, log: Logger): Promise<void> {
     () => unavailable,
   );
 
+  const dependencies = new DependencyReporter({ send: (m) => channel.send(m), log });
   // The app manager labels containers with the host id, so it starts once the identity is known.
   const startLifecycle = (hostId: string) => (starting ??= startManager(hostId));
   const startManager = async (hostId: string) => {
@@ -72,6 +74,7 @@ async function run(config: AgentConfig, log: Logger): Promise<void> {
           flushStatus();
         },
         onUsage: (u) => void usageQueue.set(u.app, u),
+        onDeployed: (app, sha, workspace) => dependencies.deployed(app, sha, workspace),
       });
     } catch (e) {
       unavailable = `the app manager could not start: ${(e as Error).message}`;
@@ -130,7 +133,7 @@ async function run(config: AgentConfig, log: Logger): Promise<void> {
     onLogs: (req) => logRelay.handle(req),
     onLogsStop: (req) => logRelay.stop(req.requestId),
     onDisconnect: () => logRelay.stopAll("disconnected from the console"),
-    onReady: () => flushStatus(),
+    onReady: () => (flushStatus(), dependencies.flush()),
     onFatal: (code, reason) => {
       log("error", "the console refused this agent", { code, reason, action: "stopping" });
       void shutdown(code === CLOSE.enrollRefused ? EXIT_CONFIG : EXIT_REFUSED);
