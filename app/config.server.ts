@@ -12,6 +12,10 @@ const Switch = z
   .regex(/^(1|0|true|false|on|off|yes|no)$/i, { error: "must be one of 1/0, true/false, on/off" })
   .transform((v) => /^(1|true|on|yes)$/i.test(v));
 
+/** Whole seconds, at least 1. */
+const Seconds = (fallback: number) =>
+  z.string().regex(/^\d{1,9}$/, { error: "must be a whole number of seconds" }).transform(Number).refine((n) => n >= 1, { error: "must be at least 1" }).default(fallback);
+
 const EnvSchema = z.object({
   PORT: z
     .string()
@@ -41,6 +45,11 @@ const EnvSchema = z.object({
     .transform(Number)
     .refine((h) => h > 0 && h <= 8760, { error: "must be more than 0 and at most 8760 hours" })
     .default(24),
+  DCC_SECRET_KEY: z.string().min(32, { error: "must be at least 32 characters" }).optional(),
+  DCC_OSV_URL: z.union([z.literal("off"), z.url({ protocol: /^https?$/, error: "must be an http(s) URL or off" })]).default("https://api.osv.dev"),
+  DCC_OSV_RECHECK_S: Seconds(86_400),
+  DCC_NOTIFY_RETRY_S: Seconds(10),
+  DCC_HOST_OFFLINE_ALERT_S: Seconds(60),
 });
 
 export interface Config {
@@ -71,6 +80,10 @@ export interface Config {
   autoCleanupHours: number;
   /** Project root: where db/migrations, templates/ and build/ live. */
   rootDir: string;
+  /** Key that seals stored secrets (webhook signing secrets); else generated once under dataDir. */
+  secretKey?: string;
+  /** Dependency checks (OSV API base URL, or null when off) and notifications. */
+  alerts: { osvUrl: string | null; recheckMs: number; notifyRetryMs: number; hostOfflineMs: number };
 }
 
 export class ConfigError extends Error {}
@@ -112,5 +125,12 @@ export function loadConfig(env: NodeJS.ProcessEnv, rootDir: string): Config {
     templatesDir: resolve(e.DCC_TEMPLATES_DIR ?? join(rootDir, "templates/marketplace")),
     autoCleanupHours: e.DCC_AUTO_CLEANUP_HOURS,
     rootDir,
+    secretKey: e.DCC_SECRET_KEY,
+    alerts: {
+      osvUrl: e.DCC_OSV_URL === "off" ? null : e.DCC_OSV_URL.replace(/\/+$/, ""),
+      recheckMs: e.DCC_OSV_RECHECK_S * 1000,
+      notifyRetryMs: e.DCC_NOTIFY_RETRY_S * 1000,
+      hostOfflineMs: e.DCC_HOST_OFFLINE_ALERT_S * 1000,
+    },
   };
 }

@@ -20,6 +20,8 @@ import { startLocalAgent, type LocalAgent } from "./hub/local-agent.server";
 import { hubLog } from "./hub/log.server";
 import { startEventTail } from "./services/live.server";
 import { createConsoleMetrics } from "./services/metrics.server";
+import { NotificationDeliverer } from "./services/notify-delivery.server";
+import { startScanner } from "./services/scan.server";
 
 /** What the hub plugs into the server: websocket upgrades on /agent, and a clean stop. */
 export interface HubSlot {
@@ -58,6 +60,9 @@ async function main() {
   const ctx: ConsoleContext = { db, config, bus, dispatcher: noDispatcher, metrics, sessionKey: session.key };
   const firstRun = await prepareFirstRun(ctx);
   const stopTail = startEventTail(db, ctx.bus);
+  const alertLog = (level: string, msg: string, extra: Record<string, unknown> = {}) => log(msg, { level, ...extra });
+  const stopScanner = startScanner(ctx, alertLog);
+  const deliverer = new NotificationDeliverer(ctx, alertLog).start();
   const agentHub = new AgentHub(ctx);
   ctx.dispatcher = agentHub;
   const hub: HubSlot = agentHub;
@@ -137,6 +142,8 @@ async function main() {
     server.closeIdleConnections();
     await Promise.all([new Promise((r) => server.close(r)), hub.close()]);
     stopTail();
+    stopScanner();
+    deliverer.stop();
     db.$client.close();
     process.exit(0);
   };

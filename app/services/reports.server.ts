@@ -9,6 +9,7 @@ import { apps, commands, hosts, marketplaceTemplates, type App, type Command } f
 import type { AppChange, ConsoleContext } from "../context.server";
 import { recordCleanupOutcome } from "./cleanup.server";
 import { publishAll, recordEvent } from "./events.server";
+import { notifyEvent } from "./notify.server";
 
 type Ctx = Pick<ConsoleContext, "db" | "bus">;
 
@@ -217,6 +218,7 @@ export async function commandFinished(
     return "applied";
   });
   publishAll(ctx, changes);
+  if (!r.ok && outcome === "applied" && ["provision", "reinstall", "update"].includes(head.action)) await notifyEvent(ctx, { kind: "deploy.failed", host: hostId, key: `deploy.failed:${r.id}`, detail: { commandId: r.id, action: head.action, error: r.error } });
   return outcome;
 }
 
@@ -275,6 +277,7 @@ export async function applyStatusReports(ctx: Ctx, hostId: string, reports: Stat
     }
   });
   publishAll(ctx, changes);
+  for (const w of writes) if (w.changed.status === "STOPPED") await notifyEvent(ctx, { kind: "app.stopped", app: w.app.name, host: hostId, key: `app.stopped:${w.app.name}:${w.report.at}`, detail: { at: w.report.at, exitCode: w.report.exitCode, containerState: w.report.containerState, lastError: w.report.lastError } });
   return refused;
 }
 

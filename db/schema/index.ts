@@ -6,3 +6,7 @@ export * from "./hosts";
 export * from "./templates";
 export * from "./tokens";
 export * from "./users";
+export * from "./dependencies";
+export * from "./notifications";
+export * from "./osv-cache";
+export * from "./vulnerabilities";

@@ -5,6 +5,7 @@ import { AppEventsListInput, LifecycleInput, listAppEvents, ReinstallInput, runL
 import { changeStream } from "../../services/live.server";
 import { AppListInput, AppNameInput, createApp, getApp, listApps, updateApp } from "../../services/apps.server";
 import { AppLogFollowInput, AppLogsInput, DEFAULT_TAIL, followAppLogs, readAppLogs } from "../../services/logs.server";
+import { appVulnerabilityReport } from "../../services/scan.server";
 import { asTrpcErrors, operatorProcedure, router, viewerProcedure } from "../init";
 
 export const appsRouter = router({
@@ -23,6 +24,8 @@ export const appsRouter = router({
   /** The app's stored event timeline, newest first (`events` is the live stream). */
   timeline: viewerProcedure.input(AppEventsListInput).query(async ({ ctx, input }) => ({ items: await listAppEvents(ctx, input) })),
   deinstall: operatorProcedure.input(LifecycleInput).mutation(({ ctx, input }) => runLifecycle(ctx, ctx.actor, "deinstall", input.name)),
+  /** Known vulnerabilities of the app's pinned dependencies at its deployed commit (OSV), most severe first. */
+  vulnerabilities: viewerProcedure.input(AppNameInput).query(({ ctx, input }) => appVulnerabilityReport(ctx, input.name)),
   /** The app's last `tail` (default 200) log lines, read from its host's agent. */
   logs: viewerProcedure.input(AppLogsInput).query(async ({ ctx, input }) => ({ items: await readAppLogs(ctx, input.name, input.tail) })),
   /** Server-sent events: `{ lines }` batches of the app's log, the last `tail` lines first, then live. */
