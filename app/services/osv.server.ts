@@ -2,7 +2,7 @@
 // `POST /v1/querybatch` answering vulnerability ids per package version, then `GET /v1/vulns/<id>`
 // for each advisory's details. Plus the pure readings of an advisory: its severity (CVSS base score
 // where a vector is given, else the database's own word) and the version that fixes a package.
-import { fromVector } from "ae-cvss-calculator";
+import cvss from "ae-cvss-calculator";
 import type { Severity } from "../../db/schema";
 
 export interface OsvQuery {
@@ -86,7 +86,7 @@ export function severityOfScore(score: number): Severity {
 /** CVSS v2, v3.x or v4 base score of a vector; null when it cannot be read. */
 export function cvssScore(vector: string): number | null {
   try {
-    const v = fromVector(vector);
+    const v = cvss.fromVector(vector);
     const s = v?.calculateScores().base;
     return typeof s === "number" && Number.isFinite(s) ? s : null;
   } catch {
