@@ -98,7 +98,7 @@ export default function Notifications() {
           <input id="n-secret" name="secret" type="password" placeholder="generated when empty" autoComplete="off" />
           {errors.secret ? <p className="field-error">Secret {errors.secret}</p> : null}
         </div>
-        <fieldset className={`field${Object.keys(errors).some((k) => k.startsWith("events")) ? " invalid" : ""}`}>
+        <fieldset className={`field event-choices${Object.keys(errors).some((k) => k.startsWith("events")) ? " invalid" : ""}`}>
           <legend>Events (all when none ticked)</legend>
           {NOTIFICATION_EVENTS.map((e) => (
             <label key={e} className="small">
