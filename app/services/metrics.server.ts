@@ -138,7 +138,7 @@ export function createConsoleMetrics(opts: MetricsOptions): ConsoleMetrics {
     labelNames: ["app", "severity"] as const,
     registers: [registry],
     async collect() {
-      const rows = await opts.db.$client.execute("SELECT app_name, severity, count(*) AS n FROM app_vulnerabilities GROUP BY app_name, severity").catch(() => null);
+      const rows = await opts.db.$client.execute("SELECT a.name AS app_name, v.severity, count(*) AS n FROM app_vulnerabilities v JOIN apps a ON a.id = v.app_id GROUP BY a.name, v.severity").catch(() => null);
       if (!rows) return;
       this.reset();
       for (const r of rows.rows) this.set({ app: String(r.app_name), severity: String(r.severity) }, Number(r.n));

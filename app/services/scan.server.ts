@@ -63,7 +63,8 @@ export interface VulnerabilityDto {
 const RANK: Record<Severity, number> = { critical: 4, high: 3, medium: 2, low: 1, unknown: 0 };
 
 export async function listVulnerabilities(ctx: Pick<ConsoleContext, "db">, appName: string): Promise<VulnerabilityDto[]> {
-  const rows = await ctx.db.select().from(appVulnerabilities).where(eq(appVulnerabilities.appName, appName));
+  // Joined with the live app row: findings of a deinstalled app (cleared on its next due check) never show under a new app of the same name.
+  const rows = (await ctx.db.select().from(appVulnerabilities).innerJoin(apps, eq(apps.id, appVulnerabilities.appId)).where(eq(apps.name, appName))).map((r) => r.app_vulnerabilities);
   return rows
     .map((r) => ({ id: r.vulnId, aliases: r.aliases, package: r.package, version: r.version, ecosystem: r.ecosystem, severity: r.severity, score: r.score, fixedIn: r.fixedIn, summary: r.summary, url: r.url, commitSha: r.commitSha, firstSeenAt: r.firstSeenAt }))
     .sort((a, b) => RANK[b.severity] - RANK[a.severity] || (b.score ?? 0) - (a.score ?? 0) || a.package.localeCompare(b.package));
@@ -80,14 +81,19 @@ export async function scanStatus(ctx: Pick<ConsoleContext, "db">, appName: strin
   const [r] = await ctx.db
     .select({ commitSha: appDependencies.commitSha, packages: appDependencies.packages, manifests: appDependencies.manifests, state: appDependencies.scanState, scannedAt: appDependencies.scannedAt, error: appDependencies.scanError })
     .from(appDependencies)
-    .where(eq(appDependencies.appName, appName));
+    .innerJoin(apps, eq(apps.id, appDependencies.appId))
+    .where(eq(apps.name, appName));
   if (!r) return null;
   return { commitSha: r.commitSha, packages: r.packages.length, pinned: r.packages.filter((p) => p.version).length, manifests: r.manifests, state: r.state, scannedAt: r.scannedAt, error: r.error };
 }
 
 /** Highest severity and count per app, for the dashboard badge. */
 export async function vulnerabilitySummary(ctx: Pick<ConsoleContext, "db">): Promise<Map<string, { severity: Severity; count: number }>> {
-  const rows = await ctx.db.select({ app: appVulnerabilities.appName, severity: appVulnerabilities.severity, n: sql<number>`count(*)` }).from(appVulnerabilities).groupBy(appVulnerabilities.appName, appVulnerabilities.severity);
+  const rows = await ctx.db
+    .select({ app: apps.name, severity: appVulnerabilities.severity, n: sql<number>`count(*)` })
+    .from(appVulnerabilities)
+    .innerJoin(apps, eq(apps.id, appVulnerabilities.appId))
+    .groupBy(apps.name, appVulnerabilities.severity);
   const out = new Map<string, { severity: Severity; count: number }>();
   for (const r of rows) {
     const cur = out.get(r.app) ?? { severity: "unknown" as Severity, count: 0 };
