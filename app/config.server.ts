@@ -72,6 +72,10 @@ const EnvSchema = z.object({
   DCC_OIDC_OPERATOR_GROUPS: z.string().max(4000).optional(),
   DCC_OIDC_GROUPS_CLAIM: z.string().regex(/^[A-Za-z0-9_.:/-]{1,100}$/, { error: "must be a claim name" }).default("groups"),
   DCC_OIDC_SCOPES: z.string().regex(/^[\x21-\x7e]+( [\x21-\x7e]+)*$/, { error: "must be space-separated scopes" }).default("openid profile email groups"),
+  DCC_OSV_URL: z.union([z.literal("off"), z.url({ protocol: /^https?$/, error: "must be an http(s) URL or off" })]).default("https://api.osv.dev"),
+  DCC_OSV_RECHECK_S: Seconds(1, 365 * 86_400).default(86_400),
+  DCC_NOTIFY_RETRY_S: Seconds(1, 86_400).default(10),
+  DCC_HOST_OFFLINE_ALERT_S: Seconds(1, 86_400).default(60),
 });
 
 /** Sign-in with an OpenID Connect provider (authorization code + PKCE). */
@@ -156,6 +160,8 @@ export interface Config {
   oidc?: OidcConfig;
   /** Key for secrets at rest (DCC_SECRET_KEY); otherwise one is generated once under dataDir. */
   secretKey?: string;
+  /** Dependency checks (OSV API base URL, or null when off) and notifications. */
+  alerts: { osvUrl: string | null; recheckMs: number; notifyRetryMs: number; hostOfflineMs: number };
 }
 
 export class ConfigError extends Error {}
@@ -209,5 +215,11 @@ export function loadConfig(env: NodeJS.ProcessEnv, rootDir: string): Config {
     passwordLogin: e.DCC_PASSWORD_LOGIN,
     oidc: oidcConfig(e),
     secretKey: e.DCC_SECRET_KEY,
+    alerts: {
+      osvUrl: e.DCC_OSV_URL === "off" ? null : e.DCC_OSV_URL.replace(/\/+$/, ""),
+      recheckMs: e.DCC_OSV_RECHECK_S * 1000,
+      notifyRetryMs: e.DCC_NOTIFY_RETRY_S * 1000,
+      hostOfflineMs: e.DCC_HOST_OFFLINE_ALERT_S * 1000,
+    },
   };
 }

@@ -22,6 +22,8 @@ import { hubLog } from "./hub/log.server";
 import { startEventTail } from "./services/live.server";
 import { startRetention } from "./services/retention.server";
 import { createConsoleMetrics } from "./services/metrics.server";
+import { NotificationDeliverer } from "./services/notify-delivery.server";
+import { startScanner } from "./services/scan.server";
 
 /** What the hub plugs into the server: websocket upgrades on /agent, and a clean stop. */
 export interface HubSlot {
@@ -62,6 +64,9 @@ async function main() {
   if (!config.passwordLogin && config.adminPassword) log("DCC_ADMIN_PASSWORD is ignored: password sign-in is off (DCC_PASSWORD_LOGIN)", { level: "warn" });
   const stopTail = startEventTail(db, ctx.bus);
   const stopRetention = startRetention(ctx, (msg, fields) => log(msg, { component: "retention", ...fields }));
+  const alertLog = (level: string, msg: string, extra: Record<string, unknown> = {}) => log(msg, { level, ...extra });
+  const stopScanner = startScanner(ctx, alertLog);
+  const deliverer = new NotificationDeliverer(ctx, alertLog).start();
   const agentHub = new AgentHub(ctx);
   ctx.dispatcher = agentHub;
   const hub: HubSlot = agentHub;
@@ -145,6 +150,8 @@ async function main() {
     await Promise.all([new Promise((r) => server.close(r)), hub.close()]);
     stopTail();
     stopRetention();
+    stopScanner();
+    deliverer.stop();
     db.$client.close();
     process.exit(0);
   };

@@ -14,7 +14,8 @@ import { AgentConfigError, USAGE, loadAgentConfig, type AgentConfig } from "./co
 import { CLOSE, publicKeyFromBase64 } from "./contract/protocol";
 import type { HostFacts } from "./contract/facts";
 import type { StatusReport, UsageSample } from "./contract/reports";
-import { Dispatcher } from "./dispatch";
+import { DependencyReporter } from "./dependency-reporter";
+import { Dispatcher, type CommandRunner } from "./dispatch";
 import { startHealthServer } from "./health";
 import { Journal } from "./journal";
 import { jsonLogger, type Logger } from "./log";
@@ -35,6 +36,9 @@ async function dockerAnswers(docker: Docker): Promise<boolean> {
   const timeout = new Promise<boolean>((r) => setTimeout(() => r(false), 3000).unref());
   return Promise.race([docker.ping().then(() => true, () => false), timeout]);
 }
+
+/** Actions after which the workspace holds a (possibly new) deployed commit. */
+const DEPLOYS = new Set(["provision", "reinstall", "update", "start", "restart"]);
 
 async function run(config: AgentConfig, log: Logger): Promise<void> {
   ensureStateDir(config.stateDir);
@@ -91,13 +95,25 @@ async function run(config: AgentConfig, log: Logger): Promise<void> {
     }
   };
 
+  // After a deploy at a commit the dependency manifests are read and reported (never in its way).
+  const dependencies = new DependencyReporter({ send: (m) => channel.send(m), log });
+  const reportingDeploys = (runner: Dispatcher): CommandRunner => ({
+    observe: (app) => runner.observe(app),
+    run: async (cmd, progress) => {
+      const outcome = await runner.run(cmd, progress);
+      const sha = outcome.result?.commitSha;
+      if (outcome.ok && cmd.app && typeof sha === "string" && DEPLOYS.has(cmd.action)) dependencies.deployed(cmd.app, sha, join(config.workspaceRoot, cmd.app));
+      return outcome;
+    },
+  });
+
   let processor: CommandProcessor | null = null;
   const onIdentity = (id: Identity) => {
     processor = new CommandProcessor({
       hostId: id.hostId,
       consoleKey: publicKeyFromBase64(id.consolePublicKey),
       journal,
-      runner: new Dispatcher({ hostId: id.hostId, ops: currentOps, unavailable: () => unavailable, queue, log }),
+      runner: reportingDeploys(new Dispatcher({ hostId: id.hostId, ops: currentOps, unavailable: () => unavailable, queue, log })),
       rules: { allowInsecure: config.allowInsecureGit },
       send: (m) => channel.send(m),
       log,
@@ -142,7 +158,7 @@ async function run(config: AgentConfig, log: Logger): Promise<void> {
     onLogs: (req) => logRelay.handle(req),
     onLogsStop: (req) => logRelay.stop(req.requestId),
     onDisconnect: () => logRelay.stopAll("disconnected from the console"),
-    onReady: () => flushStatus(),
+    onReady: () => (flushStatus(), dependencies.flush()),
     onFatal: (code, reason) => {
       log("error", "the console refused this agent", { code, reason, action: "stopping" });
       void shutdown(code === CLOSE.enrollRefused ? EXIT_CONFIG : EXIT_REFUSED);

@@ -39,6 +39,8 @@ import {
 } from "../services/reports.server";
 import { hostDisconnected, type HostOnline } from "../services/host-presence.server";
 import { commandDeadline } from "../services/commands.server";
+import { notifyEvent } from "../services/notify.server";
+import { recordDependencies } from "../services/scan.server";
 import type { HubLogger } from "./log.server";
 
 /** What a session needs from its hub. */
@@ -186,6 +188,8 @@ export class AgentSession {
       case "log":
         if (msg.requestId) return this.logAnswer(msg);
         return this.logRefusals("log", await publishLogLines(ctx, hostId, msg.lines));
+      case "dependencies":
+        return this.logRefusals("dependencies", await recordDependencies(ctx, hostId, msg));
       default:
         return this.close(CLOSE.protocolError, `unexpected ${msg.type} after hello`);
     }
@@ -352,5 +356,6 @@ export class AgentSession {
   /** Called by the hub when this was the host's current session and it is gone. */
   async markOffline(): Promise<void> {
     if (this.hostId) await hostDisconnected(this.hub.ctx, this.hostId, this.hub.processId);
+    if (this.hostId) await notifyEvent(this.hub.ctx, { kind: "host.offline", host: this.hostId, key: `host.offline:${this.hostId}:${new Date().toISOString()}` });
   }
 }

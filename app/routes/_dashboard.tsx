@@ -6,6 +6,8 @@ import { formatBytes, MiniSpark } from "../components/AppHealth";
 import { useCsrfToken } from "../components/CsrfInput";
 import { requireUser } from "../auth.server";
 import { lightOf, StatusLight } from "../components/StatusLight";
+import { VulnBadge } from "../components/Vulnerabilities";
+import { vulnerabilitySummary } from "../services/scan.server";
 import { useLiveApps } from "../components/useLiveApps";
 import { listApps } from "../services/apps.server";
 import { listHosts } from "../services/hosts.server";
@@ -17,7 +19,7 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
   await requireUser(request, context, "viewer");
   // Read first: the list below reflects at least every change up to this event id.
   const since = await latestEventId(context.dcc.db);
-  const [apps, hosts] = await Promise.all([listApps(context.dcc, undefined), listHosts(context.dcc)]);
+  const [apps, hosts, vulns] = await Promise.all([listApps(context.dcc, undefined), listHosts(context.dcc), vulnerabilitySummary(context.dcc)]);
   return {
     since,
     // Only what the table shows (the app page loads the rest): with 1,000 apps this is most of the page's weight.
@@ -35,6 +37,7 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
       templateId: a.templateId,
       statusSince: a.statusSince,
       usage: a.usage,
+      vulns: vulns.get(a.name) ?? null,
     })),
     hosts: hosts.map((h) => ({ id: h.id, name: h.name, online: h.online, address: h.address })),
   };
@@ -120,6 +123,7 @@ const AppRow = memo(function AppRow({
       <th scope="row" className="app-name">
         <a href={`/apps/${app.name}`}>{app.name}</a>
         {app.templateId ? <span className="tag">{app.templateId}</span> : null}
+        <VulnBadge name={app.name} summary={app.vulns} />
       </th>
       <td>
         <StatusLight app={app} reason />

@@ -8,6 +8,8 @@ import { HealthHistory, MAX_SAMPLES, ResourceCharts, usageSample, type UsageSamp
 import appPageStylesHref from "../components/app-page.css";
 import { LogsPanel } from "../components/LogsPanel";
 import { StatusLight } from "../components/StatusLight";
+import { VulnerabilityList } from "../components/Vulnerabilities";
+import { listVulnerabilities, scanStatus } from "../services/scan.server";
 import { useLiveApps, type LiveChange } from "../components/useLiveApps";
 import { requireUser } from "../auth.server";
 import { CsrfInput } from "../components/CsrfInput";
@@ -26,8 +28,13 @@ export async function loader({ params, request, context }: LoaderFunctionArgs) {
   const name = AppNameSchema.safeParse(params.name);
   const app = name.success ? await findApp(context.dcc.db, name.data) : null;
   if (!app) throw new Response("No app by that name", { status: 404, statusText: "Not Found" });
-  const [timeline, compose] = await Promise.all([listAppEvents(context.dcc, { name: app.name, limit: 200 }), composePreview(context.dcc, app.name)]);
-  return { app, timeline, compose };
+  const [timeline, compose, vulns, scan] = await Promise.all([
+    listAppEvents(context.dcc, { name: app.name, limit: 200 }),
+    composePreview(context.dcc, app.name),
+    listVulnerabilities(context.dcc, app.name),
+    scanStatus(context.dcc, app.name),
+  ]);
+  return { app, timeline, compose, vulns, scan };
 }
 
 /** "Promote to marketplace": the app becomes a template that links back to it. */
@@ -155,6 +162,7 @@ export default function AppPage() {
           </div>
         </div>
       </section>
+      <VulnerabilityList items={data.vulns} scan={data.scan} />
       <section className="panel" aria-labelledby="promote-title">
         <h2 id="promote-title">Promote to marketplace</h2>
         <Form method="post" className="form inline-form">

@@ -7,6 +7,7 @@ import type { HostFacts } from "../../agent/src/contract/facts";
 import { hosts } from "../../db/schema";
 import type { ConsoleContext } from "../context.server";
 import { presenceChanged } from "./app-status.server";
+import { notifyEvent } from "./notify.server";
 
 type Ctx = Pick<ConsoleContext, "db" | "bus">;
 
@@ -90,6 +91,7 @@ export async function sweepStaleHosts(ctx: Ctx, processId: string, seenBefore: s
     .where(and(eq(hosts.online, true), lt(hosts.lastSeenAt, seenBefore), or(isNull(hosts.connectedTo), ne(hosts.connectedTo, processId))))
     .returning({ id: hosts.id });
   await presenceChanged(ctx, rows.map((r) => r.id), false);
+  for (const r of rows) await notifyEvent(ctx, { kind: "host.offline", host: r.id, key: `host.offline:${r.id}:${new Date().toISOString()}` });
   return rows.length;
 }
 

@@ -135,6 +135,18 @@ export function createConsoleMetrics(opts: MetricsOptions): ConsoleMetrics {
     },
   });
   new Gauge({
+    name: "dcc_app_vulnerabilities",
+    help: "Known vulnerabilities of each app's dependencies at its deployed commit, by severity (from the database)",
+    labelNames: ["app", "severity"] as const,
+    registers: [registry],
+    async collect() {
+      const rows = await opts.db.$client.execute("SELECT a.name AS app_name, v.severity, count(*) AS n FROM app_vulnerabilities v JOIN apps a ON a.id = v.app_id GROUP BY a.name, v.severity").catch(() => null);
+      if (!rows) return;
+      this.reset();
+      for (const r of rows.rows) this.set({ app: String(r.app_name), severity: String(r.severity) }, Number(r.n));
+    },
+  });
+  new Gauge({
     name: "dcc_build_info",
     help: "Always 1; the console's version as a label",
     labelNames: ["version"] as const,

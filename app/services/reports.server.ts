@@ -11,6 +11,7 @@ import type { AppChange, ConsoleContext } from "../context.server";
 import { answeredState, observedState, restoredState, writeAppState } from "./app-status.server";
 import { recordCleanupOutcome } from "./cleanup.server";
 import { publishAll, recordEvent } from "./events.server";
+import { notifyEvent } from "./notify.server";
 
 type Ctx = Pick<ConsoleContext, "db" | "bus">;
 
@@ -144,6 +145,7 @@ export async function commandFinished(ctx: Ctx, hostId: string, r: CommandAnswer
     return "applied";
   });
   publishAll(ctx, changes);
+  if (!r.ok && outcome === "applied" && ["provision", "reinstall", "update"].includes(head.action)) await notifyEvent(ctx, { kind: "deploy.failed", host: hostId, key: `deploy.failed:${r.id}`, detail: { commandId: r.id, action: head.action, error: r.error } });
   return outcome;
 }
 
@@ -200,8 +202,10 @@ export async function applyStatusReports(ctx: Ctx, hostId: string, reports: Stat
   }
   if (!writes.length) return refused;
   const changes: AppChange[] = [];
+  const stopped: { app: App; report: StatusReport }[] = [];
   await ctx.db.transaction(async (tx) => {
     for (const { app, report: r } of writes) {
+      if (r.status === "STOPPED" && app.status !== "STOPPED") stopped.push({ app, report: r });
       const extra: Record<string, unknown> = { reportedAt: r.at };
       if (r.containerState !== undefined) extra.containerState = r.containerState;
       if (r.exitCode !== undefined) extra.exitCode = r.exitCode;
@@ -214,6 +218,10 @@ export async function applyStatusReports(ctx: Ctx, hostId: string, reports: Stat
     }
   });
   publishAll(ctx, changes);
+  // An app that went down with no stop or deinstall on its way (notify.server.ts checks) is news.
+  for (const { app, report: r } of stopped) {
+    await notifyEvent(ctx, { kind: "app.stopped", app: app.name, host: hostId, key: `app.stopped:${app.name}:${r.at}`, detail: { at: r.at, exitCode: r.exitCode, containerState: r.containerState, lastError: r.lastError } });
+  }
   return refused;
 }
 

@@ -1,3 +1,5 @@
+import { createHmac } from "node:crypto";
+import { backoffMs, signatureOf, slackBody } from "./notify-delivery.server";
 import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -30,5 +32,20 @@ describe("secret box", () => {
     parts[2] = Buffer.from("whsec_secres").toString("base64url");
     expect(open(key, "webhook:app-1", parts.join("."))).toBeNull();
     expect(open(key, "webhook:app-1", "garbage")).toBeNull();
+  });
+});
+
+describe("webhook signing and messages", () => {
+  it("X-DCC-Signature is sha256=HMAC-SHA256(secret, `<timestamp>.<body>`)", () => {
+    const body = JSON.stringify({ event: "test" });
+    const expected = createHmac("sha256", "s3cret").update(`1700000000.${body}`).digest("hex");
+    expect(signatureOf("s3cret", "1700000000", body)).toBe(`sha256=${expected}`);
+    expect(signatureOf("s3cret", "1700000001", body)).not.toBe(`sha256=${expected}`);
+  });
+
+  it("Slack gets a text message; retries back off exponentially up to an hour", () => {
+    expect(JSON.parse(slackBody({ id: "d", event: "deploy.failed", at: "", app: "a", host: null, text: "Deploy of a failed", detail: {} }))).toEqual({ text: ":x: Deploy of a failed" });
+    expect([1, 2, 3, 4].map((n) => backoffMs(1000, n))).toEqual([1000, 2000, 4000, 8000]);
+    expect(backoffMs(10_000, 30)).toBe(3_600_000);
   });
 });

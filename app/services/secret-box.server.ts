@@ -69,3 +69,10 @@ export function open(key: Buffer, purpose: string, sealed: string): string | nul
     return null;
   }
 }
+
+/** Like `open`, for callers that cannot go on without the value: throws instead of null. */
+export function unseal(key: Buffer, purpose: string, sealed: string): string {
+  const plain = open(key, purpose, sealed);
+  if (plain === null) throw new Error(`a sealed ${purpose.split(":")[0]} value does not open with this console's key (was DCC_SECRET_KEY changed?)`);
+  return plain;
+}

@@ -3,6 +3,7 @@ import { appsRouter } from "./routers/apps";
 import { auditRouter } from "./routers/audit";
 import { authRouter } from "./routers/auth";
 import { hostsRouter } from "./routers/hosts";
+import { notificationsRouter } from "./routers/notifications";
 import { templatesRouter } from "./routers/templates";
 import { tokensRouter } from "./routers/tokens";
 import { usersRouter } from "./routers/users";
@@ -15,6 +16,7 @@ export const appRouter = router({
   auth: authRouter,
   tokens: tokensRouter,
   users: usersRouter,
+  notifications: notificationsRouter,
 });
 
 export type AppRouter = typeof appRouter;

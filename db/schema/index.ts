@@ -8,3 +8,7 @@ export * from "./tokens";
 export * from "./users";
 export * from "./oidc-identities";
 export * from "./webhooks";
+export * from "./dependencies";
+export * from "./notifications";
+export * from "./osv-cache";
+export * from "./vulnerabilities";

@@ -53,7 +53,7 @@ function postForm(path: string, fields: Record<string, string>, headers: Record<
 
 describe("pages need a signed-in user", () => {
   it("redirects an anonymous page request to /login, keeping where it was going", async () => {
-    for (const path of ["/", "/marketplace", "/hosts", "/apps/new", "/settings/tokens", "/audit", "/account"]) {
+    for (const path of ["/", "/marketplace", "/hosts", "/apps/new", "/settings/tokens", "/settings/notifications", "/audit", "/account"]) {
       const r = await fetch(`${c.url}${path}`, { redirect: "manual" });
       expect(r.status, path).toBe(302);
       expect(r.headers.get("location"), path).toBe(`/login?next=${encodeURIComponent(path)}`);
@@ -69,7 +69,7 @@ describe("pages need a signed-in user", () => {
     const cookie = await httpSignIn(c.url, "ops", PASSWORD);
     expect((await fetch(`${c.url}/`, { headers: { cookie } })).status).toBe(200);
     expect((await fetch(`${c.url}/apps/new`, { headers: { cookie } })).status).toBe(200);
-    for (const path of ["/settings/tokens", "/settings/users", "/audit"]) {
+    for (const path of ["/settings/tokens", "/settings/users", "/settings/notifications", "/audit"]) {
       expect((await fetch(`${c.url}${path}`, { headers: { cookie }, redirect: "manual" })).status, path).toBe(403);
     }
   });

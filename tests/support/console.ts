@@ -78,6 +78,8 @@ export async function startConsole(opts: ConsoleOptions = {}): Promise<RunningCo
     DCC_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
     DCC_ADMIN_USER: TEST_ADMIN_USER,
     DCC_ADMIN_PASSWORD: TEST_ADMIN_PASSWORD,
+    // No test reaches the public OSV API; the dependency-scan tests give their local server.
+    DCC_OSV_URL: "off",
     ...opts.env,
   };
   const proc = spawn(process.execPath, [join(ROOT, "build/server.mjs")], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });

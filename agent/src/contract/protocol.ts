@@ -10,11 +10,13 @@
 //     consolePublicKey}; the agent pins that key (checking --console-fingerprint when given) and
 //     sends hello on the same socket
 //   console → welcome; then command {payload, sig}* ; agent → ack, progress*, result | refused;
-//   agent → status / usage / log reports at any time. ws-level ping/pong keeps it alive.
+//   agent → status / usage / log reports at any time; dependencies {app, commitSha, packages} after a
+//   deploy at a new commit (./dependencies.ts). ws-level ping/pong keeps it alive.
 //   console → logs {requestId, app, tail, follow?}; agent → log {requestId, lines}* … {done: true};
 //   console → logs-stop {requestId} ends a follow.
 import { createHash, createPublicKey, generateKeyPairSync, randomBytes, sign, verify, type KeyObject } from "node:crypto";
 import { z } from "zod";
+import { DependenciesMessageSchema } from "./dependencies";
 import { HostFactsSchema } from "./facts";
 import { InventoryItemSchema, LogLineSchema, ProgressSchema, StatusReportSchema, UsageSampleSchema } from "./reports";
 import { LIFECYCLE_ACTIONS } from "./spec";
@@ -242,6 +244,7 @@ export const AgentMessageSchema = z.discriminatedUnion("type", [
   StatusMessageSchema,
   UsageMessageSchema,
   LogMessageSchema,
+  DependenciesMessageSchema,
 ]);
 export type AgentMessage = z.infer<typeof AgentMessageSchema>;
 export type HelloMessage = z.infer<typeof HelloSchema>;

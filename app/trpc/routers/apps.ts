@@ -14,6 +14,7 @@ import {
 import { changeStream } from "../../services/live.server";
 import { AppListInput, AppNameInput, createApp, getApp, listApps, updateApp } from "../../services/apps.server";
 import { AppLogFollowInput, AppLogsInput, DEFAULT_TAIL, followAppLogs, readAppLogs } from "../../services/logs.server";
+import { appVulnerabilityReport } from "../../services/scan.server";
 import { asTrpcErrors, operatorProcedure, router, viewerProcedure } from "../init";
 import { applyApp } from "../../services/apply.server";
 import { deleteWebhook, ensureWebhook, WebhookDeleteInput, WebhookInput } from "../../services/webhooks.server";
@@ -51,6 +52,8 @@ export const appsRouter = router({
     .mutation(({ ctx, input }) => (input.force ? forceDeinstall(ctx, ctx.actor, input.name) : runLifecycle(ctx, ctx.actor, "deinstall", input.name))),
   /** Stops the app's queued or running deploy; the app shows what its agent last observed. */
   cancel: operatorProcedure.input(LifecycleInput).mutation(({ ctx, input }) => cancelApp(ctx, ctx.actor, input.name)),
+  /** Known vulnerabilities of the app's pinned dependencies at its deployed commit (OSV), most severe first. */
+  vulnerabilities: viewerProcedure.input(AppNameInput).query(({ ctx, input }) => appVulnerabilityReport(ctx, input.name)),
   /** The app's last `tail` (default 200) log lines, read from its host's agent. */
   logs: viewerProcedure.input(AppLogsInput).query(async ({ ctx, input }) => ({ items: await readAppLogs(ctx, input.name, input.tail) })),
   /** Server-sent events: `{ lines }` batches of the app's log, the last `tail` lines first, then live. */
