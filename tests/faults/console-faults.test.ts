@@ -10,6 +10,7 @@ import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import { docker } from "../support/docker";
 import { startConsole, type RunningConsole } from "../support/console";
+import { freePort } from "../support/net";
 import { openSse, type SseReader } from "../support/sse";
 import { FaultStack } from "./harness";
 import { FAULT_CONSOLE_ENV } from "./harness";
@@ -102,6 +103,25 @@ describe("fault matrix: the console and the disk", () => {
       await ledger(s, app, 60_000);
       await drain();
     }
+    // Both processes writing at once: restarts through A (results arrive on A's socket) while B
+    // records a burst of its own changes (updates of an app that waits for a GPU host).
+    const idle = `${app.name}-idle`.slice(0, 63);
+    await s.git.createRepo(idle, { "index.html": "idle\n" });
+    const created = await b.mutate("apps.create", { name: idle, repository: s.repoUrl(idle), startCommand: "true", port: await freePort(), gpu: { mode: "required" } });
+    expect(created.status, JSON.stringify(created.body)).toBe(200);
+    const ports = [await freePort(), await freePort()];
+    await Promise.all([
+      (async () => {
+        for (let i = 0; i < 3; i++) {
+          expect((await a.mutate("apps.restart", { name: app.name })).status).toBe(200);
+          await ledger(s, app, 60_000);
+        }
+      })(),
+      (async () => {
+        for (let i = 0; i < 30; i++) expect((await b.mutate("apps.update", { name: idle, port: ports[i % 2] })).status).toBe(200);
+      })(),
+    ]);
+    await drain();
     const [id] = await containersOf(s, app.name);
     await docker(["kill", id!]);
     await poll("B's view to agree", async () => (await view(b, app.name))?.status === "STOPPED", 20_000);
@@ -118,7 +138,7 @@ describe("fault matrix: the console and the disk", () => {
     await sleep(1500);
     await drain();
     const ids = (label: string) =>
-      new Set(seen.get(label)!.filter((m) => m.app === app.name && typeof m.id === "number" && (m.id as number) > 0).map((m) => m.id as number));
+      new Set(seen.get(label)!.filter((m) => (m.app === app.name || m.app === idle) && typeof m.id === "number" && (m.id as number) > 0).map((m) => m.id as number));
     const onA = ids("a");
     const onB = ids("b");
     const missingOnB = [...onA].filter((x) => !onB.has(x));

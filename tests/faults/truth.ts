@@ -244,6 +244,9 @@ export async function settle(s: FaultStack, app: FaultApp, want: Light, o: Settl
     const d = o.dashboard;
     await poll(`the dashboard light of ${app.name} to be ${want}`, async () => sameLight(await d.light(app.name), want), cap, 100, async () => `row: ${await d.rowText(app.name)} light=${await d.light(app.name)}`);
     rec.browserLagMs = Date.now() - t0;
+    // The row says why beside a red or grey light, not only the app page.
+    const why = want === "grey" ? /offline|revoked/i : want === "red" ? o.reason : undefined;
+    if (why) await poll(`the dashboard row of ${app.name} to say why (${why})`, async () => why.test(await d.rowText(app.name)), cap, 100, async () => `row: ${await d.rowText(app.name)}`);
   }
   lags.push(rec);
   // Still true now: reality did not move away while the console caught up (a flapping light is a lie too).
