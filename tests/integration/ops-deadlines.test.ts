@@ -103,7 +103,7 @@ describe("deadlines and cancel", () => {
   it("git's clone time limit (DCC_CLONE_TIMEOUT_S) stops a clone that hangs", async () => {
     const home = await mkdtemp(join(tmpdir(), "dcc-gitto-"));
     try {
-      const git = new SimpleGitOps({ homeDir: home, allowInsecure: true, cloneTimeoutMs: 1000 });
+      const git = new SimpleGitOps({ homeDir: home, allowInsecure: true, cloneTimeoutMs: 1000, storeDir: join(home, "stores"), gitDirs: join(home, "git") });
       const t0 = Date.now();
       const err = await git.clone({ url: `http://127.0.0.1:${hole.port}/hang.git`, gitDir: join(home, "g.git"), workTree: join(home, "w") }).catch((e: Error) => e);
       expect((err as Error).message).toBe("git clone timed out after 1 s");

@@ -6,10 +6,31 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, isAbsolute, join, normalize, sep } from "node:path";
 import { promisify } from "node:util";
+import { gunzipSync } from "node:zlib";
 
 const execFileAsync = promisify(execFile);
 
+/** One request the server answered, as a forge's access log would show it. */
+export interface GitRequest {
+  repo: string;
+  method: string;
+  /** `info/refs`, `git-upload-pack`, … (the path after the repository). */
+  endpoint: string;
+  /** Protocol v2 command of an upload-pack POST (`ls-refs`, `fetch`); null otherwise. */
+  command: string | null;
+  /** Bytes of the response body: for a `fetch`, about the packfile's size. */
+  bytes: number;
+  /** Objects in the packfile a `fetch` answered with (from its PACK header); 0 when none was sent. */
+  objects: number;
+}
+
 export interface GitServer {
+  /** Every request served so far, oldest first (tests clear it with `requests.length = 0`). */
+  requests: GitRequest[];
+  /** Bytes of packfile data (upload-pack `fetch` answers) served for `repo` since index `from` of `requests`. */
+  fetchedBytes(repo: string, from?: number): number;
+  /** Objects served in packfiles for `repo` since index `from` of `requests`. */
+  fetchedObjects(repo: string, from?: number): number;
   /** Base URL, e.g. http://127.0.0.1:41234 ; a repo is at `${url}/${name}.git`. */
   url: string;
   /** GIT_PROJECT_ROOT: the folder holding the bare `<name>.git` repositories. */
@@ -91,7 +112,7 @@ function parseCgiHead(buf: Buffer): { status: number; headers: Record<string, st
   return { status, headers, bodyStart: end + sepLen };
 }
 
-function handle(root: string, req: IncomingMessage, res: ServerResponse): void {
+function handle(root: string, req: IncomingMessage, res: ServerResponse, log: GitRequest[]): void {
   const url = new URL(req.url ?? "/", "http://localhost");
   let pathInfo: string;
   try {
@@ -119,6 +140,22 @@ function handle(root: string, req: IncomingMessage, res: ServerResponse): void {
   // Protocol v2 negotiation travels in the Git-Protocol header.
   if (typeof h["git-protocol"] === "string") env.HTTP_GIT_PROTOCOL = h["git-protocol"];
 
+  const match = /^\/([^/]+)\.git\/(.*)$/.exec(pathInfo);
+  const entry: GitRequest = { repo: match?.[1] ?? "", method: req.method ?? "GET", endpoint: match?.[2] ?? pathInfo, command: null, bytes: 0, objects: 0 };
+  let scan: Buffer | null = Buffer.alloc(0);
+  log.push(entry);
+  const body: Buffer[] = [];
+  req.on("data", (chunk: Buffer) => body.length < 64 && body.push(chunk));
+  req.on("end", () => {
+    let text = Buffer.concat(body);
+    try {
+      if (/gzip/.test(String(h["content-encoding"] ?? ""))) text = gunzipSync(text);
+    } catch {
+      // a body we cannot read: the command stays unknown
+    }
+    entry.command = /command=([a-z-]+)/.exec(text.toString("latin1"))?.[1] ?? null;
+  });
+
   const child = spawn("git", ["http-backend"], { env, stdio: ["pipe", "pipe", "pipe"] });
   let stderr = "";
   child.stderr.setEncoding("utf8");
@@ -128,6 +165,16 @@ function handle(root: string, req: IncomingMessage, res: ServerResponse): void {
 
   let head: Buffer | null = Buffer.alloc(0);
   child.stdout.on("data", (chunk: Buffer) => {
+    entry.bytes += chunk.length;
+    if (scan !== null) {
+      // The packfile's 12-byte header ("PACK", version, object count) sits whole in its first sideband packet.
+      scan = Buffer.concat([scan, chunk]);
+      const at = scan.indexOf("PACK\0\0\0");
+      if (at !== -1 && scan.length >= at + 12) {
+        entry.objects = scan.readUInt32BE(at + 8);
+        scan = null;
+      } else if (scan.length > 1 << 20) scan = null;
+    }
     if (head === null) {
       res.write(chunk);
       return;
@@ -163,7 +210,8 @@ export async function startGitServer(): Promise<GitServer> {
   await mkdir(root);
   await mkdir(work);
 
-  const server: Server = createServer((req, res) => handle(root, req, res));
+  const requests: GitRequest[] = [];
+  const server: Server = createServer((req, res) => handle(root, req, res, requests));
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(0, "127.0.0.1", () => resolve());
@@ -189,6 +237,13 @@ export async function startGitServer(): Promise<GitServer> {
   return {
     url,
     root,
+    requests,
+    fetchedObjects(repo, from = 0) {
+      return requests.slice(from).filter((r) => r.repo === repo && r.command === "fetch").reduce((sum, r) => sum + r.objects, 0);
+    },
+    fetchedBytes(repo, from = 0) {
+      return requests.slice(from).filter((r) => r.repo === repo && r.command === "fetch").reduce((sum, r) => sum + r.bytes, 0);
+    },
     async createRepo(name, files) {
       check(name);
       const bare = barePath(name);

@@ -213,6 +213,8 @@ export class AppActions {
     if (record) this.o.observer.begin(app, "remove", "remove");
     ctx.progress({ step: "remove", message: "removing containers, network and files" });
     await this.o.steps.teardown(app, paths, record !== undefined);
+    // Its git dir is gone: objects only it used leave the host's store (others' stay pinned).
+    if (record) await this.o.git.release?.(record.spec.repository).catch((err) => this.o.log("warn", `pruning the object store of ${app}'s repository: ${errorMessage(err)}`));
     await this.o.records.remove(app);
     this.o.observer.forget(app);
     return { message: record ? "deinstalled" : "not installed" };

@@ -80,32 +80,47 @@ export class Deployer {
       progress({ step: "validate", message: "checking image and port" });
       // What a deploy cut short left running goes first; the files stay.
       if (existing) await steps.removeContainers(name, paths);
-      await steps.ensureImage(spec.image, progress, signal);
       await assertPortFree(spec.port);
       checkAborted(signal);
-      if (cloned) {
-        observer.phase(name, "fetch");
-        await git
-          .fetch({ url: spec.repository, gitDir: paths.gitDir, workTree: paths.workspace, branch: record.branch!, onProgress: progress, signal })
-          .catch((err) => Promise.reject(gitFailure(err, spec.repository)));
-        observer.phase(name, "checkout");
-        const { commitSha } = await git
-          .checkout({ gitDir: paths.gitDir, workTree: paths.workspace, branch: record.branch!, clean, keepPaths: spec.keepPaths, onProgress: progress, signal })
-          .catch((err) => Promise.reject(gitFailure(err, spec.repository)));
-        record.commitSha = commitSha;
-      } else {
-        observer.phase(name, "clone");
-        await removeTree(paths.gitDir);
-        if (ownWorkTree) await removeTree(paths.workspace);
-        const result = await git
-          .clone({ url: spec.repository, gitDir: paths.gitDir, workTree: paths.workspace, onProgress: progress, signal })
-          .catch((err) => Promise.reject(gitFailure(err, spec.repository)));
-        record.commitSha = result.commitSha;
-        record.branch = result.branch;
-        cloned = true;
+      // The image (found, or pulled with progress) and the code arrive at the same time; a failure
+      // of either stops the other.
+      const both = new AbortController();
+      const stopBoth = () => both.abort(signal.reason);
+      signal.addEventListener("abort", stopBoth, { once: true });
+      const failFast = (err: unknown) => {
+        if (!both.signal.aborted) both.abort(err);
+        throw err;
+      };
+      try {
+        const image = steps.ensureImage(spec.image, progress, both.signal).catch(failFast);
+        image.catch(() => {});
+        if (cloned) {
+          observer.phase(name, "fetch");
+          await git
+            .fetch({ url: spec.repository, gitDir: paths.gitDir, workTree: paths.workspace, branch: record.branch!, onProgress: progress, signal: both.signal })
+            .catch((err) => failFast(gitFailure(err, spec.repository)));
+          observer.phase(name, "checkout");
+          const { commitSha } = await git
+            .checkout({ gitDir: paths.gitDir, workTree: paths.workspace, branch: record.branch!, clean, keepPaths: spec.keepPaths, onProgress: progress, signal: both.signal })
+            .catch((err) => failFast(gitFailure(err, spec.repository)));
+          record.commitSha = commitSha;
+        } else {
+          observer.phase(name, "clone");
+          await removeTree(paths.gitDir);
+          if (ownWorkTree) await removeTree(paths.workspace);
+          const result = await git
+            .clone({ url: spec.repository, gitDir: paths.gitDir, workTree: paths.workspace, onProgress: progress, signal: both.signal })
+            .catch((err) => failFast(gitFailure(err, spec.repository)));
+          record.commitSha = result.commitSha;
+          record.branch = result.branch;
+          cloned = true;
+        }
+        await records.save(record);
+        await Promise.all([steps.handOver(paths.workspace), image]);
+      } finally {
+        signal.removeEventListener("abort", stopBoth);
       }
-      await records.save(record);
-      await steps.handOver(paths.workspace);
+      checkAborted(signal);
       observer.setCommit(name, record.commitSha!);
 
       await steps.writeCompose(spec, paths, progress);

@@ -1,16 +1,17 @@
-// git for app workspaces: clone and fetch through the agent's exec wrapper (killable with what they
-// start), local steps through simple-git. The repository's git directory lives in the agent's
-// state dir; every run names it (GIT_DIR) and the work tree (GIT_WORK_TREE) explicitly, so a
+// git for app workspaces, every step through the agent's exec wrapper (clone and fetch killable
+// with what they start). Objects come from the host's store (./git-store.ts): an app's git dir in
+// the agent's state dir borrows them. Every run names the git dir (GIT_DIR) and the work tree
+// (GIT_WORK_TREE) explicitly, so a
 // `.git` file, hooks or config a container writes into /app are never read. Prompts are off,
 // only http(s) may be spoken, no submodules, no system or user git config. The URL is checked
 // again right before git sees it and always follows `--`.
 import { mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
-import { simpleGit, type SimpleGit } from "simple-git";
 import { repositorySchema } from "../contract/validation";
 import type { Progress } from "../contract/reports";
 import { OpsError, errorMessage, formatDuration } from "./errors";
 import { ExecError, exec as realExec, type Exec } from "./exec";
+import { GitStore, type GitProgress } from "./git-store";
 import { removeGitPointer } from "./workspace";
 
 export interface CloneRequest {
@@ -47,6 +48,10 @@ export interface GitOps {
   fetch(req: FetchRequest): Promise<void>;
   /** Resets the work tree to the fetched commit, keeping untracked files unless `clean`. */
   checkout(req: CheckoutRequest): Promise<{ commitSha: string }>;
+  /** After an app's git dir was removed: the repository's objects no app uses any more go. */
+  release?(url: string): Promise<void>;
+  /** Every object store: unused ones removed, the rest pruned to what apps use. */
+  maintain?(): Promise<{ removed: number; kept: number }>;
 }
 
 export interface GitOptions {
@@ -57,6 +62,9 @@ export interface GitOptions {
   idleTimeoutMs?: number;
   /** Longest a clone or fetch may take in all (ms); default 1 h (DCC_CLONE_TIMEOUT_S). */
   cloneTimeoutMs?: number;
+  /** `<stateDir>/stores`: the object stores; `<stateDir>/git`: the apps' git dirs that borrow from them. */
+  storeDir: string;
+  gitDirs: string;
   exec?: Exec;
 }
 
@@ -72,42 +80,36 @@ const SHA = /^[0-9a-f]{40,64}$/;
 const tracking = (branch: string) => `refs/remotes/origin/${branch}`;
 const PROXY_VARS = ["http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"];
 
-/** Hooks could only come from our own git dir; pointing them at /dev/null is belt and braces. */
-const GIT_CONFIG = ["core.hooksPath=/dev/null", "submodule.recurse=false", "advice.detachedHead=false"];
+/**
+ * Hooks could only come from our own git dir; pointing them at /dev/null is belt and braces. No
+ * automatic gc: a store's own prune cannot see the refs of the git dirs that borrow its objects.
+ */
+const GIT_CONFIG = ["core.hooksPath=/dev/null", "submodule.recurse=false", "advice.detachedHead=false", "gc.auto=0", "maintenance.auto=false"];
 
 export class SimpleGitOps implements GitOps {
   private readonly exec: Exec;
+  private readonly store: GitStore;
 
   constructor(private readonly options: GitOptions) {
     this.exec = options.exec ?? realExec;
+    this.store = new GitStore({
+      dir: options.storeDir,
+      gitDirs: options.gitDirs,
+      local: (args, dirs, signal) => this.local(args, dirs, signal),
+      network: (what, args, gitDir, signal, progress) => this.network(what, signal, gitDir, progress, args),
+    });
   }
 
   async clone(req: CloneRequest): Promise<{ commitSha: string; branch: string }> {
     this.checkUrl(req.url);
+    await mkdir(req.workTree, { recursive: true });
     await mkdir(dirname(req.gitDir), { recursive: true, mode: 0o700 });
     req.onProgress?.({ step: "clone", message: "cloning repository", pct: 0 });
-    const progress = req.onProgress && cloneProgress(req.onProgress);
-    await this.network("clone", req.signal, null, progress, [
-      "clone",
-      "--depth",
-      "1",
-      "--single-branch",
-      "--no-tags",
-      "--no-recurse-submodules",
-      `--separate-git-dir=${req.gitDir}`,
-      "--progress",
-      "--",
-      req.url,
-      req.workTree,
-    ]);
-    // clone leaves a `.git` pointer file in the work tree; we never use it, and the container must
-    // not find one it could redirect.
-    await removeGitPointer(req.workTree);
-    const git = this.git(req);
-    const commitSha = (await git.raw(["rev-parse", "--verify", "HEAD^{commit}"])).trim();
-    const branch = (await git.raw(["symbolic-ref", "--short", "HEAD"])).trim();
-    if (!SHA.test(commitSha)) throw new OpsError("FAILED", `git returned an unexpected commit id ${JSON.stringify(commitSha)}`);
+    const { commitSha, branch } = await this.synced(req, null, req.onProgress && cloneProgress(req.onProgress));
     if (!BRANCH.test(branch)) throw new OpsError("FAILED", `the repository's default branch ${JSON.stringify(branch)} is not supported`);
+    await removeGitPointer(req.workTree);
+    await this.local(["reset", "-q", "--hard", "--no-recurse-submodules", commitSha, "--"], req, req.signal);
+    await removeGitPointer(req.workTree);
     req.onProgress?.({ step: "clone", message: `cloned ${branch} at ${commitSha.slice(0, 12)}`, pct: 100 });
     return { commitSha, branch };
   }
@@ -118,10 +120,7 @@ export class SimpleGitOps implements GitOps {
     await mkdir(req.workTree, { recursive: true });
     await removeGitPointer(req.workTree);
     req.onProgress?.({ step: "fetch", message: `fetching ${req.branch}` });
-    const progress = req.onProgress && fetchProgress(req.onProgress);
-    await this.network("fetch", req.signal, req, progress, [
-      "fetch", "--depth", "1", "--no-tags", "--no-recurse-submodules", "--progress", "--", req.url, `+refs/heads/${req.branch}:${tracking(req.branch)}`,
-    ]);
+    await this.synced(req, req.branch, req.onProgress && fetchProgress(req.onProgress));
   }
 
   async checkout(req: CheckoutRequest): Promise<{ commitSha: string }> {
@@ -130,30 +129,35 @@ export class SimpleGitOps implements GitOps {
     await mkdir(req.workTree, { recursive: true });
     await removeGitPointer(req.workTree);
     req.onProgress?.({ step: "checkout", message: req.clean ? "updating the work tree and removing untracked files" : "updating the work tree (untracked files kept)" });
-    const git = this.git(req, req.signal);
-    await git.raw(["reset", "--hard", "--no-recurse-submodules", req.commit ?? tracking(req.branch), "--"]);
+    await this.local(["reset", "-q", "--hard", "--no-recurse-submodules", req.commit ?? tracking(req.branch), "--"], req, req.signal);
     if (req.clean) {
       const keep = req.keepPaths.flatMap((p) => ["-e", `/${p}`]);
-      await git.raw(["clean", "-f", "-f", "-d", "-x", ...keep, "--"]);
+      await this.local(["clean", "-q", "-f", "-f", "-d", "-x", ...keep, "--"], req, req.signal);
     }
     await removeGitPointer(req.workTree);
-    const commitSha = (await git.raw(["rev-parse", "--verify", "HEAD^{commit}"])).trim();
+    const commitSha = (await this.local(["rev-parse", "--verify", "HEAD^{commit}"], req)).trim();
     if (!SHA.test(commitSha)) throw new OpsError("FAILED", `git returned an unexpected commit id ${JSON.stringify(commitSha)}`);
     return { commitSha };
   }
 
+  release(url: string): Promise<void> {
+    return this.store.release(url);
+  }
+
+  maintain(): Promise<{ removed: number; kept: number }> {
+    return this.store.maintainAll();
+  }
+
+  private synced(req: CloneRequest, branch: string | null, progress: GitProgress | undefined) {
+    return this.store.sync({ url: req.url, gitDir: req.gitDir, branch, signal: req.signal, progress });
+  }
+
   /**
-   * Clone and fetch run through the agent's exec wrapper, not simple-git: its child sits in its own
-   * process group, so a cancel, a deadline or the time limit kills git together with the
-   * `git-remote-http` it started (which would otherwise keep waiting on a silent server).
+   * Clone and fetch run through the agent's exec wrapper: its child sits in its own process group,
+   * so a cancel, a deadline or the time limit kills git together with the `git-remote-http` it
+   * started (which would otherwise keep waiting on a silent server).
    */
-  private async network(
-    what: string,
-    signal: AbortSignal | undefined,
-    dirs: { gitDir: string; workTree: string } | null,
-    progress: ((stage: string, pct: number) => void) | undefined,
-    args: string[],
-  ): Promise<void> {
+  private async network(what: string, signal: AbortSignal | undefined, gitDir: string | null, progress: GitProgress | undefined, args: string[]): Promise<void> {
     const ms = this.options.cloneTimeoutMs ?? 3_600_000;
     const idleMs = this.options.idleTimeoutMs ?? 300_000;
     const timeout = AbortSignal.timeout(ms);
@@ -162,7 +166,7 @@ export class SimpleGitOps implements GitOps {
     const abort = AbortSignal.any([timeout, idle.signal, ...(signal ? [signal] : [])]);
     try {
       await this.exec(["git", ...GIT_CONFIG.flatMap((c) => ["-c", c]), ...args], {
-        env: this.environment(dirs),
+        env: this.environment(gitDir ? { gitDir } : {}),
         cwd: this.options.homeDir,
         signal: abort,
         onLine: (line) => {
@@ -182,7 +186,18 @@ export class SimpleGitOps implements GitOps {
     }
   }
 
-  private environment(dirs: { gitDir: string; workTree: string } | null): Record<string, string> {
+  /** Local steps (init, rev-parse, reset, clean, repack) with the same environment and config. */
+  private async local(args: string[], dirs: { gitDir?: string; workTree?: string }, signal?: AbortSignal): Promise<string> {
+    const result = await this.exec(["git", ...GIT_CONFIG.flatMap((c) => ["-c", c]), ...args], {
+      env: this.environment(dirs),
+      cwd: this.options.homeDir,
+      signal,
+      timeoutMs: this.options.idleTimeoutMs ?? 300_000,
+    });
+    return result.stdout;
+  }
+
+  private environment(dirs: { gitDir?: string; workTree?: string }): Record<string, string> {
     const env: Record<string, string> = {
       PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin",
       HOME: this.options.homeDir,
@@ -194,10 +209,8 @@ export class SimpleGitOps implements GitOps {
       GIT_CONFIG_GLOBAL: "/dev/null",
     };
     for (const key of PROXY_VARS) if (process.env[key]) env[key] = process.env[key]!;
-    if (dirs) {
-      env.GIT_DIR = dirs.gitDir;
-      env.GIT_WORK_TREE = dirs.workTree;
-    }
+    if (dirs.gitDir) env.GIT_DIR = dirs.gitDir;
+    if (dirs.workTree) env.GIT_WORK_TREE = dirs.workTree;
     return env;
   }
 
@@ -205,23 +218,6 @@ export class SimpleGitOps implements GitOps {
   private checkUrl(url: string): void {
     const checked = repositorySchema({ allowInsecure: this.options.allowInsecure }).safeParse(url);
     if (!checked.success) throw new OpsError("INVALID", `repository ${checked.error.issues[0]?.message ?? "is not valid"}`);
-  }
-
-  /** Local git steps (rev-parse, reset, clean) through simple-git, with the same environment. */
-  private git(dirs: { gitDir: string; workTree: string } | null, abort?: AbortSignal): SimpleGit {
-    const { GIT_CONFIG_GLOBAL: _global, ...env } = this.environment(dirs);
-    return simpleGit({
-      baseDir: this.options.homeDir,
-      binary: "git",
-      maxConcurrentProcesses: 4,
-      completion: { onClose: true, onExit: false },
-      timeout: { block: this.options.idleTimeoutMs ?? 300_000 },
-      // Hooks could only come from our own git dir; pointing them at /dev/null is belt and braces.
-      config: GIT_CONFIG,
-      unsafe: { allowUnsafeHooksPath: true },
-      allowEnvironment: ["GIT_TERMINAL_PROMPT", "GIT_ALLOW_PROTOCOL", "GIT_CONFIG_NOSYSTEM", "GIT_DIR", "GIT_WORK_TREE"],
-      ...(abort ? { abort } : {}),
-    }).env(env);
   }
 }
 

@@ -56,6 +56,8 @@ export class Ops {
   private readonly compose: ComposeOps;
   private readonly docker: Dockerode;
   private readonly cleaner: OrphanCleaner;
+  private readonly git: GitOps;
+  private readonly log: OpsLog;
 
   private constructor(o: OpsOptions) {
     // The host id goes into labels and event filters: keep it to a plain token.
@@ -64,7 +66,14 @@ export class Ops {
     this.layout = new Layout(o.workspaceRoot, o.stateDir);
     const rules = { allowInsecure: o.allowInsecureGit };
     this.records = new AppRecords(new AppStore(`${this.layout.stateDir}/apps`, rules));
-    const git = o.git ?? new SimpleGitOps({ homeDir: this.layout.homeDir, allowInsecure: o.allowInsecureGit, cloneTimeoutMs: o.cloneTimeoutMs });
+    this.log = o.log;
+    const git = (this.git = o.git ?? new SimpleGitOps({
+        homeDir: this.layout.homeDir,
+        allowInsecure: o.allowInsecureGit,
+        cloneTimeoutMs: o.cloneTimeoutMs,
+        storeDir: this.layout.storesDir,
+        gitDirs: this.layout.gitDirs,
+      }));
     this.compose = o.compose ?? new ComposeRunner({ homeDir: this.layout.homeDir });
     this.containers = o.containers ?? new DockerContainers(this.docker, o.hostId);
     const own = { uid: process.getuid?.() ?? 1000, gid: process.getgid?.() ?? 1000 };
@@ -116,8 +125,11 @@ export class Ops {
     return this.observer.watch(onStatus, onUsage);
   }
 
-  cleanup(params: CleanupParams): Promise<CleanupResult> {
-    return this.cleaner.run(params);
+  /** Orphans first; then (unless a dry run) the object stores lose what no remaining git dir uses. */
+  async cleanup(params: CleanupParams): Promise<CleanupResult> {
+    const result = await this.cleaner.run(params);
+    if (!params.dryRun) await this.git.maintain?.().catch((err) => this.log("warn", `object store maintenance: ${errorMessage(err)}`));
+    return result;
   }
 
   /** Every app with a record, with its commit, container state and observation (for hello). */

@@ -39,6 +39,16 @@ export class Layout {
     return join(this.stateDir, "home");
   }
 
+  /** The host's git object stores (./git-store.ts), one per repository URL. */
+  get storesDir(): string {
+    return join(this.stateDir, "stores");
+  }
+
+  /** The apps' git dirs, which borrow their objects from the stores. */
+  get gitDirs(): string {
+    return join(this.stateDir, "git");
+  }
+
   /** Creates the root and the state folders; refuses a state dir a container could reach. */
   async init(): Promise<void> {
     await mkdir(this.workspaceRoot, { recursive: true, mode: 0o755 });
@@ -49,7 +59,7 @@ export class Layout {
     if (isInside(rootReal, stateReal) || isInside(stateReal, rootReal)) {
       throw new OpsError("INVALID", `state directory ${stateReal} and workspace root ${rootReal} must not contain one another`);
     }
-    for (const sub of ["git", "compose", "apps", "home"]) {
+    for (const sub of ["git", "stores", "compose", "apps", "home"]) {
       await mkdir(join(this.stateDir, sub), { recursive: true, mode: 0o700 });
     }
     this.rootReal = rootReal;

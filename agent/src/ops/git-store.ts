@@ -1,0 +1,203 @@
+// The host's git object store: one shallow bare repository per remote URL, `<stateDir>/stores/<key>.git`,
+// written only by the agent and mounted nowhere. Apps' git dirs (`<stateDir>/git/<name>.git`) keep
+// no objects of their own: `objects/info/alternates` borrows the store's. So a second app from the
+// same repository, and every reinstall, fetches only what the store lacks (nothing, when the branch
+// has not moved), and a work tree is written straight from the store.
+//
+// Objects are only ever removed by `maintain`, under the store's lock: it pins every commit a
+// borrowing git dir still names (its refs and ORIG_HEAD, the rollback target) as `refs/dcc/keep/*`,
+// then repacks and prunes what nothing reaches. A store no git dir borrows from is removed. Automatic
+// gc is off in stores (gc.auto=0): git's own prune cannot see borrowers' refs.
+import { createHash, randomBytes } from "node:crypto";
+import { mkdir, readdir, readFile, rename, stat, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { removeTree } from "./workspace";
+
+/** Runs a local git command (GIT_DIR / GIT_WORK_TREE as given); resolves with stdout. */
+export type LocalGit = (args: string[], dirs: { gitDir?: string; workTree?: string }, signal?: AbortSignal) => Promise<string>;
+/** Runs a network git command (clone / fetch) with progress, time limits and abort. */
+export type NetworkGit = (what: "clone" | "fetch", args: string[], gitDir: string | null, signal?: AbortSignal, progress?: GitProgress) => Promise<void>;
+/** git's own progress lines: the stage (counting, compressing, receiving, resolving) and its percent. */
+export type GitProgress = (stage: string, pct: number) => void;
+
+export interface StoreSync {
+  url: string;
+  /** The app's git dir: created when missing, pointed at the store, its tracking ref set. */
+  gitDir: string;
+  /** null: the remote's default branch (a first deploy). */
+  branch: string | null;
+  signal?: AbortSignal;
+  progress?: GitProgress;
+}
+
+const SHA = /^[0-9a-f]{40,64}$/;
+const KEEP = "refs/dcc/keep";
+
+export class GitStore {
+  private readonly locks = new Map<string, Promise<unknown>>();
+
+  constructor(
+    private readonly o: {
+      /** `<stateDir>/stores` */
+      dir: string;
+      /** `<stateDir>/git`: where borrowing git dirs live. */
+      gitDirs: string;
+      local: LocalGit;
+      network: NetworkGit;
+    },
+  ) {}
+
+  /** The store of a repository URL (the URL as validated, byte for byte). */
+  pathOf(url: string): string {
+    return join(this.o.dir, `${createHash("sha256").update(url).digest("hex").slice(0, 32)}.git`);
+  }
+
+  /**
+   * Brings the store up to date with `branch` (one shallow fetch of what it lacks; a shallow bare
+   * clone when there is no store yet) and points the app's git dir at the result, all under the
+   * store's lock, so no maintenance can run between the fetch and the app's ref naming the commit.
+   */
+  sync(req: StoreSync): Promise<{ commitSha: string; branch: string }> {
+    const store = this.pathOf(req.url);
+    return this.exclusive(store, async () => {
+      let branch = req.branch;
+      if (!(await exists(join(store, "HEAD")))) {
+        await mkdir(this.o.dir, { recursive: true, mode: 0o700 });
+        // Cloned beside and renamed: a clone cut short never looks like a store.
+        const temp = `${store}.tmp-${randomBytes(4).toString("hex")}`;
+        try {
+          await this.o.network(
+            "clone",
+            ["clone", "--bare", "--depth", "1", "--single-branch", "--no-tags", "--progress", ...(branch ? ["--branch", branch] : []), "--", req.url, temp],
+            null,
+            req.signal,
+            req.progress,
+          );
+          await rename(temp, store);
+        } finally {
+          await removeTree(temp);
+        }
+      } else {
+        branch ??= (await this.o.local(["symbolic-ref", "--short", "HEAD"], { gitDir: store })).trim();
+        await this.o.network(
+          "fetch",
+          ["fetch", "--depth", "1", "--no-tags", "--no-recurse-submodules", "--progress", "--", req.url, `+refs/heads/${branch}:refs/heads/${branch}`],
+          store,
+          req.signal,
+          req.progress,
+        );
+      }
+      const ref = branch ? `refs/heads/${branch}` : "HEAD";
+      const [commitSha = "", full = ""] = (await this.o.local(["rev-parse", ref, "--symbolic-full-name", ref], { gitDir: store })).trim().split("\n");
+      const name = full.replace(/^refs\/heads\//, "");
+      if (!SHA.test(commitSha)) throw new Error(`git returned an unexpected commit id ${JSON.stringify(commitSha)}`);
+      await this.link(req.gitDir, store, name, commitSha);
+      return { commitSha, branch: name };
+    });
+  }
+
+  /** After a git dir was removed (deinstall, cleanup): drops what no app uses any more. */
+  async release(url: string): Promise<void> {
+    await this.maintain(this.pathOf(url));
+  }
+
+  /** Maintains every store: the orphan cleanup's pass over the object stores. */
+  async maintainAll(): Promise<{ removed: number; kept: number }> {
+    let removed = 0;
+    let kept = 0;
+    for (const entry of await readdir(this.o.dir).catch(() => [] as string[])) {
+      const path = join(this.o.dir, entry);
+      if (/\.tmp-[0-9a-f]+$/.test(entry)) {
+        // a clone cut short by a crash; none runs now unless its lock is held
+        if (!this.locks.has(path.replace(/\.tmp-[0-9a-f]+$/, ""))) await removeTree(path);
+        continue;
+      }
+      if (!entry.endsWith(".git")) continue;
+      if (await this.maintain(path)) kept++;
+      else removed++;
+    }
+    return { removed, kept };
+  }
+
+  /** The git dirs that borrow from `store`. */
+  async borrowers(store: string): Promise<string[]> {
+    const out: string[] = [];
+    const want = join(store, "objects");
+    for (const entry of await readdir(this.o.gitDirs).catch(() => [] as string[])) {
+      const gitDir = join(this.o.gitDirs, entry);
+      const lines = await readFile(join(gitDir, "objects", "info", "alternates"), "utf8").catch(() => "");
+      if (lines.split("\n").includes(want)) out.push(gitDir);
+    }
+    return out;
+  }
+
+  /** Pins what borrowers name, then repacks and prunes the rest; removes an unused store. True when kept. */
+  private maintain(store: string): Promise<boolean> {
+    return this.exclusive(store, async () => {
+      if (!(await exists(store))) return false;
+      const borrowers = await this.borrowers(store);
+      if (!borrowers.length) {
+        await removeTree(store);
+        return false;
+      }
+      const keep = new Set<string>();
+      for (const gitDir of borrowers) {
+        const refs = await this.o.local(["for-each-ref", "--format=%(objectname)"], { gitDir }).catch(() => "");
+        const orig = await readFile(join(gitDir, "ORIG_HEAD"), "utf8").catch(() => "");
+        for (const sha of [...refs.split("\n"), orig].map((s) => s.trim())) if (SHA.test(sha)) keep.add(sha);
+      }
+      await removeTree(join(store, KEEP));
+      await mkdir(join(store, KEEP), { recursive: true });
+      for (const sha of keep) await writeFile(join(store, KEEP, sha), `${sha}\n`);
+      // Loose keep refs (no gc, so no pack-refs): the next maintenance can drop them with the folder.
+      await this.o.local(["repack", "-a", "-d", "-q"], { gitDir: store });
+      await this.o.local(["prune", "--expire=now"], { gitDir: store });
+      return true;
+    });
+  }
+
+  /** Creates the app's git dir when missing, borrows the store's objects and shallow list, sets its tracking ref. */
+  private async link(gitDir: string, store: string, branch: string, commitSha: string): Promise<void> {
+    if (!(await exists(join(gitDir, "HEAD")))) {
+      await mkdir(dirname(gitDir), { recursive: true, mode: 0o700 });
+      await this.o.local(["init", "-q", "--bare", "--", gitDir], {});
+    }
+    const alternates = join(gitDir, "objects", "info", "alternates");
+    const current = await readFile(alternates, "utf8").catch(() => "");
+    const want = join(store, "objects");
+    if (!current.split("\n").includes(want)) {
+      await mkdir(dirname(alternates), { recursive: true });
+      await writeFile(alternates, `${[...current.split("\n").filter(Boolean), want].join("\n")}\n`);
+    }
+    // The app's commit is a shallow one: its git dir must know where its history stops.
+    const shallow = new Set([...(await lines(join(gitDir, "shallow"))), ...(await lines(join(store, "shallow")))]);
+    if (shallow.size) await writeFile(join(gitDir, "shallow"), `${[...shallow].join("\n")}\n`);
+    const ref = join(gitDir, "refs", "remotes", "origin", branch);
+    await mkdir(dirname(ref), { recursive: true });
+    await writeFile(ref, `${commitSha}\n`);
+  }
+
+  /** One task at a time per store (deploys of two apps from one repository, maintenance). */
+  private exclusive<T>(store: string, task: () => Promise<T>): Promise<T> {
+    const previous = this.locks.get(store) ?? Promise.resolve();
+    const run = previous.then(task, task);
+    const settled = run.catch(() => {});
+    this.locks.set(store, settled);
+    void settled.then(() => {
+      if (this.locks.get(store) === settled) this.locks.delete(store);
+    });
+    return run;
+  }
+}
+
+async function lines(path: string): Promise<string[]> {
+  const text = await readFile(path, "utf8").catch(() => "");
+  return text.split("\n").map((l) => l.trim()).filter((l) => SHA.test(l));
+}
+
+function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
