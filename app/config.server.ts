@@ -39,6 +39,7 @@ const EnvSchema = z.object({
   DCC_WORKSPACE_ROOT: z.string().min(1).optional(),
   DCC_BASE_IMAGE: z.string().min(1).default(DEFAULT_BASE_IMAGE),
   DCC_LOCAL_AGENT: Switch.optional(),
+  DCC_PREPULL_ON_ENROL: Switch.default(true),
   DCC_ALLOW_INSECURE_GIT: Switch.default(false),
   DCC_ALLOWED_GIT_HOSTS: z.string().optional(),
   DCC_ADMIN_TOKEN: z.string().min(16, { error: "must be at least 16 characters" }).optional(),
@@ -130,6 +131,8 @@ export interface Config {
   workspaceRoot: string;
   workspaceRootWarning?: string;
   baseImage: string;
+  /** Queue a pre-pull of baseImage on every host right after it enrols (DCC_PREPULL_ON_ENROL). */
+  prepullOnEnrol: boolean;
   /** undefined = start one when Docker answers. */
   localAgent?: boolean;
   allowInsecureGit: boolean;
@@ -191,6 +194,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, rootDir: string): Config {
     workspaceRoot,
     workspaceRootWarning,
     baseImage: e.DCC_BASE_IMAGE,
+    prepullOnEnrol: e.DCC_PREPULL_ON_ENROL,
     localAgent: e.DCC_LOCAL_AGENT,
     allowInsecureGit: e.DCC_ALLOW_INSECURE_GIT,
     allowedGitHosts: (e.DCC_ALLOWED_GIT_HOSTS ?? "").split(",").map((h) => h.trim().toLowerCase()).filter(Boolean),

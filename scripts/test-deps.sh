@@ -26,6 +26,8 @@ find_dockerd >/dev/null || missing+=(docker.io)
 [[ -x /usr/bin/chromium ]] || missing+=(chromium fonts-liberation)
 command -v git >/dev/null 2>&1 || missing+=(git)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+# A real registry on loopback for the image-pull tests (started by each test, not as a service).
+[[ -x /usr/bin/docker-registry ]] || missing+=(docker-registry)
 
 if ((${#missing[@]})); then
   [[ $(id -u) -eq 0 ]] || die "need root to install: ${missing[*]}"

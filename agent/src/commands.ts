@@ -9,6 +9,7 @@ import type { z } from "zod";
 import {
   CancelParamsSchema,
   PingParamsSchema,
+  PrepullParamsSchema,
   verifyCommand,
   type AgentMessage,
   type CommandEnvelope,
@@ -169,10 +170,10 @@ export class CommandProcessor {
       reason: "invalid parameters: " + Object.entries(fields).map(([k, v]) => `${k} ${v}`).join("; "),
     });
     let schema: z.ZodType;
-    if (cmd.action === "ping" || cmd.action === "cleanup") {
+    if (cmd.action === "ping" || cmd.action === "cleanup" || cmd.action === "prepull") {
       // Host-wide: it names no app (cleanup picks what goes from its own fresh scan).
       if (cmd.app !== null) return bad({ app: `must be null for ${cmd.action}` });
-      schema = cmd.action === "ping" ? PingParamsSchema : CleanupParamsSchema;
+      schema = cmd.action === "ping" ? PingParamsSchema : cmd.action === "cleanup" ? CleanupParamsSchema : PrepullParamsSchema;
     } else {
       if (cmd.app === null) return bad({ app: "is required for " + cmd.action });
       schema = cmd.action === "cancel" ? CancelParamsSchema : this.specRules[cmd.action];

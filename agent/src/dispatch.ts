@@ -1,9 +1,9 @@
 // The dispatcher: one table from a verified, validated command's action to the code that runs it.
 // An app's commands go through the one per-app queue; `cancel` never waits in it; `ping` and the
-// host-wide `cleanup` run at once. Every command gets an AbortSignal, aborted by a cancel or at
+// host-wide `cleanup` and `prepull` run at once. Every command gets an AbortSignal, aborted by a cancel or at
 // its deadline. Whatever happens (success, no-op, failure, cancel, deadline, a throw anywhere) the
 // answer is an outcome, and for an app it carries the agent's observation of that app right after.
-import type { CancelParamsSchema, CommandAction, PingParamsSchema } from "./contract/protocol";
+import type { CancelParamsSchema, CommandAction, HostAction, PingParamsSchema, PrepullParamsSchema } from "./contract/protocol";
 import type { CleanupParams } from "./contract/cleanup";
 import type { Progress, StatusReport } from "./contract/reports";
 import type { LifecycleAction, actionParamsSchema } from "./contract/spec";
@@ -19,6 +19,7 @@ export type CommandParams = LifecycleParams & {
   cancel: z.output<typeof CancelParamsSchema>;
   ping: z.output<typeof PingParamsSchema>;
   cleanup: CleanupParams;
+  prepull: z.output<typeof PrepullParamsSchema>;
 };
 
 /** A command whose signature, host, expiry and parameters the gate has checked (once). */
@@ -26,7 +27,7 @@ export type ValidCommand = {
   [A in CommandAction]: {
     id: string;
     action: A;
-    app: A extends "ping" | "cleanup" ? null : string;
+    app: A extends HostAction ? null : string;
     params: CommandParams[A];
     issuedAt?: string;
     deadlineAt?: string;
@@ -95,6 +96,7 @@ export class Dispatcher implements CommandRunner {
     cancel: (c) => this.cancel(c),
     ping: (c) => runPing(c.params),
     cleanup: (c, x) => x.ops().then((o) => o.cleanup(c.params)),
+    prepull: (c, x) => x.ops().then((o) => o.prepull(c.params.image, x)),
   };
 
   constructor(private readonly o: DispatcherOptions) {}

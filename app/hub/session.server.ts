@@ -24,6 +24,7 @@ import {
 import type { UsageSample } from "../../agent/src/contract/reports";
 import type { ConsoleContext, LogSink } from "../context.server";
 import type { ConsoleKey } from "../services/console-key.server";
+import { prepullOnEnrol } from "../services/prepull.server";
 import { hostCredentials, redeemEnrollment } from "../services/enrollment.server";
 import {
   applyInventory,
@@ -216,6 +217,8 @@ export class AgentSession {
     const r = await redeemEnrollment(this.hub.ctx, { token: msg.token, publicKey: msg.publicKey, name: msg.name, address: this.address });
     if (!r.ok) return this.close(CLOSE.enrollRefused, r.reason);
     this.hub.log("info", "host enrolled", { hostId: r.hostId, name: r.name, address: this.address });
+    // The base image starts coming before the first app asks for it (sent after hello).
+    await prepullOnEnrol(this.hub.ctx, r.hostId).catch((err) => this.hub.log("error", "automatic pre-pull could not be queued", { hostId: r.hostId, error: String(err) }));
     this.hostId = r.hostId;
     this.state = "authed";
     this.send({ type: "enrolled", hostId: r.hostId, consolePublicKey: this.hub.key.publicKey });

@@ -1,15 +1,17 @@
 import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { json } from "@remix-run/node";
-import { Link, Outlet, useActionData, useLoaderData, useNavigation, useRevalidator } from "@remix-run/react";
+import { Form, Link, Outlet, useActionData, useLoaderData, useNavigation, useRevalidator } from "@remix-run/react";
 import { useEffect } from "react";
 import { fieldErrors } from "../../agent/src/contract/validation";
 import { hasRole, requireUser } from "../auth.server";
 import { OrphansPanel, type OrphansActionData } from "../components/OrphansPanel";
+import { CsrfInput } from "../components/CsrfInput";
 import { StatusLight } from "../components/StatusLight";
 import { listApps } from "../services/apps.server";
 import { HostCleanupInput, HostOrphansInput, awaitCommand, cleanupHost, getOrphans, scanOrphans, type HostOrphans } from "../services/cleanup.server";
 import { ServiceError, httpStatusOf } from "../services/errors";
 import { listHosts, updateHost } from "../services/hosts.server";
+import { HostPrepullInput, formatBytes, prepullHost } from "../services/prepull.server";
 
 export const meta: MetaFunction = () => [{ title: "Hosts · Docker Control Center" }];
 
@@ -52,6 +54,12 @@ export async function action({ request, context }: ActionFunctionArgs) {
   const answer = (a: Partial<OrphansActionData>, init?: number) =>
     json<OrphansActionData>({ hostId, intent, commandId: null, finished: true, queued: false, error: null, ...a }, init ? { status: init } : undefined);
   try {
+    if (intent === "prepull") {
+      const parsed = HostPrepullInput.safeParse({ id: hostId });
+      if (!parsed.success) throw ServiceError.invalid(fieldErrors(parsed.error));
+      const r = await prepullHost(context.dcc, actor, parsed.data);
+      return answer({ commandId: r.commandId, finished: false, queued: r.queued });
+    }
     if (intent === "auto-cleanup") {
       const parsed = HostOrphansInput.safeParse({ id: hostId });
       if (!parsed.success) throw ServiceError.invalid(fieldErrors(parsed.error));
@@ -87,6 +95,41 @@ function ago(iso: string | null): string {
   if (s < 3600) return `${Math.round(s / 60)} min ago`;
   return `${Math.round(s / 3600)} h ago`;
 }
+
+/** The host's newest pre-pull (bytes, percent, layer while it runs) and, for admins, a button for another. */
+function HostPull({ host, canPrepull, busy }: { host: { id: string; name: string; online: boolean; pull: HostDtoPull }; canPrepull: boolean; busy: boolean }) {
+  const p = host.pull;
+  return (
+    <div className="host-pull" data-pull-state={p?.state ?? "none"}>
+      <h3>Base image</h3>
+      {p ? (
+        <div className="progress" role="status" aria-live="polite">
+          <div className="progress-label small">
+            <span className="mono">{p.image}</span> · {p.state}
+            {p.pct !== null ? ` ${p.pct}%` : ""}
+            {p.bytes && p.bytes.total > 0 ? ` · ${formatBytes(p.bytes.done)} of ${formatBytes(p.bytes.total)}` : ""}
+            {p.layer ? ` · layer ${p.layer}` : ""}
+          </div>
+          {p.state === "pulling" || p.state === "queued" ? <progress max={100} value={p.pct ?? undefined} aria-label={`Pre-pull on ${host.name}`} /> : null}
+          {p.state === "failed" || p.state === "done" ? <p className={p.state === "failed" ? "form-error small" : "muted small"}>{p.message}</p> : null}
+        </div>
+      ) : (
+        <p className="muted small">not pre-pulled</p>
+      )}
+      {canPrepull ? (
+        <Form method="post" preventScrollReset>
+          <CsrfInput />
+          <input type="hidden" name="hostId" value={host.id} />
+          <button type="submit" name="intent" value="prepull" className="button small" disabled={busy || p?.state === "pulling" || p?.state === "queued"}>
+            Pre-pull base image
+          </button>
+        </Form>
+      ) : null}
+    </div>
+  );
+}
+
+type HostDtoPull = Awaited<ReturnType<typeof listHosts>>[number]["pull"];
 
 export default function Hosts() {
   const { hosts, apps, orphans } = useLoaderData<typeof loader>();
@@ -181,6 +224,7 @@ export default function Hosts() {
                   ) : (
                     <p className="muted small">No NVIDIA GPUs reported.</p>
                   )}
+                  <HostPull host={h} canPrepull={orphans !== null} busy={busy} />
                   <div className="host-apps">
                     <h3>Apps</h3>
                     {mine.length ? (

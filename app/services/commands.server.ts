@@ -51,7 +51,7 @@ export function commandAgeSeconds(issuedAt: string, now = Date.now()): number {
 }
 
 /** Actions that may clone, pull and start a container: they get the long (deploy) deadline. */
-const DEPLOY_ACTIONS = new Set(["provision", "reinstall", "update", "start", "restart"]);
+const DEPLOY_ACTIONS = new Set(["provision", "reinstall", "update", "start", "restart", "prepull"]);
 
 export function deadlineMs(config: Pick<Config, "deadlines">, action: string): number {
   return DEPLOY_ACTIONS.has(action) ? config.deadlines.deployMs : config.deadlines.actionMs;

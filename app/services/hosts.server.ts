@@ -2,7 +2,7 @@ import { asc, eq } from "drizzle-orm";
 import { z } from "zod";
 import { HostFactsSchema, type HostFacts } from "../../agent/src/contract/facts";
 import { HostIdSchema } from "../../agent/src/contract/protocol";
-import { apps, hosts, type Host } from "../../db/schema";
+import { apps, hosts, type Host, type HostPull } from "../../db/schema";
 import { presenceChanged } from "./app-status.server";
 import type { Actor, ConsoleContext } from "../context.server";
 import { recordAudit } from "./audit.server";
@@ -22,6 +22,8 @@ export interface HostDto {
   revoked: boolean;
   /** Scheduled cleanup of orphans on this host (see cleanup.server.ts). */
   autoCleanup: boolean;
+  /** The newest pre-pull of an image on the host and how far it got (see prepull.server.ts). */
+  pull: HostPull | null;
   createdAt: string;
 }
 
@@ -35,6 +37,7 @@ export function toHostDto(h: Host): HostDto {
     facts: HostFactsSchema.catch({}).parse(h.facts),
     revoked: h.revokedAt != null,
     autoCleanup: h.autoCleanup,
+    pull: h.pull ?? null,
     createdAt: h.createdAt,
   };
 }

@@ -10,6 +10,7 @@ import { apps, commands, hosts, marketplaceTemplates, type App, type Command } f
 import type { AppChange, ConsoleContext } from "../context.server";
 import { answeredState, observedState, restoredState, writeAppState } from "./app-status.server";
 import { recordCleanupOutcome } from "./cleanup.server";
+import { prepullFinished, prepullProgress, pullPhase } from "./prepull.server";
 import { publishAll, recordEvent } from "./events.server";
 import { notifyEvent } from "./notify.server";
 
@@ -64,18 +65,21 @@ export async function commandProgress(ctx: Ctx, hostId: string, id: string, prog
     .select({ appId: commands.appId, appName: commands.appName, action: commands.action })
     .from(commands)
     .where(and(eq(commands.id, id), eq(commands.hostId, hostId)));
+  if (cmd?.action === "prepull" && !cmd.appId) return prepullProgress(ctx.db, hostId, id, progress);
   if (!cmd?.appId || !cmd.appName) return;
   const appId = cmd.appId;
   const changes: AppChange[] = [];
   await ctx.db.transaction(async (tx) => {
     const owned = await tx
       .update(apps)
-      .set({ phase: progress.step, updatedAt: nowIso() })
+      .set({ phase: progress.step === "pull" ? pullPhase(progress) : progress.step, updatedAt: nowIso() })
       .where(and(eq(apps.id, appId), eq(apps.hostId, hostId)))
       .returning({ id: apps.id });
     if (!owned.length) return;
-    const data: Record<string, unknown> = { commandId: id, action: cmd.action, phase: progress.step, step: progress.step };
+    const data: Record<string, unknown> = { commandId: id, action: cmd.action, phase: progress.step === "pull" ? pullPhase(progress) : progress.step, step: progress.step };
     if (progress.pct !== undefined) data.pct = progress.pct;
+    if (progress.bytes !== undefined) data.bytes = progress.bytes;
+    if (progress.layer !== undefined) data.layer = progress.layer;
     if (progress.message !== undefined) data.message = progress.message;
     if (progress.output?.length) data.output = progress.output;
     changes.push(await recordEvent(tx, { appId, appName: cmd.appName!, type: "progress", data }));
@@ -115,6 +119,14 @@ export async function commandFinished(ctx: Ctx, hostId: string, r: CommandAnswer
       const [cmd] = await tx.update(commands).set(finish).where(gate).returning();
       if (!cmd) return "duplicate";
       await recordCleanupOutcome(tx, hostId, cmd, r);
+      return "applied";
+    });
+  }
+  if (!head.appId && head.action === "prepull") {
+    return ctx.db.transaction(async (tx): Promise<FinishOutcome> => {
+      const [cmd] = await tx.update(commands).set(finish).where(gate).returning({ id: commands.id });
+      if (!cmd) return "duplicate";
+      await prepullFinished(tx, hostId, cmd.id, r);
       return "applied";
     });
   }

@@ -1,6 +1,19 @@
 import { sql } from "drizzle-orm";
 import { check, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
 
+/** A pre-pull as the hosts page shows it: what the agent's `prepull` command last reported. */
+export interface HostPull {
+  commandId: string;
+  image: string;
+  state: "queued" | "pulling" | "done" | "failed";
+  pct: number | null;
+  bytes: { done: number; total: number } | null;
+  layer: string | null;
+  message: string | null;
+  requestedBy: string;
+  updatedAt: string;
+}
+
 /** A machine running an agent. `facts` is what the agent last reported (Docker, compose, GPUs). */
 export const hosts = sqliteTable(
   "hosts",
@@ -17,6 +30,8 @@ export const hosts = sqliteTable(
     revokedAt: text("revoked_at"),
     /** Scheduled cleanup of orphans on this host (every DCC_AUTO_CLEANUP_HOURS). */
     autoCleanup: integer("auto_cleanup", { mode: "boolean" }).notNull().default(false),
+    /** The newest pre-pull of an image on this host (hosts.prepull, or automatic at enrolment) and how far it got. */
+    pull: text("pull", { mode: "json" }).$type<HostPull>(),
     createdAt: text("created_at").notNull().default(sql`(strftime('%Y-%m-%dT%H:%M:%fZ','now'))`),
   },
   (t) => [check("hosts_online_bool", sql`${t.online} IN (0, 1)`)],

@@ -80,6 +80,8 @@ export async function startConsole(opts: ConsoleOptions = {}): Promise<RunningCo
     DCC_ADMIN_PASSWORD: TEST_ADMIN_PASSWORD,
     // No test reaches the public OSV API; the dependency-scan tests give their local server.
     DCC_OSV_URL: "off",
+    // No pre-pull of the base image at enrolment unless a test asks for it (no registry here).
+    DCC_PREPULL_ON_ENROL: "0",
     ...opts.env,
   };
   const proc = spawn(process.execPath, [join(ROOT, "build/server.mjs")], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });

@@ -20,7 +20,7 @@ import { DependenciesMessageSchema } from "./dependencies";
 import { HostFactsSchema } from "./facts";
 import { InventoryItemSchema, LogLineSchema, ProgressSchema, StatusReportSchema, UsageSampleSchema } from "./reports";
 import { LIFECYCLE_ACTIONS } from "./spec";
-import { AppNameSchema } from "./validation";
+import { AppNameSchema, ImageSchema } from "./validation";
 
 export const PROTOCOL_VERSION = 1;
 
@@ -75,10 +75,21 @@ const Nonce = Base64(64);
 
 /**
  * Lifecycle actions name an app; `cancel` names an app and the command to stop (it never waits in
- * the app's queue); `ping` and `cleanup` (orphans, see ./cleanup.ts) are host-wide (app null).
+ * the app's queue); `ping`, `cleanup` (orphans, see ./cleanup.ts) and `prepull` are host-wide (app null).
  */
-export const COMMAND_ACTIONS = [...LIFECYCLE_ACTIONS, "cancel", "ping", "cleanup"] as const;
+export const COMMAND_ACTIONS = [...LIFECYCLE_ACTIONS, "cancel", "ping", "cleanup", "prepull"] as const;
 export type CommandAction = (typeof COMMAND_ACTIONS)[number];
+/** The actions that name no app. */
+export const HOST_ACTIONS = ["ping", "cleanup", "prepull"] as const;
+export type HostAction = (typeof HOST_ACTIONS)[number];
+
+/**
+ * Puts an image on the host before any app needs it (a multi-GB base image on a fresh GPU box):
+ * pulled with `progress` reports (bytes, percent, layer) unless it is already there.
+ */
+export const PrepullParamsSchema = z.strictObject({
+  image: ImageSchema,
+});
 
 /** The built-in harmless action: waits `delayMs` and echoes; used by tests and benchmarks. */
 export const PingParamsSchema = z.strictObject({

@@ -29,10 +29,14 @@ export const UsageSampleSchema = z.strictObject({
 export type UsageSample = z.infer<typeof UsageSampleSchema>;
 
 export const ProgressSchema = z.strictObject({
-  step: z.enum(["validate", "clone", "fetch", "checkout", "compose", "install", "start", "probe", "stop", "remove", "cleanup"]),
+  step: z.enum(["validate", "clone", "fetch", "checkout", "pull", "compose", "install", "start", "probe", "stop", "remove", "cleanup"]),
   message: z.string().max(2000).optional(),
-  /** 0–100 when the step knows how far it is (git clone reports this). */
+  /** 0–100 when the step knows how far it is (git clone and image pulls report this). */
   pct: z.number().min(0).max(100).optional(),
+  /** An image pull: compressed bytes downloaded and the sum of the layer sizes known so far. */
+  bytes: z.strictObject({ done: z.number().int().min(0), total: z.number().int().min(0) }).optional(),
+  /** An image pull: the layer being worked on (short id) and what is happening to it. */
+  layer: z.string().max(100).optional(),
   /** Output lines of the step (install command output is kept as deploy events). */
   output: z.array(z.string().max(4000)).max(200).optional(),
 });

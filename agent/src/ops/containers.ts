@@ -5,6 +5,7 @@ import type Dockerode from "dockerode";
 import type { LogLine } from "../contract/reports";
 import { OpsError, checkAborted, errorMessage } from "./errors";
 import { streamLogs, type LogRequest } from "./logs";
+import type { PullEvent } from "./pull-progress";
 import type { ContainerSnapshot } from "./status";
 import type { DockerStats } from "./usage";
 
@@ -28,8 +29,8 @@ export interface ContainerOps {
   lastLines(idOrName: string, count: number): Promise<string[]>;
   stats(id: string): Promise<DockerStats>;
   hasImage(image: string): Promise<boolean>;
-  /** Pulls the image; aborting `signal` ends the pull stream. */
-  pull(image: string, signal?: AbortSignal): Promise<void>;
+  /** Pulls the image; each stream event goes to `onEvent`; aborting `signal` ends the pull stream. */
+  pull(image: string, signal?: AbortSignal, onEvent?: (e: PullEvent) => void): Promise<void>;
 }
 
 const statusOf = (err: unknown) => (err as { statusCode?: number }).statusCode;
@@ -115,7 +116,7 @@ export class DockerContainers implements ContainerOps {
     }
   }
 
-  async pull(image: string, signal?: AbortSignal): Promise<void> {
+  async pull(image: string, signal?: AbortSignal, onEvent?: (e: PullEvent) => void): Promise<void> {
     checkAborted(signal);
     // The engine answers the pull request only once it reached the registry: the signal ends the request too.
     const request = this.docker.pull(image, signal ? { abortSignal: signal } : {}) as Promise<NodeJS.ReadableStream & { destroy?: (e?: Error) => void }>;
@@ -126,11 +127,23 @@ export class DockerContainers implements ContainerOps {
         reject(signal!.reason);
       };
       signal?.addEventListener("abort", onAbort, { once: true });
-      this.docker.modem.followProgress(stream, (err: Error | null) => {
-        signal?.removeEventListener("abort", onAbort);
-        if (err) reject(err);
-        else resolve();
-      });
+      this.docker.modem.followProgress(
+        stream,
+        (err: Error | null) => {
+          signal?.removeEventListener("abort", onAbort);
+          if (err) reject(err);
+          else resolve();
+        },
+        (event: PullEvent) => {
+          try {
+            onEvent?.(event);
+          } catch (err) {
+            // an error event: the pull failed, whatever the stream says next
+            stream.destroy?.();
+            reject(err);
+          }
+        },
+      );
     });
     checkAborted(signal);
   }

@@ -92,7 +92,11 @@ export class Deployer {
         throw err;
       };
       try {
-        const image = steps.ensureImage(spec.image, progress, both.signal).catch(failFast);
+        let imageReady = false;
+        const image = steps
+          .ensureImage(spec.image, progress, both.signal)
+          .then(() => void (imageReady = true))
+          .catch(failFast);
         image.catch(() => {});
         if (cloned) {
           observer.phase(name, "fetch");
@@ -116,6 +120,8 @@ export class Deployer {
           cloned = true;
         }
         await records.save(record);
+        // The code is there; what is left is the image (a multi-GB pull reports its own progress).
+        if (!imageReady) observer.phase(name, "pull");
         await Promise.all([steps.handOver(paths.workspace), image]);
       } finally {
         signal.removeEventListener("abort", stopBoth);

@@ -4,12 +4,12 @@
 import Dockerode from "dockerode";
 import type { CleanupParams, CleanupResult } from "../contract/cleanup";
 import type { HostFacts } from "../contract/facts";
-import type { InventoryItem, LogLine, StatusReport, UsageSample } from "../contract/reports";
+import type { InventoryItem, LogLine, Progress, StatusReport, UsageSample } from "../contract/reports";
 import { AppActions } from "./actions";
 import { OrphanCleaner } from "./cleanup";
 import { ComposeRunner, loadComposeBase, type ComposeOps } from "./compose";
 import { DockerContainers, type ContainerOps } from "./containers";
-import { OpsError, errorMessage } from "./errors";
+import { OpsError, errorMessage, formatDuration } from "./errors";
 import { collectHostFacts } from "./facts";
 import { SimpleGitOps, type GitOps } from "./git";
 import { InstallRunner } from "./install";
@@ -57,6 +57,7 @@ export class Ops {
   private readonly docker: Dockerode;
   private readonly cleaner: OrphanCleaner;
   private readonly git: GitOps;
+  private readonly steps: Steps;
   private readonly log: OpsLog;
 
   private constructor(o: OpsOptions) {
@@ -89,7 +90,7 @@ export class Ops {
       usageIntervalMs: o.usageIntervalMs,
       log: o.log,
     });
-    const steps = new Steps({ hostId: o.hostId, compose: this.compose, containers: this.containers, base: loadComposeBase(o.composeBasePath).base, uid, gid, pullTimeoutMs: o.pullTimeoutMs, log: o.log });
+    const steps = (this.steps = new Steps({ hostId: o.hostId, compose: this.compose, containers: this.containers, base: loadComposeBase(o.composeBasePath).base, uid, gid, pullTimeoutMs: o.pullTimeoutMs, log: o.log }));
     const install = new InstallRunner({ compose: this.compose, containers: this.containers, timeoutMs: o.installTimeoutMs });
     this.actions = new AppActions({ layout: this.layout, records: this.records, observer: this.observer, git, compose: this.compose, containers: this.containers, steps, install, log: o.log });
     this.cleaner = new OrphanCleaner({
@@ -130,6 +131,14 @@ export class Ops {
     const result = await this.cleaner.run(params);
     if (!params.dryRun) await this.git.maintain?.().catch((err) => this.log("warn", `object store maintenance: ${errorMessage(err)}`));
     return result;
+  }
+
+  /** Puts an image on the host ahead of the apps that will need it; a present one is left as it is. */
+  async prepull(image: string, ctx: { signal: AbortSignal; progress: (p: Progress) => void }): Promise<{ image: string; pulled: boolean; message: string }> {
+    if (await this.containers.hasImage(image)) return { image, pulled: false, message: `${image} is already on this host` };
+    const t0 = Date.now();
+    await this.steps.pull(image, ctx.progress, ctx.signal);
+    return { image, pulled: true, message: `pulled ${image} in ${formatDuration(Date.now() - t0)}` };
   }
 
   /** Every app with a record, with its commit, container state and observation (for hello). */

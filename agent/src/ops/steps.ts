@@ -10,6 +10,7 @@ import { renderCompose, serializeCompose, type ComposeBase, type ComposeOps, typ
 import type { ContainerOps } from "./containers";
 import { OpsError, checkAborted, errorMessage, formatDuration } from "./errors";
 import { exec } from "./exec";
+import { PullProgress, describePull, type PullFigure } from "./pull-progress";
 import type { OpsLog } from "./observer";
 import { chownTree, removeTree, type AppPaths } from "./workspace";
 
@@ -25,6 +26,9 @@ export interface StepsOptions {
   log: OpsLog;
 }
 
+/** Least time between two pull progress reports (each one is a database write on the console). */
+const PULL_REPORT_MS = 250;
+
 export class Steps {
   constructor(readonly o: StepsOptions) {}
 
@@ -39,15 +43,32 @@ export class Steps {
     await writeFile(paths.composeFile, serializeCompose(doc), { mode: 0o600 });
   }
 
-  /** The image must be local or pullable within the pull time limit. */
+  /** The image must be local or pullable within the pull time limit; a pull reports bytes and percent. */
   async ensureImage(image: string, progress: (p: Progress) => void, signal?: AbortSignal): Promise<void> {
     if (await this.o.containers.hasImage(image)) return;
-    progress({ step: "compose", message: `pulling image ${image}` });
+    await this.pull(image, progress, signal);
+  }
+
+  /** Pulls the image (also when present: a pre-pull refreshes the tag), reporting at most every PULL_REPORT_MS. */
+  async pull(image: string, progress: (p: Progress) => void, signal?: AbortSignal): Promise<void> {
+    progress({ step: "pull", message: `pulling image ${image}`, pct: 0 });
     const ms = this.o.pullTimeoutMs ?? 7_200_000;
     const timeout = AbortSignal.timeout(ms);
+    const tally = new PullProgress();
+    let sentAt = 0;
+    let sentPct = -1;
+    const report = (f: PullFigure) => {
+      const now = Date.now();
+      if (f.pct === sentPct && now - sentAt < 2000) return;
+      if (f.pct < 100 && now - sentAt < PULL_REPORT_MS) return;
+      sentAt = now;
+      sentPct = f.pct;
+      progress({ step: "pull", message: describePull(image, f), pct: f.pct, bytes: f.bytes, ...(f.layer ? { layer: `${f.layer} ${f.action ?? ""}`.trim() } : {}) });
+    };
     try {
-      await this.o.containers.pull(image, signal ? AbortSignal.any([signal, timeout]) : timeout);
+      await this.o.containers.pull(image, signal ? AbortSignal.any([signal, timeout]) : timeout, (e) => report(tally.add(e)));
       if (!(await this.o.containers.hasImage(image))) throw new Error("the pull ended without the image");
+      report(tally.finish());
     } catch (err) {
       checkAborted(signal);
       if (timeout.aborted) throw new OpsError("FAILED", `pulling image ${image} took longer than ${formatDuration(ms)} and was stopped`);

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { CreateEnrollmentInput, createEnrollment } from "../../services/enrollment.server";
 import { HostCleanupInput, HostOrphansInput, cleanupHost, getOrphans, scanOrphans } from "../../services/cleanup.server";
 import { HostPingInput, HostUpdateInput, getHost, listHosts, pingHost, revokeHost, updateHost } from "../../services/hosts.server";
+import { HostPrepullInput, prepullHost } from "../../services/prepull.server";
 import { adminProcedure, operatorProcedure, router, viewerProcedure } from "../init";
 
 const HostIdInput = z.strictObject({ id: z.string().min(1).max(64) });
@@ -19,4 +20,6 @@ export const hostsRouter = router({
   orphans: adminProcedure.input(HostOrphansInput).query(({ ctx, input }) => getOrphans(ctx, input.id)),
   scanOrphans: adminProcedure.input(HostOrphansInput).mutation(({ ctx, input }) => scanOrphans(ctx, ctx.actor, input.id)),
   cleanup: adminProcedure.input(HostCleanupInput).mutation(({ ctx, input }) => cleanupHost(ctx, ctx.actor, input)),
+  // An image onto the host ahead of its apps (default: the console's base image).
+  prepull: adminProcedure.input(HostPrepullInput).mutation(({ ctx, input }) => prepullHost(ctx, ctx.actor, input)),
 });
