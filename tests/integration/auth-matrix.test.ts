@@ -40,6 +40,7 @@ const MIN_ROLE: Record<string, Role> = {
   "hosts.orphans": "admin",
   "hosts.scanOrphans": "admin",
   "hosts.cleanup": "admin",
+  "hosts.prepull": "admin",
   "audit.list": "admin",
   "auth.me": "viewer",
   "auth.signOut": "viewer",

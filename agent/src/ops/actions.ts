@@ -126,15 +126,19 @@ export class AppActions {
     try {
       await steps.ensureImage(spec.image, progress, signal);
       if (spec.port !== previous.spec.port) await assertPortFree(spec.port);
-      await git
+      const fetched = await git
         .fetch({ url: spec.repository, gitDir: paths.gitDir, workTree: paths.workspace, branch: record.branch!, onProgress: progress, signal })
         .catch((err) => Promise.reject(gitFailure(err, spec.repository)));
       checkAborted(signal);
-      // The container is stopped while the work tree changes: nothing races git or the chown.
       observer.phase(spec.name, "checkout");
-      progress({ step: "stop", message: "stopping the app while its code changes" });
       stopped = true;
-      await compose.stop(project, { signal }).catch((err) => Promise.reject(composeFailure(err, previous.spec)));
+      // The container is stopped while the work tree changes: nothing races git or the chown. With
+      // the same commit, no clean and no install command, git restores at most a tracked file the
+      // app edited, and the recreate below stops it soon enough.
+      if (clean || fetched.commitSha !== previous.commitSha || spec.installCommand) {
+        progress({ step: "stop", message: "stopping the app while its code changes" });
+        await steps.stopApp(spec.name, signal).catch((err) => Promise.reject(composeFailure(err, previous.spec)));
+      }
       const { commitSha } = await git
         .checkout({ gitDir: paths.gitDir, workTree: paths.workspace, branch: record.branch!, clean, keepPaths: spec.keepPaths, onProgress: progress, signal })
         .catch((err) => Promise.reject(gitFailure(err, spec.repository)));

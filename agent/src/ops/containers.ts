@@ -22,6 +22,8 @@ export interface ContainerOps {
   /** Removes one container by id or name (force, volumes); a missing one is fine. */
   remove(idOrName: string): Promise<void>;
   kill(idOrName: string): Promise<void>;
+  /** Stops a running container through the Engine API (SIGTERM, SIGKILL after `graceSeconds`); a stopped or missing one is fine. */
+  stop(idOrName: string, graceSeconds: number, signal?: AbortSignal): Promise<void>;
   /** Resolves with the exit code once the container stops. */
   wait(idOrName: string): Promise<number>;
   logs(idOrName: string, app: string, req: LogRequest, onLine: (line: LogLine) => void, signal?: AbortSignal): Promise<void>;
@@ -82,6 +84,16 @@ export class DockerContainers implements ContainerOps {
 
   async kill(idOrName: string): Promise<void> {
     await this.docker.getContainer(idOrName).kill().catch(() => {});
+  }
+
+  async stop(idOrName: string, graceSeconds: number, signal?: AbortSignal): Promise<void> {
+    checkAborted(signal);
+    try {
+      await this.docker.getContainer(idOrName).stop({ t: graceSeconds, ...(signal ? { abortSignal: signal } : {}) });
+    } catch (err) {
+      checkAborted(signal);
+      if (statusOf(err) !== 304 && statusOf(err) !== 404) throw err;
+    }
   }
 
   async wait(idOrName: string): Promise<number> {

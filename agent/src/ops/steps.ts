@@ -90,6 +90,16 @@ export class Steps {
     }
   }
 
+  /**
+   * Stops the app's container through the Engine API, not `compose stop`: the same SIGTERM and grace
+   * period without starting compose (v1 is a Python program: half a second before it does anything).
+   */
+  async stopApp(app: string, signal?: AbortSignal): Promise<void> {
+    const container = await this.o.containers.findApp(app);
+    if (!container || (container.snapshot.state !== "running" && container.snapshot.state !== "restarting")) return;
+    await this.o.containers.stop(container.id, graceSeconds(this.o.base.service.stop_grace_period), signal);
+  }
+
   /** The app's containers and network go (compose down, then by label); its files stay. */
   async removeContainers(app: string, paths: AppPaths): Promise<void> {
     if (await exists(paths.composeFile)) {
@@ -105,6 +115,14 @@ export class Steps {
     await removeTree(paths.gitDir);
     if (removeWorkspace) await removeTree(paths.workspace);
   }
+}
+
+/** Compose's duration ("10s", "1m30s", "500ms") in whole seconds for the Engine API; 10 when absent. */
+export function graceSeconds(period: string | undefined): number {
+  if (!period) return 10;
+  let total = 0;
+  for (const [, n, unit] of period.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) total += Number(n) * { ms: 0.001, s: 1, m: 60, h: 3600 }[unit as "ms" | "s" | "m" | "h"];
+  return Math.max(1, Math.ceil(total || 10));
 }
 
 export function firstLine(text: string): string {
