@@ -165,10 +165,15 @@ describe("fault matrix: the app and its inputs", () => {
     await act(s, "update", { name: app.name, port: app.port });
     await ledger(s, app);
     await settle(s, app, "green", { scenario: `${sc} (running)`, dashboard: dash });
+    // No effective change: the image named explicitly is the one the app already runs (the base image).
+    await act(s, "update", { name: app.name, image: TEST_IMAGE });
+    await ledger(s, app);
+    await settle(s, app, "green", { scenario: `${sc} (running, same image named)`, dashboard: dash });
     const [id] = await containersOf(s, app.name);
     await docker(["kill", id!]);
     await settle(s, app, "red", { scenario: `${sc} (killed)`, dashboard: dash });
     await act(s, "update", { name: app.name, startCommand: (await view(s.c, app.name))!.startCommand });
+    await act(s, "update", { name: app.name, image: null });
     await ledger(s, app);
     await settle(s, app, "red", { scenario: `${sc} (killed, after update)`, dashboard: dash });
     await recover(s, app, "start", { scenario: sc, dashboard: dash });
