@@ -59,6 +59,9 @@ export class GitStore {
    */
   sync(req: StoreSync): Promise<{ commitSha: string; branch: string }> {
     const store = this.pathOf(req.url);
+    // The app's git dir needs nothing from the network: it is made while the store fetches.
+    const gitDirMade = this.ensureGitDir(req.gitDir);
+    gitDirMade.catch(() => {});
     return this.exclusive(store, async () => {
       let branch = req.branch;
       if (!(await exists(join(store, "HEAD")))) {
@@ -91,6 +94,7 @@ export class GitStore {
       const [commitSha = "", full = ""] = (await this.o.local(["rev-parse", ref, "--symbolic-full-name", ref], { gitDir: store })).trim().split("\n");
       const name = full.replace(/^refs\/heads\//, "");
       if (!SHA.test(commitSha)) throw new Error(`git returned an unexpected commit id ${JSON.stringify(commitSha)}`);
+      await gitDirMade;
       await this.link(req.gitDir, store, name, commitSha);
       return { commitSha, branch: name };
     });
@@ -156,12 +160,15 @@ export class GitStore {
     });
   }
 
-  /** Creates the app's git dir when missing, borrows the store's objects and shallow list, sets its tracking ref. */
+  /** An empty git dir for the app when it has none (made while the store fetches). */
+  private async ensureGitDir(gitDir: string): Promise<void> {
+    if (await exists(join(gitDir, "HEAD"))) return;
+    await mkdir(dirname(gitDir), { recursive: true, mode: 0o700 });
+    await this.o.local(["init", "-q", "--bare", "--", gitDir], {});
+  }
+
+  /** Borrows the store's objects and shallow list, and sets the app's tracking ref. */
   private async link(gitDir: string, store: string, branch: string, commitSha: string): Promise<void> {
-    if (!(await exists(join(gitDir, "HEAD")))) {
-      await mkdir(dirname(gitDir), { recursive: true, mode: 0o700 });
-      await this.o.local(["init", "-q", "--bare", "--", gitDir], {});
-    }
     const alternates = join(gitDir, "objects", "info", "alternates");
     const current = await readFile(alternates, "utf8").catch(() => "");
     const want = join(store, "objects");

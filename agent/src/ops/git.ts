@@ -242,24 +242,34 @@ function cloneProgress(report: (p: Progress) => void): (stage: string, pct: numb
     resolving: [90, 99],
   };
   let last = -1;
+  let at = 0;
   return (stage, progress) => {
     const [from, to] = span[stage] ?? [0, 0];
     if (to === 0) return;
     const pct = Math.round(from + ((to - from) * progress) / 100);
-    if (pct <= last) return;
+    if (pct <= last || Date.now() - at < GIT_REPORT_MS) return;
     last = pct;
+    at = Date.now();
     report({ step: "clone", message: `${stage} objects`, pct });
   };
 }
 
 function fetchProgress(report: (p: Progress) => void): (stage: string, pct: number) => void {
   let last = -1;
+  let at = 0;
   return (stage, progress) => {
-    if (stage !== "receiving" || progress <= last) return;
+    if (stage !== "receiving" || progress <= last || Date.now() - at < GIT_REPORT_MS) return;
     last = progress;
+    at = Date.now();
     report({ step: "fetch", message: "receiving objects", pct: progress });
   };
 }
+
+/**
+ * Least time between two git progress reports: each is a database write on the console, and a
+ * large clone prints a hundred percent steps a second (their writes would queue before the result's).
+ */
+const GIT_REPORT_MS = 200;
 
 /** Turns git's error into one line an operator can act on. */
 export function gitFailure(err: unknown, url: string): OpsError {
