@@ -91,6 +91,9 @@ export class Deployer {
         if (!both.signal.aborted) both.abort(err);
         throw err;
       };
+      // The compose file needs nothing from either: it is written meanwhile too.
+      const composeFile = steps.writeCompose(spec, paths, progress);
+      composeFile.catch(() => {});
       try {
         let imageReady = false;
         const image = steps
@@ -122,14 +125,14 @@ export class Deployer {
         await records.save(record);
         // The code is there; what is left is the image (a multi-GB pull reports its own progress).
         if (!imageReady) observer.phase(name, "pull");
-        await Promise.all([steps.handOver(paths.workspace), image]);
+        await Promise.all([steps.handOver(paths.workspace), image, composeFile]);
       } finally {
         signal.removeEventListener("abort", stopBoth);
+        await composeFile.catch(() => {}); // settled before an unwind removes its folder
       }
       checkAborted(signal);
       observer.setCommit(name, record.commitSha!);
 
-      await steps.writeCompose(spec, paths, progress);
       observer.phase(name, "install");
       await this.o.install.run(spec, steps.project(paths), progress, signal);
       observer.phase(name, "start");

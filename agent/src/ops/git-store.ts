@@ -16,7 +16,7 @@ import { removeTree } from "./workspace";
 /** Runs a local git command (GIT_DIR / GIT_WORK_TREE as given); resolves with stdout. */
 export type LocalGit = (args: string[], dirs: { gitDir?: string; workTree?: string }, signal?: AbortSignal) => Promise<string>;
 /** Runs a network git command (clone / fetch) with progress, time limits and abort. */
-export type NetworkGit = (what: "clone" | "fetch", args: string[], gitDir: string | null, signal?: AbortSignal, progress?: GitProgress) => Promise<void>;
+export type NetworkGit = (what: "clone" | "fetch" | "ls-remote", args: string[], gitDir: string | null, signal?: AbortSignal, progress?: GitProgress) => Promise<string>;
 /** git's own progress lines: the stage (counting, compressing, receiving, resolving) and its percent. */
 export type GitProgress = (stage: string, pct: number) => void;
 
@@ -82,13 +82,23 @@ export class GitStore {
         }
       } else {
         branch ??= (await this.o.local(["symbolic-ref", "--short", "HEAD"], { gitDir: store })).trim();
-        await this.o.network(
-          "fetch",
-          ["fetch", "--depth", "1", "--no-tags", "--no-recurse-submodules", "--progress", "--", req.url, `+refs/heads/${branch}:refs/heads/${branch}`],
-          store,
-          req.signal,
-          req.progress,
-        );
+        // Asked first, because a shallow fetch of a tip the store already has may send the whole
+        // tree again (git 2.39, about half the time here); a moved tip is then fetched at depth 1,
+        // which sends only its new objects.
+        const [remote, local] = await Promise.all([
+          this.o.network("ls-remote", ["ls-remote", "--", req.url, `refs/heads/${branch}`], store, req.signal),
+          this.o.local(["rev-parse", "--verify", "-q", `refs/heads/${branch}`], { gitDir: store }).catch(() => ""),
+        ]);
+        const tip = /^([0-9a-f]{40,64})\t/.exec(remote)?.[1];
+        if (!tip || tip !== local.trim()) {
+          await this.o.network(
+            "fetch",
+            ["fetch", "--depth", "1", "--no-tags", "--no-recurse-submodules", "--progress", "--", req.url, `+refs/heads/${branch}:refs/heads/${branch}`],
+            store,
+            req.signal,
+            req.progress,
+          );
+        }
       }
       const ref = branch ? `refs/heads/${branch}` : "HEAD";
       const [commitSha = "", full = ""] = (await this.o.local(["rev-parse", ref, "--symbolic-full-name", ref], { gitDir: store })).trim().split("\n");

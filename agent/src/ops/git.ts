@@ -169,7 +169,7 @@ export class SimpleGitOps implements GitOps {
    * so a cancel, a deadline or the time limit kills git together with the `git-remote-http` it
    * started (which would otherwise keep waiting on a silent server).
    */
-  private async network(what: string, signal: AbortSignal | undefined, gitDir: string | null, progress: GitProgress | undefined, args: string[]): Promise<void> {
+  private async network(what: string, signal: AbortSignal | undefined, gitDir: string | null, progress: GitProgress | undefined, args: string[]): Promise<string> {
     const ms = this.options.cloneTimeoutMs ?? 3_600_000;
     const idleMs = this.options.idleTimeoutMs ?? 300_000;
     const timeout = AbortSignal.timeout(ms);
@@ -177,7 +177,7 @@ export class SimpleGitOps implements GitOps {
     let idleTimer = setTimeout(() => idle.abort(), idleMs);
     const abort = AbortSignal.any([timeout, idle.signal, ...(signal ? [signal] : [])]);
     try {
-      await this.exec(["git", ...GIT_CONFIG.flatMap((c) => ["-c", c]), ...args], {
+      const result = await this.exec(["git", ...GIT_CONFIG.flatMap((c) => ["-c", c]), ...args], {
         env: this.environment(gitDir ? { gitDir } : {}),
         cwd: this.options.homeDir,
         signal: abort,
@@ -188,6 +188,7 @@ export class SimpleGitOps implements GitOps {
           if (m && progress) progress(m[1]!.toLowerCase(), Number(m[2]));
         },
       });
+      return result.stdout;
     } catch (err) {
       if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new OpsError("FAILED", `git ${what} was aborted`);
       if (timeout.aborted) throw new GitTimeoutError(what, ms);

@@ -217,7 +217,10 @@ export class AppObserver {
         this.kills.delete(app);
         this.ooms.delete(app);
         this.tracker.containerStarted(app, at);
-        this.prober.schedule(app, true);
+        // While an action runs (compose has not returned yet) one probe now, at the usual pace after:
+        // a published port asked too early can stall for a second in Docker's proxy. The quick pace
+        // starts when the action settles, or at once for a start nobody asked for (restart policy).
+        this.prober.schedule(app, true, !this.tracker.get(app)?.intent);
         return;
       case "kill":
         if (event.signal) this.kills.set(app, { signal: event.signal, at });

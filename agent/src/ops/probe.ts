@@ -76,8 +76,11 @@ export class ProbeScheduler {
     },
   ) {}
 
-  /** (Re)arms the app's probe; `immediately` probes now (a container just started). */
-  schedule(app: string, immediately = false): void {
+  /**
+   * (Re)arms the app's probe; `immediately` probes now (a container just started) and, with
+   * `burst`, starts the quick pace of the first seconds.
+   */
+  schedule(app: string, immediately = false, burst = immediately): void {
     if (!this.active) return;
     const mode = this.options.mode(app);
     const existing = this.timers.get(app);
@@ -87,9 +90,9 @@ export class ProbeScheduler {
       this.burstUntil.delete(app);
       return;
     }
-    if (immediately) this.burstUntil.set(app, Date.now() + (this.options.burstForMs ?? PROBE_BURST_FOR_MS));
-    const burst = mode === "fast" && Date.now() < (this.burstUntil.get(app) ?? 0);
-    const delay = immediately ? 0 : mode === "slow" ? (this.options.slowMs ?? PROBE_SLOW_MS) : burst ? (this.options.burstMs ?? PROBE_BURST_MS) : (this.options.fastMs ?? PROBE_FAST_MS);
+    if (immediately && burst) this.burstUntil.set(app, Date.now() + (this.options.burstForMs ?? PROBE_BURST_FOR_MS));
+    const quick = mode === "fast" && Date.now() < (this.burstUntil.get(app) ?? 0);
+    const delay = immediately ? 0 : mode === "slow" ? (this.options.slowMs ?? PROBE_SLOW_MS) : quick ? (this.options.burstMs ?? PROBE_BURST_MS) : (this.options.fastMs ?? PROBE_FAST_MS);
     const timer = setTimeout(() => void this.run(app), delay);
     timer.unref?.();
     this.timers.set(app, timer);
