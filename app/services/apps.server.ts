@@ -19,7 +19,7 @@ import {
 import type { Db } from "../../db/client";
 import { apps, gpuAssignments, hosts, marketplaceTemplates, type App, type AppStatus, type MarketplaceTemplate } from "../../db/schema";
 import type { Actor, AppChange, ConsoleContext } from "../context.server";
-import { queuedState, waitingState, writeAppState } from "./app-status.server";
+import { neverObserved, queuedState, waitingState, writeAppState } from "./app-status.server";
 import { recordAudit } from "./audit.server";
 import { enqueueCommand } from "./commands.server";
 import { ServiceError } from "./errors";
@@ -314,6 +314,7 @@ export async function createApp(ctx: ConsoleContext, actor: Actor, raw: unknown)
         hostId,
         status: initial.status ?? "STOPPED",
         phase: initial.phase ?? null,
+        observed: neverObserved(now),
         createdAt: now,
         updatedAt: now,
       }).returning();
