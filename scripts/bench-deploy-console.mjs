@@ -15,8 +15,8 @@
 // Large mode (--large): a generated repository shaped like the seeded templates (scripts/lib/
 // large-repo.mjs: ~3,000 files, ~30 MB of blobs, 300 commits). Per run, by hand once before and once
 // after these, through the console: the first deploy (apps.create), a second app from the same
-// repository (apps.create), and a reinstall of the first, unchanged (apps.reinstall → its result →
-// RUNNING and reachable → the same probe loop serves the page); both apps are then deinstalled (the
+// repository (apps.create), and a reinstall of the first, unchanged (apps.reinstall → the agent has
+// settled it: no phase, RUNNING and reachable → the same probe loop serves the page); both apps are then deinstalled (the
 // host's object store goes with the last one), so every run's first deploy clones afresh.
 // Every ratio divides by the by-hand p50 of the same run. The load average is printed.
 //
@@ -93,16 +93,28 @@ async function create(name) {
   return { served: performance.now() - t0, running: seenAt - t0 };
 }
 
-/** apps.reinstall until its result has come and the app is RUNNING, reachable and serving again. */
+/**
+ * apps.reinstall until the agent has settled it (its phase back to none) with the app RUNNING,
+ * reachable and serving again; then (not timed) until its command is answered.
+ */
 async function reinstall(name) {
   const t0 = performance.now();
   const done = new Promise((r) => resultWaiters.set(name, r));
-  await call("mutate", "apps.reinstall", { name });
+  const { commandId } = await call("mutate", "apps.reinstall", { name });
   const seenAt = await Promise.race([done, sleep(120_000).then(() => null)]);
   if (seenAt === null) throw new Error(`${name}: reinstall did not finish RUNNING + reachable within 120 s`);
   await untilServed(ports.get(name), expected);
+  const ms = performance.now() - t0;
   resultWaiters.delete(name);
-  return performance.now() - t0;
+  for (let k = 0; ; k++) {
+    const r = await c.db().execute({ sql: "SELECT state, error FROM commands WHERE id = ?", args: [commandId] });
+    const row = r.rows[0];
+    if (row?.state === "failed") throw new Error(`${name}: reinstall failed: ${row.error}`);
+    if (row?.state === "done") break;
+    if (k > 1200) throw new Error(`${name}: reinstall command not answered`);
+    await sleep(50);
+  }
+  return ms;
 }
 
 /** Not timed: deinstall through the API and wait for the record to go. */
@@ -163,10 +175,11 @@ try {
       if (!m.app) return;
       const s = { ...(state.get(m.app) ?? {}), ...m };
       state.set(m.app, s);
-      if (m.type === "result" && m.action === "reinstall" && resultWaiters.has(m.app)) reinstalled.add(m.app);
+      // A reinstall has begun once a phase shows (queued, fetch, …); it is over when none does.
+      if (resultWaiters.has(m.app) && typeof m.phase === "string") reinstalled.add(m.app);
       if (s.status === "RUNNING" && s.health === "reachable") {
         reachableWaiters.get(m.app)?.(at);
-        if (reinstalled.delete(m.app)) resultWaiters.get(m.app)?.(at);
+        if (!s.phase && reinstalled.delete(m.app)) resultWaiters.get(m.app)?.(at);
       }
     },
     () => performance.now(),
@@ -231,7 +244,7 @@ if (!large) {
   console.log(`  ratio console/by-hand (p50, port serves): ${ratio(served)}  (target ≤ 1.05)`);
 } else {
   console.log(`  second app, same repository → port serves:              ${line(seconds)}`);
-  console.log(`  reinstall, unchanged → result → port serves:            ${line(reinstalls)}`);
+  console.log(`  reinstall, unchanged → settled → port serves:           ${line(reinstalls)}`);
   console.log(`  ratio first deploy / by hand:  ${ratio(served)}  (target ≤ 1.10)`);
   console.log(`  ratio second app / by hand:    ${ratio(seconds)}`);
   console.log(`  ratio reinstall / by hand:     ${ratio(reinstalls)}  (target ≤ 0.50)`);
