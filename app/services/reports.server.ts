@@ -153,7 +153,8 @@ export async function commandFinished(ctx: Ctx, hostId: string, r: CommandAnswer
     const patch = ranOnAgent ? answeredState(app, cmd.action, r) : restoredState(app, r.error ?? `${cmd.action} did not run`);
     const data = { ...base, ...(r.ok ? {} : { error: r.error }), ...(ranOnAgent ? {} : { ranOnAgent: false }) };
     const change = await writeAppState(tx, app, patch, { type: "result", data, hostId });
-    if (change) changes.push(change);
+    // The command's end is in the timeline even when the agent's reports already showed its state.
+    changes.push(change ?? (await recordEvent(tx, { appId: app.id, appName: app.name, type: "result", data })));
     return "applied";
   });
   publishAll(ctx, changes);
