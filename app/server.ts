@@ -83,7 +83,10 @@ async function main() {
   // gzip for pages, API answers and assets: a dashboard of 1,000 apps is ~1.5 MB of HTML and
   // ~75 KB compressed, its JS 280 KB and 91 KB. Never the live streams (text/event-stream): zlib
   // would hold their events back until its buffer fills.
-  app.use(compression({ filter: (req, res) => !/^text\/event-stream/i.test(String(res.getHeader("Content-Type") ?? "")) && compression.filter(req, res) }));
+  // Not compressed: event streams (each message must go out at once), and API writes, whose small
+  // answers cost more to deflate (a zlib stream per response) than they save.
+  const apiWrite = (req: express.Request) => req.method === "POST" && req.path.startsWith("/api/trpc/");
+  app.use(compression({ filter: (req, res) => !apiWrite(req) && !/^text\/event-stream/i.test(String(res.getHeader("Content-Type") ?? "")) && compression.filter(req, res) }));
   app.get("/healthz", async (_req, res) => {
     try {
       await db.$client.execute("SELECT 1");

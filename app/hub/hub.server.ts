@@ -14,7 +14,7 @@ import { WebSocketServer } from "ws";
 import { CLOSE, MAX_MESSAGE_BYTES } from "../../agent/src/contract/protocol";
 import type { UsageSample } from "../../agent/src/contract/reports";
 import type { ConsoleContext, Dispatcher, LogSink } from "../context.server";
-import { placeWaitingApps } from "../services/apps.server";
+import { placeWaitingApps } from "../services/register.server";
 import { runAutoCleanup } from "../services/cleanup.server";
 import type { HubSlot } from "../server";
 import { consoleKey, type ConsoleKey } from "../services/console-key.server";

@@ -5,7 +5,7 @@ import { useEffect, useRef, useState } from "react";
 import { RouteDialog } from "../components/Dialog";
 import { requireUser } from "../auth.server";
 import { CsrfInput } from "../components/CsrfInput";
-import { createApp } from "../services/apps.server";
+import { createApp } from "../services/register.server";
 import { ServiceError } from "../services/errors";
 import { listTemplates, type TemplateDto } from "../services/templates.server";
 

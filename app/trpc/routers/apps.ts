@@ -12,7 +12,8 @@ import {
   runLifecycle,
 } from "../../services/lifecycle.server";
 import { changeStream } from "../../services/live.server";
-import { AppListInput, AppNameInput, createApp, getApp, listApps, updateApp } from "../../services/apps.server";
+import { AppListInput, AppNameInput, getApp, listApps, updateApp } from "../../services/apps.server";
+import { createApp } from "../../services/register.server";
 import { AppLogFollowInput, AppLogsInput, DEFAULT_TAIL, followAppLogs, readAppLogs } from "../../services/logs.server";
 import { appVulnerabilityReport } from "../../services/scan.server";
 import { asTrpcErrors, operatorProcedure, router, viewerProcedure } from "../init";
