@@ -1,0 +1,58 @@
+// The console shares one module with the agent: the wire contract (agent/src/contract/). This
+// check fails when a console file (app/**, db/**) imports anything else from agent/src, so the
+// agent's internals (ops, config, state) can change without breaking the console.
+import { readdirSync, readFileSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
+
+const ROOT = resolve(__dirname, "..");
+const AGENT_SRC = join(ROOT, "agent/src");
+const CONTRACT = join(AGENT_SRC, "contract");
+
+function* sources(dir: string): Generator<string> {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) {
+      if (e.name !== "node_modules" && e.name !== "migrations") yield* sources(p);
+    } else if (/\.(ts|tsx|mts|js|mjs)$/.test(e.name)) yield p;
+  }
+}
+
+/** Every module specifier in a file: static imports, re-exports, import() and require(). */
+export function specifiers(text: string): string[] {
+  const out: string[] = [];
+  const re = /\b(?:import|export)\s+(?:type\s+)?(?:[^'"`;]*?\sfrom\s+)?["']([^"']+)["']|\b(?:import|require)\s*\(\s*["']([^"']+)["']\s*\)/g;
+  for (const m of text.matchAll(re)) out.push(m[1] ?? m[2]!);
+  return out;
+}
+
+export function crossesBoundary(file: string, spec: string): boolean {
+  if (spec === "@dcc/agent" || spec.startsWith("@dcc/agent/")) return !spec.startsWith("@dcc/agent/src/contract/") && spec !== "@dcc/agent/src/contract";
+  if (!spec.startsWith(".")) return false;
+  const target = resolve(dirname(file), spec);
+  const inAgent = target === AGENT_SRC || target.startsWith(AGENT_SRC + "/");
+  return inAgent && !(target === CONTRACT || target.startsWith(CONTRACT + "/"));
+}
+
+describe("console ↔ agent boundary", () => {
+  it("finds imports the way the check reads them", () => {
+    const text = `import { a } from "../../agent/src/ops/compose";\nimport type { B } from '../agent/src/contract/spec';\nexport * from "../agent/src/state";\nconst m = await import("../agent/src/config");`;
+    expect(specifiers(text)).toEqual(["../../agent/src/ops/compose", "../agent/src/contract/spec", "../agent/src/state", "../agent/src/config"]);
+    const file = join(ROOT, "app/services/x.server.ts");
+    expect(crossesBoundary(file, "../../agent/src/ops/compose")).toBe(true);
+    expect(crossesBoundary(file, "../../agent/src/contract/compose")).toBe(false);
+    expect(crossesBoundary(file, "./apps.server")).toBe(false);
+  });
+
+  it("console files import from agent/src only through agent/src/contract", () => {
+    const offenders: string[] = [];
+    for (const dir of ["app", "db"]) {
+      for (const file of sources(join(ROOT, dir))) {
+        if (file === __filename) continue;
+        for (const spec of specifiers(readFileSync(file, "utf8"))) {
+          if (crossesBoundary(file, spec)) offenders.push(`${relative(ROOT, file)} imports ${spec}`);
+        }
+      }
+    }
+    expect(offenders).toEqual([]);
+  });
+});
