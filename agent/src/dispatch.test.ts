@@ -147,4 +147,25 @@ describe("Dispatcher", () => {
     const down = await dispatcher(null).run(start("a"), noProgress);
     expect(down).toEqual({ ok: false, error: "Docker is not reachable on this host" });
   });
+
+  it("tells the deploy hook the commit an app was deployed at, only on success", async () => {
+    const deployed: string[] = [];
+    const ops = {
+      actions: {
+        reinstall: async () => ({ commitSha: "a".repeat(40), message: "reinstalled" }),
+        update: async () => {
+          throw new Error("install failed");
+        },
+        stop: async () => ({ commitSha: "b".repeat(40), message: "stopped" }),
+      },
+      observe: async (app: string) => observation(app),
+      observer: { current: () => undefined },
+    } as unknown as Ops;
+    const d = new Dispatcher({ hostId: "h", ops: async () => ops, unavailable: () => "", queue: new AppQueue(), log: () => {}, onDeployed: (app, sha) => void deployed.push(`${app}@${sha.slice(0, 1)}`) });
+    await d.run({ id: id(), action: "reinstall", app: "a", params: { spec: {} as never, clean: false } }, noProgress);
+    await d.run({ id: id(), action: "update", app: "a", params: { spec: {} as never } }, noProgress);
+    await d.run({ id: id(), action: "stop", app: "a", params: {} }, noProgress);
+    expect(deployed).toEqual(["a@a"]);
+  });
 });
+

@@ -12,7 +12,7 @@ import type { Logger } from "./log";
 import type { ActionContext } from "./ops/actions";
 import { AbortedError, errorMessage, formatDuration } from "./ops/errors";
 import type { Ops } from "./ops/ops";
-import { AppQueue } from "./queue";
+import type { AppQueue } from "./queue";
 
 type LifecycleParams = { [A in LifecycleAction]: z.output<ReturnType<typeof actionParamsSchema>[A]> };
 export type CommandParams = LifecycleParams & {
@@ -58,7 +58,12 @@ export interface DispatcherOptions {
   now?: () => number;
   /** How long a cancel waits for its running target to unwind before it answers; default 20 s. */
   cancelWaitMs?: number;
+  /** An action deployed or kept the app at `commitSha` (the dependency inventory hooks in here). */
+  onDeployed?: (app: string, commitSha: string) => void;
 }
+
+/** Actions whose success means the app's code is deployed at the result's commit. */
+const DEPLOYS = new Set<CommandAction>(["provision", "reinstall", "update", "start", "restart"]);
 
 type Ctx = ActionContext & { ops: () => Promise<Ops> };
 type Handler<A extends CommandAction> = (cmd: Extract<ValidCommand, { action: A }>, ctx: Ctx) => Promise<object>;
@@ -108,6 +113,13 @@ export class Dispatcher implements CommandRunner {
       // An app's commands wait their turn; cancel and host-wide commands do not.
       const result = cmd.app !== null && cmd.action !== "cancel" ? await this.o.queue.run(cmd.app, cmd.id, task, controller.signal) : await untilAborted(task(), controller.signal);
       outcome = { ok: true, result };
+      if (cmd.app !== null && DEPLOYS.has(cmd.action) && typeof result.commitSha === "string") {
+        try {
+          this.o.onDeployed?.(cmd.app, result.commitSha);
+        } catch (err) {
+          this.o.log("warn", "deploy hook failed", { app: cmd.app, error: errorMessage(err) });
+        }
+      }
     } catch (err) {
       outcome = { ok: false, error: (controller.signal.aborted ? failureReason(controller.signal) : errorMessage(err)).slice(0, 4000) };
     } finally {

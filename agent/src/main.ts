@@ -15,7 +15,7 @@ import { CLOSE, publicKeyFromBase64 } from "./contract/protocol";
 import type { HostFacts } from "./contract/facts";
 import type { StatusReport, UsageSample } from "./contract/reports";
 import { DependencyReporter } from "./dependency-reporter";
-import { Dispatcher, type CommandRunner } from "./dispatch";
+import { Dispatcher } from "./dispatch";
 import { startHealthServer } from "./health";
 import { Journal } from "./journal";
 import { jsonLogger, type Logger } from "./log";
@@ -36,9 +36,6 @@ async function dockerAnswers(docker: Docker): Promise<boolean> {
   const timeout = new Promise<boolean>((r) => setTimeout(() => r(false), 3000).unref());
   return Promise.race([docker.ping().then(() => true, () => false), timeout]);
 }
-
-/** Actions after which the workspace holds a (possibly new) deployed commit. */
-const DEPLOYS = new Set(["provision", "reinstall", "update", "start", "restart"]);
 
 async function run(config: AgentConfig, log: Logger): Promise<void> {
   ensureStateDir(config.stateDir);
@@ -97,15 +94,6 @@ async function run(config: AgentConfig, log: Logger): Promise<void> {
 
   // After a deploy at a commit the dependency manifests are read and reported (never in its way).
   const dependencies = new DependencyReporter({ send: (m) => channel.send(m), log });
-  const reportingDeploys = (runner: Dispatcher): CommandRunner => ({
-    observe: (app) => runner.observe(app),
-    run: async (cmd, progress) => {
-      const outcome = await runner.run(cmd, progress);
-      const sha = outcome.result?.commitSha;
-      if (outcome.ok && cmd.app && typeof sha === "string" && DEPLOYS.has(cmd.action)) dependencies.deployed(cmd.app, sha, join(config.workspaceRoot, cmd.app));
-      return outcome;
-    },
-  });
 
   let processor: CommandProcessor | null = null;
   const onIdentity = (id: Identity) => {
@@ -113,7 +101,14 @@ async function run(config: AgentConfig, log: Logger): Promise<void> {
       hostId: id.hostId,
       consoleKey: publicKeyFromBase64(id.consolePublicKey),
       journal,
-      runner: reportingDeploys(new Dispatcher({ hostId: id.hostId, ops: currentOps, unavailable: () => unavailable, queue, log })),
+      runner: new Dispatcher({
+        hostId: id.hostId,
+        ops: currentOps,
+        unavailable: () => unavailable,
+        queue,
+        log,
+        onDeployed: (app, sha) => dependencies.deployed(app, sha, join(config.workspaceRoot, app)),
+      }),
       rules: { allowInsecure: config.allowInsecureGit },
       send: (m) => channel.send(m),
       log,

@@ -123,7 +123,9 @@ describe("fault matrix: the host", () => {
     await recover(s, app, "start", { scenario: sc, dashboard: dash });
   });
 
-  it("Docker daemon restarted: the container comes back with it and the console follows; Docker events are followed again after; Start recovers", async () => {
+  // Restarting the daemon stops every container on this engine: DCC_FAULTS_SKIP_DOCKERD=1 skips it
+  // where others share the engine at the same moment.
+  it.skipIf(process.env.DCC_FAULTS_SKIP_DOCKERD === "1")("Docker daemon restarted: the container comes back with it and the console follows; Docker events are followed again after; Start recovers", async () => {
     const sc = "Docker daemon restarted";
     const app = await deployApp(s, { prefix: "dockd", scenario: sc, dashboard: dash });
     try {

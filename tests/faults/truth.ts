@@ -4,7 +4,8 @@
 // browser). `settle` waits for reality to reach a state, then polls until the console agrees and
 // records the lag; `ledger` proves that no command was lost or ran twice; `recover` is the one
 // action a user would take.
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { expect } from "vitest";
 import { docker, inspect, type ContainerInspect } from "../support/docker";
@@ -280,7 +281,22 @@ export function runsOf(s: FaultStack, id: string): number {
  * Waits until every command of the app has ended (none lost: none left pending or delivered), then
  * checks that none ran twice and that Docker holds at most one container for the app.
  */
-export async function ledger(s: FaultStack, app: FaultApp, capMs = 60_000): Promise<CommandRow[]> {
+/** The agent's command journal (state dir, JSON lines): the last entry per command id. */
+export async function journal(s: FaultStack): Promise<Map<string, { state: string; ok?: boolean }>> {
+  const text = await readFile(join(s.stateDir, "journal.jsonl"), "utf8").catch(() => "");
+  const out = new Map<string, { state: string; ok?: boolean }>();
+  for (const line of text.split("\n")) {
+    try {
+      const e = JSON.parse(line) as { id?: string; state: string; ok?: boolean };
+      if (e.id) out.set(e.id, e);
+    } catch {
+      // a torn last line
+    }
+  }
+  return out;
+}
+
+export async function ledger(s: FaultStack, app: FaultApp, capMs = 60_000, o: { journal?: boolean } = {}): Promise<CommandRow[]> {
   const rows = await poll(
     `every command of ${app.name} to end`,
     async () => {
@@ -292,6 +308,13 @@ export async function ledger(s: FaultStack, app: FaultApp, capMs = 60_000): Prom
     async () => JSON.stringify(await commandsOf(s.c, app.name)),
   );
   for (const r of rows) expect(runsOf(s, r.id), `command ${r.action} ${r.id} ran more than once`).toBeLessThanOrEqual(1);
+  if (o.journal !== false) {
+    // What the console counts as done, the agent ran and journaled as done (a replay is answered from there).
+    const j = await journal(s);
+    for (const r of rows.filter((x) => x.state === "done" && runsOf(s, x.id) === 1)) {
+      expect(j.get(r.id), `journal entry of ${r.action} ${r.id}`).toMatchObject({ state: "done", ok: true });
+    }
+  }
   expect((await containersOf(s, app.name)).length, `containers of ${app.name}`).toBeLessThanOrEqual(1);
   return rows;
 }

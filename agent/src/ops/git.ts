@@ -1,7 +1,9 @@
-// git for app workspaces, through simple-git. The repository's git directory lives in the agent's
+// git for app workspaces: clone and fetch through the agent's exec wrapper (killable with what they
+// start), local steps through simple-git. The repository's git directory lives in the agent's
 // state dir; every run names it (GIT_DIR) and the work tree (GIT_WORK_TREE) explicitly, so a
 // `.git` file, hooks or config a container writes into /app are never read. Prompts are off,
-// only http(s) may be spoken, no submodules, no system or user git config.
+// only http(s) may be spoken, no submodules, no system or user git config. The URL is checked
+// again right before git sees it and always follows `--`.
 import { mkdir } from "node:fs/promises";
 import { dirname } from "node:path";
 import { simpleGit, type SimpleGit } from "simple-git";

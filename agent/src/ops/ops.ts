@@ -57,7 +57,7 @@ export class Ops {
   private readonly docker: Dockerode;
   private readonly cleaner: OrphanCleaner;
 
-  private constructor(private readonly o: OpsOptions) {
+  private constructor(o: OpsOptions) {
     // The host id goes into labels and event filters: keep it to a plain token.
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(o.hostId)) throw new OpsError("INVALID", "host id must be a plain token");
     this.docker = o.docker ?? new Dockerode();
