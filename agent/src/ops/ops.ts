@@ -16,7 +16,7 @@ import { SimpleGitOps, type GitOps } from "./git";
 import { InstallRunner } from "./install";
 import { AppObserver, type OpsLog } from "./observer";
 import type { Probe } from "./probe";
-import { AppRecords, AppStore } from "./state";
+import { AppRecords, AppStore } from "./app-records";
 import { Steps } from "./steps";
 import { Layout } from "./workspace";
 
