@@ -1,5 +1,6 @@
 // What every request handler and the hub are handed: the process-wide database, configuration,
 // in-process change bus and the hub's dispatch slot. Built once in app/server.ts.
+import type { Role } from "../db/roles";
 import { EventEmitter } from "node:events";
 import type { LogLine } from "../agent/src/contract/reports";
 import type { Db } from "../db/client";
@@ -11,7 +12,7 @@ export interface Actor {
   kind: ActorKind;
   /** user name, token id, host id or "console". */
   id: string;
-  role: "admin" | "operator" | "viewer";
+  role: Role;
   address?: string;
   /** Set when the actor came from a browser session (SHA-256 of the cookie value). */
   sessionId?: string;

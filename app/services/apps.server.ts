@@ -13,7 +13,7 @@ import {
   type GpuRequirement,
 } from "../../agent/src/contract/validation";
 import type { Db } from "../../db/client";
-import { apps, hosts, marketplaceTemplates, type App, type AppStatus, type MarketplaceTemplate } from "../../db/schema";
+import { APP_STATUSES, apps, hosts, marketplaceTemplates, type App, type AppStatus, type MarketplaceTemplate } from "../../db/schema";
 import type { Actor, AppChange, ConsoleContext } from "../context.server";
 import { queuedState, writeAppState } from "./app-status.server";
 import { recordAudit } from "./audit.server";
@@ -54,7 +54,7 @@ export const AppNameInput = z.strictObject({ name: AppNameSchema });
 
 export const AppListInput = z
   .strictObject({
-    status: z.enum(["RUNNING", "STARTING", "STOPPED"]).optional(),
+    status: z.enum(APP_STATUSES).optional(),
     hostId: HostIdSchema.optional(),
     search: z.string().max(63).optional(),
   })
