@@ -1,7 +1,7 @@
 // The console shares one module with the agent: the wire contract (agent/src/contract/). This
 // check fails when a console file (app/**, db/**) imports anything else from agent/src, so the
 // agent's internals (ops, config, state) can change without breaking the console.
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 
 const ROOT = resolve(__dirname, "..");
@@ -54,5 +54,42 @@ describe("console ↔ agent boundary", () => {
       }
     }
     expect(offenders).toEqual([]);
+  });
+});
+
+/** The console file a relative specifier names, or null (a package, or not a source file). */
+function resolveSource(file: string, spec: string): string | null {
+  if (!spec.startsWith(".")) return null;
+  const base = resolve(dirname(file), spec);
+  for (const c of [base, `${base}.ts`, `${base}.tsx`, join(base, "index.ts")]) if (existsSync(c) && statSync(c).isFile()) return c;
+  return null;
+}
+
+describe("console import graph", () => {
+  it("has no cycles (type-only imports included)", () => {
+    const graph = new Map<string, string[]>();
+    for (const dir of ["app", "db"]) {
+      for (const file of sources(join(ROOT, dir))) {
+        if (/\.test\.tsx?$/.test(file)) continue;
+        graph.set(file, specifiers(readFileSync(file, "utf8")).flatMap((s) => resolveSource(file, s) ?? []));
+      }
+    }
+    const cycles: string[] = [];
+    const done = new Set<string>();
+    const path: string[] = [];
+    const visit = (f: string) => {
+      if (done.has(f)) return;
+      const at = path.indexOf(f);
+      if (at >= 0) {
+        cycles.push([...path.slice(at), f].map((x) => relative(ROOT, x)).join(" → "));
+        return;
+      }
+      path.push(f);
+      for (const d of graph.get(f) ?? []) visit(d);
+      path.pop();
+      done.add(f);
+    };
+    for (const f of graph.keys()) visit(f);
+    expect(cycles).toEqual([]);
   });
 });

@@ -1,13 +1,11 @@
 // The pure half of useLiveApps: which fields of a change message patch a row, how patches gather
 // between two frames, and how they are laid over the loader's list. Unit-tested beside it.
 
-/** A change to an app as the live stream carries it (the server's LiveChange, seen from the page). */
-export interface LiveMessage {
-  id: number;
-  type: string;
-  app: string;
-  [field: string]: unknown;
-}
+import { STRUCTURAL_EVENT_TYPES } from "../live-event";
+import type { LiveChange } from "../live-event.server";
+
+/** A change to an app as the live stream carries it (app/live-event.ts). */
+export type LiveMessage = LiveChange;
 
 /** Fields a change message may carry for an app row; they are patched into the row in place. */
 export const IN_PLACE = ["status", "health", "phase", "lastError", "commitSha", "usage", "hostId", "hostName", "hostOnline", "gpuDevices", "statusSince"] as const;
@@ -17,7 +15,7 @@ export const IN_PLACE = ["status", "health", "phase", "lastError", "commitSha", 
  * Every other message (status, progress, result, action, usage, log) only patches the fields
  * above; what else it carries (containerState, exitCode, step, pct, …) is for the timeline.
  */
-export const STRUCTURAL = new Set(["created", "deleted", "updated", "placed", "resync"]);
+export const STRUCTURAL = STRUCTURAL_EVENT_TYPES;
 
 export type Patch = Record<string, unknown>;
 /** Fields from stored events (with the newest event id that set them). */

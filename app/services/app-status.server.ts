@@ -6,6 +6,7 @@
 // deadline, app removed — when it restores the last observed state and says why (`restoredState`).
 // Host presence (online/offline) is not written into the app: app objects derive `hostOnline`
 // and show health "unknown" while their host is away; `presenceChanged` tells live viewers.
+import type { StoredEventType } from "../live-event";
 import { and, eq, inArray } from "drizzle-orm";
 import type { StatusReport } from "../../agent/src/contract/reports";
 import type { Db } from "../../db/client";
@@ -108,7 +109,7 @@ export async function writeAppState(
   tx: Tx,
   app: App,
   patch: StatePatch,
-  event: { type: string; data?: Record<string, unknown>; hostId?: string },
+  event: { type: StoredEventType; data?: Record<string, unknown>; hostId?: string },
 ): Promise<AppChange | null> {
   const changed = changedFields(app, patch);
   const { observed, ...visible } = changed;
