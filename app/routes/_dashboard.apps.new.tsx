@@ -3,7 +3,7 @@ import { json, redirect } from "@remix-run/node";
 import { Form, useActionData, useLoaderData, useNavigation, useSearchParams } from "@remix-run/react";
 import { useEffect, useRef, useState } from "react";
 import { RouteDialog } from "../components/Dialog";
-import { requireUser } from "../auth.server";
+import { requireUser } from "../access.server";
 import { CsrfInput } from "../components/CsrfInput";
 import { createApp } from "../services/register.server";
 import { ServiceError } from "../services/errors";

@@ -2,7 +2,7 @@ import type { LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { Link, Outlet, useLoaderData, useNavigate } from "@remix-run/react";
 import { useCallback, useDeferredValue, useEffect, useMemo, useRef, useState } from "react";
 import { useCsrfToken } from "../components/CsrfInput";
-import { requireUser } from "../auth.server";
+import { requireUser } from "../access.server";
 import { AppsTable } from "../components/AppsTable";
 import { decodeRows, visibleRows, type Sort, type SortKey } from "../components/dashboard-rows";
 import { useLiveApps } from "../components/useLiveApps";

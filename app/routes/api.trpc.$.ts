@@ -1,6 +1,6 @@
 import type { ActionFunctionArgs, LoaderFunctionArgs } from "@remix-run/node";
 import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
-import { authenticate, csrfOk, hasRole } from "../auth.server";
+import { authenticate, csrfOk, hasRole } from "../access.server";
 import { appRouter, STREAMS } from "../trpc/root";
 
 function trpcError(status: 401 | 403, code: "UNAUTHORIZED" | "FORBIDDEN", message: string): Response {

@@ -3,7 +3,7 @@ import { json } from "@remix-run/node";
 import { Link, Outlet, useActionData, useLoaderData, useNavigation, useRevalidator } from "@remix-run/react";
 import { useEffect } from "react";
 import { fieldErrors } from "../../agent/src/contract/validation";
-import { hasRole, requireUser } from "../auth.server";
+import { hasRole, requireUser } from "../access.server";
 import { OrphansPanel, type OrphansActionData } from "../components/OrphansPanel";
 import { StatusLight } from "../components/StatusLight";
 import { listApps } from "../services/apps.server";

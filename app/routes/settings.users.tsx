@@ -2,7 +2,7 @@ import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remi
 import { json } from "@remix-run/node";
 import { Form, useActionData, useLoaderData, useNavigation } from "@remix-run/react";
 import { ROLES } from "../../db/roles";
-import { requireUser } from "../auth.server";
+import { requireUser } from "../access.server";
 import { RowAction } from "../components/RowAction";
 import { CsrfInput } from "../components/CsrfInput";
 import { httpStatusOf, ServiceError } from "../services/errors";
