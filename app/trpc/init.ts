@@ -1,7 +1,7 @@
 // tRPC building blocks: context, error shape with per-field detail, and the procedure builders an
 // auth layer tightens (viewer < operator < admin).
 import { initTRPC, TRPCError } from "@trpc/server";
-import { ZodError } from "zod";
+import { z, ZodError } from "zod";
 import { fieldErrors } from "../../agent/src/contract/validation";
 import { atLeast, type Role } from "../../db/roles";
 import type { Actor, ConsoleContext } from "../context.server";
@@ -67,6 +67,16 @@ function requireRole(min: Role) {
     }
     return next();
   });
+}
+
+/**
+ * The input of a procedure whose service validates it with `schema` itself (the same named schema
+ * its form uses), so that every bad field is named at once, configuration-dependent rules
+ * included, and nothing is validated twice. Typed as `schema` for clients (AppRouter); at the
+ * tRPC layer it lets every value through to the service.
+ */
+export function checkedByService<S extends z.ZodType>(_schema: S) {
+  return z.custom<z.input<S>>(() => true);
 }
 
 export const viewerProcedure = publicProcedure.meta({ minRole: "viewer" }).use(requireRole("viewer"));
