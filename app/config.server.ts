@@ -67,7 +67,7 @@ const EnvSchema = z.object({
     .default(24),
   DCC_DEADLINE_DEPLOY_S: Seconds(5, 7 * 86_400).default(4 * 3600),
   DCC_DEADLINE_ACTION_S: Seconds(5, 86_400).default(15 * 60),
-  DCC_HOST_SILENT_S: Seconds(3, 3600).default(10),
+  DCC_HOST_SILENT_S: Seconds(3, 3600).default(8),
   DCC_RETAIN_EVENTS_DAYS: Days.default(30),
   DCC_RETAIN_OUTPUT_DAYS: Days.default(7),
   DCC_RETAIN_COMMANDS_DAYS: Days.default(30),

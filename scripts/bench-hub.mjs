@@ -11,7 +11,7 @@
 //   npm run build && node scripts/bench-hub.mjs [--agents 15000] [--duration 60] [--interval 5] [--procs N] [--ramp 800]
 import { execFileSync, fork, spawn } from "node:child_process";
 import { createPrivateKey, generateKeyPairSync, randomBytes, randomUUID, sign } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -114,6 +114,7 @@ async function parent() {
       agents: { type: "string", default: "15000" },
       duration: { type: "string", default: "60" },
       interval: { type: "string", default: "5" },
+      "console-log": { type: "string" },
       procs: { type: "string" },
       ramp: { type: "string", default: "800" },
     },
@@ -159,8 +160,10 @@ async function parent() {
       DCC_WORKSPACE_ROOT: join(dir, "ws"),
       DCC_LOCAL_AGENT: "0",
       DCC_ADMIN_TOKEN: randomBytes(24).toString("hex"),
+      ...(process.env.DCC_HOST_SILENT_S ? { DCC_HOST_SILENT_S: process.env.DCC_HOST_SILENT_S } : {}),
     },
-    stdio: ["ignore", "ignore", "inherit"],
+    // --console-log FILE keeps the console's JSON log (why connections were closed, say).
+    stdio: ["ignore", values["console-log"] ? openSync(values["console-log"], "w") : "ignore", "inherit"],
   });
   for (let i = 0; ; i++) {
     try {

@@ -11,7 +11,7 @@
 // dcc-test/busybox:1 image. Stops by itself; removes its containers, data and repositories.
 //
 // Run after `bash scripts/test-deps.sh` and `npm run build`:
-//   node scripts/bench-offline.mjs [--runs 10] [--verbose]
+//   node scripts/bench-offline.mjs [--runs 10] [--silent-s N] [--verbose]
 import { execFile, execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
@@ -21,7 +21,9 @@ import { performance } from "node:perf_hooks";
 import { parseArgs, promisify } from "node:util";
 import { ROOT, freePort, openEvents, quantile, sleep, startConsole } from "./lib/bench-console.mjs";
 
-const { values } = parseArgs({ options: { runs: { type: "string", default: "10" }, verbose: { type: "boolean", default: false } } });
+const { values } = parseArgs({
+  options: { runs: { type: "string", default: "10" }, verbose: { type: "boolean", default: false }, "silent-s": { type: "string" } },
+});
 const RUNS = Number(values.runs);
 const TEST_IMAGE = "dcc-test/busybox:1";
 const AGENT = join(ROOT, "agent/dist/dcc-agent.mjs");
@@ -102,6 +104,7 @@ async function startGit(name, files) {
 const name = "offline-bench";
 const agentRoot = mkdtempSync(join(tmpdir(), "dcc-bench-agent-"));
 let agent = null;
+let agentOut = "";
 let events = null;
 let hostId = "";
 let git = null;
@@ -147,13 +150,21 @@ const recoveries = [];
 let failed = null;
 try {
   git = await startGit(name, { "index.html": "offline bench\n" });
-  c = await startConsole({ env: { DCC_ALLOW_INSECURE_GIT: "1", DCC_BASE_IMAGE: TEST_IMAGE }, quiet: !values.verbose });
+  // --silent-s sets the console's DCC_HOST_SILENT_S (its default otherwise: that is what is measured).
+  const silent = values["silent-s"] ? { DCC_HOST_SILENT_S: values["silent-s"] } : {};
+  c = await startConsole({ env: { DCC_ALLOW_INSECURE_GIT: "1", DCC_BASE_IMAGE: TEST_IMAGE, ...silent }, quiet: !values.verbose });
   const enrol = await c.mutate("hosts.createEnrollment", {});
   agent = spawn(
     process.execPath,
     [AGENT, "--console", `ws://127.0.0.1:${c.port}/agent`, "--enroll", enrol.token, "--state-dir", join(agentRoot, "state"), "--workspace-root", join(agentRoot, "workspaces"), "--allow-insecure-git"],
-    { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root" }, stdio: ["ignore", values.verbose ? "inherit" : "ignore", "inherit"] },
+    { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root" }, stdio: ["ignore", "pipe", "pipe"] },
   );
+  for (const stream of [agent.stdout, agent.stderr]) {
+    stream.on("data", (d) => {
+      agentOut = (agentOut + d).slice(-64 * 1024);
+      if (values.verbose) process.stdout.write(d);
+    });
+  }
   for (let i = 0; !hostId; i++) {
     hostId = (await c.query("hosts.list")).items.find((h) => h.online)?.id ?? "";
     if (!hostId && i > 300) throw new Error("the agent did not come online within 30 s");
@@ -211,6 +222,7 @@ try {
   }
 } catch (e) {
   failed = e;
+  console.error(`--- agent log (tail)\n${agentOut.slice(-4000)}\n--- console log (tail)\n${c?.output().slice(-4000) ?? ""}`);
 } finally {
   await cleanUp();
 }
@@ -219,7 +231,7 @@ if (samples.length) {
   const s = [...samples].sort((a, b) => a - b);
   const r = [...recoveries].sort((a, b) => a - b);
   console.log("");
-  console.log(`host offline detection, ${samples.length} runs: agent SIGSTOPped (socket open, silent) → apps.events message with the app hostOnline:false at an SSE client`);
+  console.log(`host offline detection, ${samples.length} runs${values["silent-s"] ? ` (DCC_HOST_SILENT_S=${values["silent-s"]})` : ""}: agent SIGSTOPped (socket open, silent) → apps.events message with the app hostOnline:false at an SSE client`);
   console.log(`  each run: ${samples.map(sec).join(", ")}`);
   console.log(`  p50 ${sec(quantile(s, 0.5))}  max ${sec(s[s.length - 1])}  min ${sec(s[0])}   (targets: p50 ≤ 10 s, worst ≤ 15 s)`);
   const p50 = quantile(s, 0.5);

@@ -91,7 +91,7 @@ export class Dispatcher implements CommandRunner {
     restart: (c, x) => x.ops().then((o) => o.actions.restart(c.app, c.params.spec, x)),
     reinstall: (c, x) => x.ops().then((o) => o.actions.reinstall(c.params.spec, c.params.clean, x)),
     update: (c, x) => x.ops().then((o) => o.actions.update(c.params.spec, x)),
-    deinstall: (c, x) => x.ops().then((o) => o.actions.deinstall(c.app, x)),
+    deinstall: (c, x) => x.ops().then((o) => o.actions.deinstall(c.app, x, c.params.appId)),
     cancel: (c) => this.cancel(c),
     ping: (c) => runPing(c.params),
     cleanup: (c, x) => x.ops().then((o) => o.cleanup(c.params)),

@@ -53,6 +53,8 @@ export class AgentHub implements HubSlot, Dispatcher, SessionHost {
   readonly authTimeoutMs: number;
   readonly pingIntervalMs: number;
   private readonly silentMs: number;
+  private lastSilenceCheck = Date.now();
+  private stalledUntil = 0;
   private readonly wss: WebSocketServer;
   /** Ready sessions by host id. */
   private readonly sessions = new Map<string, AgentSession>();
@@ -198,11 +200,19 @@ export class AgentHub implements HubSlot, Dispatcher, SessionHost {
     return Promise.resolve();
   }
 
-  /** An open socket that carried nothing (not even a pong) for the silence limit is a dead host. */
+  /**
+   * An open socket that carried nothing (not even a pong) for the silence limit is a dead host. When
+   * this process itself was stalled (this check ran late), frames may be waiting unread: silence is
+   * then counted from the end of the stall, so a busy console never drops live agents.
+   */
   private dropSilent(): Promise<void> {
     const now = Date.now();
+    const every = Math.min(1000, this.pingIntervalMs);
+    if (now - this.lastSilenceCheck > every + 1000) this.stalledUntil = now;
+    this.lastSilenceCheck = now;
     for (const s of this.all) {
-      if (s.state === "ready" && now - s.seenAt > this.silentMs) s.terminate(`silent for ${Math.round((now - s.seenAt) / 1000)} s`);
+      const since = Math.max(s.seenAt, this.stalledUntil);
+      if (s.state === "ready" && now - since > this.silentMs) s.terminate(`silent for ${Math.round((now - s.seenAt) / 1000)} s`);
     }
     return Promise.resolve();
   }

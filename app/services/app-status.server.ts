@@ -10,7 +10,7 @@ import type { StoredEventType } from "../live-event";
 import { and, eq, inArray } from "drizzle-orm";
 import type { StatusReport } from "../../agent/src/contract/reports";
 import type { Db } from "../../db/client";
-import { apps, type App, type ObservedState } from "../../db/schema";
+import { appEvents, apps, type App, type ObservedState } from "../../db/schema";
 import type { AppChange, ConsoleContext } from "../context.server";
 import { publishAll, recordEvent } from "./events.server";
 
@@ -91,12 +91,29 @@ export function answeredState(app: Pick<App, "observed">, action: string, r: { o
   return { phase: null, lastError: null, ...(action === "stop" ? { status: "STOPPED" as const } : {}) };
 }
 
-/** The fields of `patch` that differ from `app`. */
+/** What a newly registered app has been observed as: nothing yet (a restore shows it STOPPED). */
+export function neverObserved(at = new Date().toISOString()): ObservedState {
+  return { status: "STOPPED", health: "unknown", phase: null, lastError: null, at };
+}
+
+/**
+ * The last observation an app row stands for. Rows from before observations were kept (null) were
+ * written only by agent reports, so their visible state is the last observation.
+ */
+function lastObserved(app: App): Omit<ObservedState, "at"> {
+  const o = app.observed ?? app;
+  return { status: o.status, health: o.health, phase: o.phase, lastError: o.lastError };
+}
+
+/** The fields of `patch` that differ from `app` (an observation's time alone is no change). */
 export function changedFields(app: App, patch: StatePatch): StatePatch {
   const out: StatePatch = {};
   for (const [k, v] of Object.entries(patch) as [keyof StatePatch, unknown][]) {
-    const before = (app as Record<string, unknown>)[k];
-    if (k === "observed" ? JSON.stringify(before ?? null) !== JSON.stringify(v ?? null) : before !== v) (out as Record<string, unknown>)[k] = v;
+    if (k === "observed") {
+      const next = v as ObservedState | null;
+      const same = next !== null && JSON.stringify(lastObserved(app)) === JSON.stringify({ status: next.status, health: next.health, phase: next.phase, lastError: next.lastError });
+      if (!same) out.observed = next;
+    } else if ((app as Record<string, unknown>)[k] !== v) (out as Record<string, unknown>)[k] = v;
   }
   return out;
 }
@@ -114,6 +131,9 @@ export async function writeAppState(
   const changed = changedFields(app, patch);
   const { observed, ...visible } = changed;
   if (!Object.keys(changed).length) return null;
+  // A row without a kept observation stands for one (see lastObserved): keep it before the console
+  // writes over the visible state, so a later restore has it.
+  if (!app.observed && !("observed" in changed)) changed.observed = { ...lastObserved(app), at: app.updatedAt };
   await tx
     .update(apps)
     .set({ ...changed, updatedAt: new Date().toISOString() })
@@ -130,15 +150,22 @@ export async function writeAppState(
 export async function presenceChanged(ctx: Pick<ConsoleContext, "db" | "bus">, hostIds: string[], online: boolean): Promise<void> {
   if (!hostIds.length) return;
   const changes: AppChange[] = [];
+  // One multi-row insert per 500 apps: a reconnect storm of thousands of hosts stays a few statements.
   await ctx.db.transaction(async (tx) => {
     for (let i = 0; i < hostIds.length; i += 500) {
       const rows = await tx
-        .select({ id: apps.id, name: apps.name, health: apps.health, status: apps.status })
+        .select({ id: apps.id, name: apps.name, health: apps.health })
         .from(apps)
         .where(inArray(apps.hostId, hostIds.slice(i, i + 500)));
-      for (const a of rows) {
-        const data = online ? { hostOnline: true, health: a.health } : { hostOnline: false, health: "unknown" };
-        changes.push(await recordEvent(tx, { appId: a.id, appName: a.name, type: "host", data }));
+      for (let j = 0; j < rows.length; j += 500) {
+        const values = rows.slice(j, j + 500).map((a) => ({
+          appId: a.id,
+          appName: a.name,
+          type: "host",
+          data: online ? { hostOnline: true, health: a.health } : { hostOnline: false, health: "unknown" },
+        }));
+        const ids = await tx.insert(appEvents).values(values).returning({ id: appEvents.id, at: appEvents.createdAt });
+        ids.forEach((r, k) => changes.push({ ...values[k].data, id: r.id, type: "host", app: values[k].appName, at: r.at }));
       }
     }
   });

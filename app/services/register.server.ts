@@ -6,7 +6,7 @@ import { and, asc, eq, isNull } from "drizzle-orm";
 import { appSpecSchema, fieldErrors, repositoryProblem, type AppSpec, type GpuRequirement } from "../../agent/src/contract/validation";
 import { apps, marketplaceTemplates, type MarketplaceTemplate } from "../../db/schema";
 import type { Actor, AppChange, ConsoleContext } from "../context.server";
-import { queuedState, waitingState, writeAppState } from "./app-status.server";
+import { neverObserved, queuedState, waitingState, writeAppState } from "./app-status.server";
 import { assertPortFree, conflictOf, holdGpus, hostCandidates, isUniqueViolation } from "./app-writes.server";
 import { AppCreateInput, buildDeploySpec, deploySpecOf, toAppDto, type AppDto } from "./apps.server";
 import { recordAudit } from "./audit.server";
@@ -130,6 +130,7 @@ export async function registerApp(ctx: ConsoleContext, actor: Actor, raw: unknow
           hostId,
           status: initial.status ?? "STOPPED",
           phase: initial.phase ?? null,
+          observed: neverObserved(now),
           createdAt: now,
           updatedAt: now,
         })

@@ -50,7 +50,12 @@ describe("recoverable from every state", () => {
     // stop on a stopped app: STOPPED without a reason
     await fx.run(name, "stop", {});
     expect(await fx.run(name, "stop", {})).toMatchObject({ ok: true, observed: { status: "STOPPED", lastError: null } });
-    await fx.apply(name, "deinstall", {});
+    // A forced removal's leftover deinstall names the removed app's id: another app now holding
+    // the name is left alone; the right id removes it.
+    expect(await fx.run(name, "deinstall", { appId: "some-older-app" })).toMatchObject({ ok: true, result: { message: expect.stringMatching(/^not removed/) } });
+    expect(await listByLabel(`dcc.app=${name}`)).toHaveLength(1);
+    expect(await fx.run(name, "deinstall", { appId: spec.appId })).toMatchObject({ ok: true, result: { message: "deinstalled" } });
+    expect(await listByLabel(`dcc.app=${name}`)).toHaveLength(0);
   });
 
   it("an image that cannot be pulled, then fixed by update; a failed install retried reuses the clone", async () => {

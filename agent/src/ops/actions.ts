@@ -207,9 +207,11 @@ export class AppActions {
     return { commitSha: record.commitSha ?? undefined, message: wasRunning ? "updated" : "updated (not started)" };
   }
 
-  async deinstall(app: string, ctx: ActionContext): Promise<ActionResult> {
+  /** `appId`, when given, must be the app this host has under that name: a newer app that reuses it stays. */
+  async deinstall(app: string, ctx: ActionContext, appId?: string): Promise<ActionResult> {
     const paths = await this.o.layout.paths(app);
     const record = this.o.records.get(app);
+    if (appId !== undefined && record && record.spec.appId !== appId) return { message: `not removed: ${app} on this host is another app now` };
     if (record) this.o.observer.begin(app, "remove", "remove");
     ctx.progress({ step: "remove", message: "removing containers, network and files" });
     await this.o.steps.teardown(app, paths, record !== undefined);
