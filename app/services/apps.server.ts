@@ -9,7 +9,6 @@ import {
   GpuRequirementSchema,
   ImageSchema,
   PortSchema,
-  fieldErrors,
   type GpuRequirement,
 } from "../../agent/src/contract/validation";
 import type { Db } from "../../db/client";
@@ -113,12 +112,9 @@ export function toAppDto(row: App, hostName: string | null = null, hostOnline = 
   };
 }
 
-/** Parses raw input against a schema, or throws BAD_REQUEST naming each bad field. */
-export function parseInput<S extends z.ZodType>(schema: S, raw: unknown): z.infer<S> {
-  const r = schema.safeParse(raw);
-  if (!r.success) throw ServiceError.invalid(fieldErrors(r.error));
-  return r.data;
-}
+import { parseInput } from "./parse-input.server";
+
+export { parseInput };
 
 const appColumns = { app: apps, hostName: hosts.name, hostOnline: sql<number>`coalesce(${hosts.online} = 1 AND ${hosts.revokedAt} IS NULL, 0)` };
 

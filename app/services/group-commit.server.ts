@@ -39,19 +39,22 @@ class GroupCommit {
       while (this.queue.length) {
         const group = this.queue.splice(0, MAX_GROUP);
         const done: { job: Job; value: unknown }[] = [];
+        const failed = new Set<Job>();
         try {
           await this.db.transaction(async (tx) => {
             for (const job of group) {
               try {
                 done.push({ job, value: await tx.transaction((sp) => job.fn(sp)) });
               } catch (e) {
+                failed.add(job);
                 job.reject(e);
               }
             }
           });
         } catch (e) {
-          // The shared commit failed: nothing of the group was written.
-          for (const d of done) d.job.reject(e);
+          // The shared transaction failed (to begin or to commit): nothing of the group was
+          // written, and every caller not answered yet hears why.
+          for (const job of group) if (!failed.has(job)) job.reject(e);
           continue;
         }
         for (const d of done) d.job.resolve(d.value);
