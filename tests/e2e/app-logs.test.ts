@@ -133,7 +133,8 @@ describe("app page: logs", () => {
   it("shows the compose file, health history and usage charts, and takes the screenshot", async () => {
     const compose = page.getByLabel("Generated compose file (read-only)");
     const yaml = await compose.innerText();
-    expect(yaml).toContain("dcc.app: log-ticker");
+    // Every string is double-quoted (compose v1 reads YAML 1.1), as the agent writes the file.
+    expect(yaml).toContain(`dcc.app: "log-ticker"`);
     expect(yaml).toContain("/bin/sh");
     expect(yaml).toContain("echo tick $$i"); // compose's `$` escaped, as the agent writes it
     expect(yaml).toContain("no-new-privileges:true");
