@@ -178,7 +178,9 @@ function buildCases(): void {
     for (const v of [`${VICTIM};touch ${CANARY}`, `$(touch ${CANARY})`, `-p`, "../victim", `${VICTIM}/..`, "..%2fvictim", "VICTIM", "v\u0456ctim", `${VICTIM}\n`, `${VICTIM}\u0000`, "", 42, [VICTIM], { $ne: null }, null]) {
       add(`apps.${verb}`, "name", show(v), { name: v });
     }
-    add(`apps.${verb}`, "force", "extra field", { name: VICTIM, force: true });
+    // `force` is deinstall's own field (an admin's forced removal): there another field is the extra one.
+    const extra = verb === "deinstall" ? "purge" : "force";
+    add(`apps.${verb}`, extra, "extra field", { name: VICTIM, [extra]: true });
     add(`apps.${verb}`, "__proto__", "prototype pollution", JSON.parse(`{"name":"${VICTIM}","__proto__":{"clean":true}}`));
     add(`apps.${verb}`, "input", "array input", [{ name: VICTIM }]);
   }
