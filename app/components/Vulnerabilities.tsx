@@ -1,6 +1,7 @@
 // Known vulnerabilities of an app's dependencies: the dashboard badge (highest severity and count)
 // and the app page's list with the version that fixes each one.
 import type { Severity } from "../../db/schema/vulnerabilities";
+import type { VulnerabilityDto } from "../services/scan.server";
 
 export interface VulnSummary {
   severity: Severity;
@@ -17,18 +18,8 @@ export function VulnBadge({ name, summary }: { name: string; summary: VulnSummar
   );
 }
 
-export interface VulnItem {
-  id: string;
-  aliases: string[];
-  package: string;
-  version: string;
-  ecosystem: string;
-  severity: Severity;
-  score: number | null;
-  fixedIn: string | null;
-  summary: string | null;
-  url: string;
-}
+/** What the app page lists: the API's vulnerability object without its bookkeeping fields. */
+export type VulnItem = Omit<VulnerabilityDto, "commitSha" | "firstSeenAt">;
 
 export interface ScanState {
   state: string;

@@ -2,9 +2,10 @@
 // Generated once, kept as console-signing-key.pem (0600) under DCC_DATA_DIR. Console processes
 // that share one database must share this file, or agents would refuse the others' commands.
 import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
-import { chmodSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { generateSigningKeyPair, publicKeyFingerprint } from "../../agent/src/contract/protocol";
+import { readOrCreateKeyFile } from "./key-file.server";
 
 export const CONSOLE_KEY_FILE = "console-signing-key.pem";
 
@@ -17,32 +18,13 @@ export interface ConsoleKey {
 
 const loaded = new Map<string, ConsoleKey>();
 
-function readOrCreate(path: string): string {
-  try {
-    return readFileSync(path, "utf8");
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
-  }
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, generateSigningKeyPair().privateKeyPem, { mode: 0o600 });
-  try {
-    // link() refuses to replace: when two processes start at once, the first key wins for both.
-    linkSync(tmp, path);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-  } finally {
-    unlinkSync(tmp);
-  }
-  return readFileSync(path, "utf8");
-}
-
 /** The key under `dataDir`, created on first use; loaded once per process. */
 export function consoleKey(dataDir: string): ConsoleKey {
   const hit = loaded.get(dataDir);
   if (hit) return hit;
   mkdirSync(dataDir, { recursive: true });
   const path = join(dataDir, CONSOLE_KEY_FILE);
-  const privateKey = createPrivateKey(readOrCreate(path));
+  const privateKey = createPrivateKey(readOrCreateKeyFile(path, () => generateSigningKeyPair().privateKeyPem));
   chmodSync(path, 0o600);
   if (privateKey.asymmetricKeyType !== "ed25519") throw new Error(`${path} is not an Ed25519 private key`);
   const publicKey = createPublicKey(privateKey).export({ format: "der", type: "spki" }).toString("base64");

@@ -2,32 +2,14 @@
 // generated once under DCC_DATA_DIR with mode 0600). Each sealed value is bound to a purpose
 // (e.g. `webhook:<app id>`), so a sealed value copied into another row does not open there.
 // Console processes that share a database must share this key.
-import { chmodSync, linkSync, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, statSync } from "node:fs";
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto";
 import { join } from "node:path";
 import type { Config } from "../config.server";
+import { readOrCreateKeyFile } from "./key-file.server";
 
 export const SECRET_KEY_FILE = "secret.key";
 const keys = new Map<string, Buffer>();
-
-function readOrCreate(path: string): string {
-  try {
-    return readFileSync(path, "utf8");
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
-  }
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${randomBytes(32).toString("base64url")}\n`, { mode: 0o600 });
-  try {
-    // link() refuses to replace: when two processes start at once, the first key wins for both.
-    linkSync(tmp, path);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-  } finally {
-    unlinkSync(tmp);
-  }
-  return readFileSync(path, "utf8");
-}
 
 /** The 32-byte key: SHA-256 of DCC_SECRET_KEY, or of the generated key file. */
 export function secretKey(config: Pick<Config, "secretKey" | "dataDir">): Buffer {
@@ -38,7 +20,7 @@ export function secretKey(config: Pick<Config, "secretKey" | "dataDir">): Buffer
   if (!material) {
     mkdirSync(config.dataDir, { recursive: true });
     const path = join(config.dataDir, SECRET_KEY_FILE);
-    material = readOrCreate(path).trim();
+    material = readOrCreateKeyFile(path, () => `${randomBytes(32).toString("base64url")}\n`).trim();
     if ((statSync(path).mode & 0o077) !== 0) chmodSync(path, 0o600);
     if (material.length < 32) throw new Error(`${path} holds too short a key`);
   }
