@@ -129,16 +129,20 @@ export async function writeAppState(
   event: { type: StoredEventType; data?: Record<string, unknown>; hostId?: string },
 ): Promise<AppChange | null> {
   const changed = changedFields(app, patch);
-  const { observed, ...visible } = changed;
-  if (!Object.keys(changed).length) return null;
-  // A row without a kept observation stands for one (see lastObserved): keep it before the console
-  // writes over the visible state, so a later restore has it.
-  if (!app.observed && !("observed" in changed)) changed.observed = { ...lastObserved(app), at: app.updatedAt };
-  await tx
-    .update(apps)
-    .set({ ...changed, updatedAt: new Date().toISOString() })
-    .where(event.hostId ? and(eq(apps.id, app.id), eq(apps.hostId, event.hostId)) : eq(apps.id, app.id));
-  Object.assign(app, changed);
+  const { observed: _observed, ...visible } = changed;
+  // `data` marks an event worth recording by itself (a command's result, an action): it goes on
+  // the timeline even when the state was already what the agent observed.
+  if (!Object.keys(changed).length && !event.data) return null;
+  if (Object.keys(changed).length) {
+    // A row without a kept observation stands for one (see lastObserved): keep it before the
+    // console writes over the visible state, so a later restore has it.
+    if (!app.observed && !("observed" in changed)) changed.observed = { ...lastObserved(app), at: app.updatedAt };
+    await tx
+      .update(apps)
+      .set({ ...changed, updatedAt: new Date().toISOString() })
+      .where(event.hostId ? and(eq(apps.id, app.id), eq(apps.hostId, event.hostId)) : eq(apps.id, app.id));
+    Object.assign(app, changed);
+  }
   if (!Object.keys(visible).length && !event.data) return null;
   return recordEvent(tx, { appId: app.id, appName: app.name, type: event.type, data: { ...visible, ...event.data } });
 }
