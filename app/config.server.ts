@@ -1,9 +1,20 @@
 // The console's configuration: read once from the environment at start, validated, then handed
 // down. Every default serves one machine (see the README's configuration table).
+import { accessSync, constants, mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { z } from "zod";
-import { writable } from "../agent/src/config";
 import { fieldErrors } from "../agent/src/contract/validation";
+
+/** Creates the folder if needed and says whether this process may write there (workspace-root default). */
+function writable(dir: string): boolean {
+  try {
+    mkdirSync(dir, { recursive: true });
+    accessSync(dir, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 export const DEFAULT_BASE_IMAGE = "nvcr.io/nvidia/pytorch:24.10-py3";
 

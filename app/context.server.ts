@@ -1,17 +1,21 @@
 // What every request handler and the hub are handed: the process-wide database, configuration,
 // in-process change bus and the hub's dispatch slot. Built once in app/server.ts.
-import { EventEmitter } from "node:events";
 import type { LogLine } from "../agent/src/contract/reports";
 import type { Db } from "../db/client";
+import type { Role } from "../db/roles";
+import type { ChangeBus } from "./change-bus.server";
 import type { Config } from "./config.server";
+import type { LiveChange } from "./live-event.server";
 import type { ConsoleMetrics } from "./services/metrics.server";
+
+export { ChangeBus } from "./change-bus.server";
 
 export type ActorKind = "anonymous" | "user" | "token" | "agent" | "system" | "webhook";
 export interface Actor {
   kind: ActorKind;
   /** user name, token id, host id or "console". */
   id: string;
-  role: "admin" | "operator" | "viewer";
+  role: Role;
   address?: string;
   /** Set when the actor came from a browser session (SHA-256 of the cookie value). */
   sessionId?: string;
@@ -19,28 +23,8 @@ export interface Actor {
   userId?: string;
 }
 
-/** A change to an app as the live stream carries it: `{ id, type, app, ...changedFields }`. */
-export interface AppChange {
-  id: number;
-  type: string;
-  app: string;
-  [field: string]: unknown;
-}
-
-/** In-process fan-out of changes; the event table carries them to other console processes. */
-export class ChangeBus extends EventEmitter {
-  constructor() {
-    super();
-    this.setMaxListeners(0);
-  }
-  publish(change: AppChange): void {
-    this.emit("change", change);
-  }
-  subscribe(fn: (change: AppChange) => void): () => void {
-    this.on("change", fn);
-    return () => this.off("change", fn);
-  }
-}
+/** A change to an app as the live stream carries it (app/live-event.ts). */
+export type AppChange = LiveChange;
 
 /** Where an agent's answer to a log request goes. */
 export interface LogSink {

@@ -63,7 +63,7 @@ export function bodyLimit(limit = BODY_LIMIT_BYTES) {
  * A browser write from another origin that carries our session cookie is refused here already,
  * whatever route it targets (another app on the same host counts as same-site, so SameSite=Lax
  * alone would let it through). Bearer calls carry no cookie and pass; the CSRF token check in
- * app/auth.server.ts stays the primary defence.
+ * app/access.server.ts stays the primary defence.
  */
 export function crossSiteWriteGuard(publicUrl?: string) {
   const publicOrigin = publicUrl ? new URL(publicUrl).origin : null;

@@ -1,6 +1,6 @@
 import type { LinksFunction, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { Form, isRouteErrorResponse, Link, Links, Meta, NavLink, Outlet, Scripts, ScrollRestoration, useRouteError, useRouteLoaderData } from "@remix-run/react";
-import { requestActor, sessionCsrfToken } from "./auth.server";
+import { requestActor, sessionCsrfToken } from "./access.server";
 import { CsrfInput } from "./components/CsrfInput";
 import { useNonce } from "./nonce";
 import securityStylesHref from "./security.css";

@@ -1,8 +1,7 @@
 // The console's Node entry: one HTTP server that serves the Remix build and its assets, answers
 // /healthz, and hands websocket upgrades on /agent to the hub. Owns start-up (config, database,
 // migrations, marketplace seed) and graceful shutdown.
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { Duplex } from "node:stream";
+import { createServer, type ServerResponse } from "node:http";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { createRequestHandler } from "@remix-run/express";
@@ -16,7 +15,7 @@ import { ChangeBus, noDispatcher, type ConsoleContext } from "./context.server";
 import { bodyLimit, crossSiteWriteGuard, securityHeaders } from "./http-security.server";
 import { deployWebhookRoute } from "./webhook-route.server";
 import { loadSessionKey, prepareFirstRun } from "./services/auth.server";
-import { AgentHub } from "./hub/hub.server";
+import { AgentHub, type HubSlot } from "./hub/hub.server";
 import { startLocalAgent, type LocalAgent } from "./hub/local-agent.server";
 import { hubLog } from "./hub/log.server";
 import { startEventTail } from "./services/live.server";
@@ -25,11 +24,6 @@ import { createConsoleMetrics } from "./services/metrics.server";
 import { NotificationDeliverer } from "./services/notify-delivery.server";
 import { startScanner } from "./services/scan.server";
 
-/** What the hub plugs into the server: websocket upgrades on /agent, and a clean stop. */
-export interface HubSlot {
-  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
-  close(): Promise<void>;
-}
 
 /**
  * Aborts when the client's connection closes. The Request a loader gets cannot be trusted for
@@ -83,7 +77,10 @@ async function main() {
   // gzip for pages, API answers and assets: a dashboard of 1,000 apps is ~1.5 MB of HTML and
   // ~75 KB compressed, its JS 280 KB and 91 KB. Never the live streams (text/event-stream): zlib
   // would hold their events back until its buffer fills.
-  app.use(compression({ filter: (req, res) => !/^text\/event-stream/i.test(String(res.getHeader("Content-Type") ?? "")) && compression.filter(req, res) }));
+  // Not compressed: event streams (each message must go out at once), and API writes, whose small
+  // answers cost more to deflate (a zlib stream per response) than they save.
+  const apiWrite = (req: express.Request) => req.method === "POST" && req.path.startsWith("/api/trpc/");
+  app.use(compression({ filter: (req, res) => !apiWrite(req) && !/^text\/event-stream/i.test(String(res.getHeader("Content-Type") ?? "")) && compression.filter(req, res) }));
   app.get("/healthz", async (_req, res) => {
     try {
       await db.$client.execute("SELECT 1");

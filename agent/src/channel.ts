@@ -25,7 +25,7 @@ import {
 import type { InventoryItem } from "./contract/reports";
 import { Backoff } from "./backoff";
 import type { Logger } from "./log";
-import { saveIdentity, type AgentKey, type Identity } from "./state";
+import { saveIdentity, type AgentKey, type Identity } from "./state-dir";
 
 export interface ChannelOptions {
   url: string;

@@ -6,7 +6,7 @@
 // runs (`startMaintenance`): a long-running agent's journal holds only the last hours.
 import { closeSync, fsyncSync, openSync, readFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { writeFileAtomic } from "./state";
+import { writeFileAtomic } from "./state-dir";
 
 export const JOURNAL_FILE = "journal.jsonl";
 /** How long an entry outlives its command's expiry (clock skew margin). */

@@ -24,7 +24,7 @@ import { ComposeRunner } from "./ops/compose";
 import { collectHostFacts } from "./ops/facts";
 import { Ops } from "./ops/ops";
 import { AppQueue } from "./queue";
-import { ensureStateDir, loadIdentity, loadOrCreateAgentKey, type Identity } from "./state";
+import { ensureStateDir, loadIdentity, loadOrCreateAgentKey, type Identity } from "./state-dir";
 
 export const VERSION = "0.1.0";
 

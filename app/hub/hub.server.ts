@@ -14,11 +14,12 @@ import { WebSocketServer } from "ws";
 import { CLOSE, MAX_MESSAGE_BYTES } from "../../agent/src/contract/protocol";
 import type { UsageSample } from "../../agent/src/contract/reports";
 import type { ConsoleContext, Dispatcher, LogSink } from "../context.server";
-import { placeWaitingApps } from "../services/apps.server";
+import { placeWaitingApps } from "../services/register.server";
 import { runAutoCleanup } from "../services/cleanup.server";
-import type { HubSlot } from "../server";
 import { consoleKey, type ConsoleKey } from "../services/console-key.server";
-import { failOverdueCommands, flushUsage, hostsWithPendingCommands } from "../services/reports.server";
+import { failOverdueCommands } from "../services/command-answers.server";
+import { hostsWithPendingCommands } from "../services/outbox.server";
+import { flushUsage } from "../services/reports.server";
 import { processStopped, refreshHeldHosts, revokedAmong, sweepStaleHosts, type HostOnline } from "../services/host-presence.server";
 import { hubLog, type HubLogger } from "./log.server";
 import { PresenceWriter } from "./presence.server";
@@ -39,6 +40,12 @@ export interface HubOptions {
   deadlineGraceMs?: number;
   authTimeoutMs?: number;
   log?: HubLogger;
+}
+
+/** What the hub plugs into the server: websocket upgrades on /agent, and a clean stop. */
+export interface HubSlot {
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  close(): Promise<void>;
 }
 
 export class AgentHub implements HubSlot, Dispatcher, SessionHost {

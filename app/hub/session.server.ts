@@ -26,18 +26,9 @@ import type { ConsoleContext, LogSink } from "../context.server";
 import type { ConsoleKey } from "../services/console-key.server";
 import { prepullOnEnrol } from "../services/prepull.server";
 import { hostCredentials, redeemEnrollment } from "../services/enrollment.server";
-import {
-  applyInventory,
-  applyStatusReports,
-  commandAcked,
-  commandFinished,
-  commandProgress,
-  commandRejected,
-  countAttempts,
-  publishLogLines,
-  unfinishedCommands,
-  type Refusal,
-} from "../services/reports.server";
+import { commandAcked, commandFinished, commandProgress, commandRejected } from "../services/command-answers.server";
+import { countAttempts, unfinishedCommands } from "../services/outbox.server";
+import { applyInventory, applyStatusReports, publishLogLines, type Refusal } from "../services/reports.server";
 import { hostDisconnected, type HostOnline } from "../services/host-presence.server";
 import { commandDeadline } from "../services/commands.server";
 import { notifyEvent } from "../services/notify.server";

@@ -3,10 +3,10 @@ import { json, redirect } from "@remix-run/node";
 import { Form, useActionData, useLoaderData, useNavigation, useSearchParams } from "@remix-run/react";
 import { useEffect, useRef, useState } from "react";
 import { RouteDialog } from "../components/Dialog";
-import { requireUser } from "../auth.server";
+import { requireUser } from "../access.server";
 import { CsrfInput } from "../components/CsrfInput";
-import { createApp } from "../services/apps.server";
-import { ServiceError } from "../services/errors";
+import { createApp } from "../services/register.server";
+import { ServiceError, httpStatusOf } from "../services/errors";
 import { listTemplates, type TemplateDto } from "../services/templates.server";
 
 export const meta: MetaFunction = () => [{ title: "Add app · Docker Control Center" }];
@@ -40,8 +40,7 @@ export async function action({ request, context }: ActionFunctionArgs) {
     return redirect(`/?created=${encodeURIComponent(app.name)}`);
   } catch (e) {
     if (!(e instanceof ServiceError)) throw e;
-    const status = e.code === "CONFLICT" ? 409 : e.code === "NOT_FOUND" ? 404 : 400;
-    return json({ message: e.message, fields: e.fields, values }, { status });
+    return json({ message: e.message, fields: e.fields, values }, { status: httpStatusOf(e) });
   }
 }
 

@@ -1,6 +1,6 @@
 import type { LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { Link, useLoaderData } from "@remix-run/react";
-import { requireUser } from "../auth.server";
+import { requireUser } from "../access.server";
 import { RouteDialog } from "../components/Dialog";
 import { listTemplates } from "../services/templates.server";
 

@@ -2,7 +2,7 @@ import type { LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { Form, useLoaderData } from "@remix-run/react";
 import { eq } from "drizzle-orm";
 import { sessions } from "../../db/schema";
-import { requireUser } from "../auth.server";
+import { requireUser } from "../access.server";
 import { CsrfInput } from "../components/CsrfInput";
 
 export const meta: MetaFunction = () => [{ title: "Account · Docker Control Center" }];

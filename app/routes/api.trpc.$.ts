@@ -1,8 +1,7 @@
 import type { ActionFunctionArgs, LoaderFunctionArgs } from "@remix-run/node";
 import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
-import { authenticate, csrfOk, hasRole } from "../auth.server";
-import type { ProcedureMeta } from "../trpc/init";
-import { appRouter } from "../trpc/root";
+import { authenticate, csrfOk, hasRole } from "../access.server";
+import { appRouter, STREAMS } from "../trpc/root";
 
 function trpcError(status: 401 | 403, code: "UNAUTHORIZED" | "FORBIDDEN", message: string): Response {
   return Response.json({ error: { message, code: status === 401 ? -32001 : -32003, data: { code, httpStatus: status } } }, { status });
@@ -28,7 +27,6 @@ async function withAliases(request: Request): Promise<Request> {
   return new Request(url, { method: request.method, headers: request.headers, body, signal: request.signal });
 }
 
-const procedures = appRouter._def.procedures as unknown as Record<string, { _def: { type: string; meta?: ProcedureMeta } }>;
 
 async function handle({ request, context }: LoaderFunctionArgs | ActionFunctionArgs) {
   const { actor } = await authenticate(context.dcc, request, context.clientAddress);
@@ -47,11 +45,10 @@ async function handle({ request, context }: LoaderFunctionArgs | ActionFunctionA
   }
   // A stream answers 200 before its procedure runs; refuse with a real status first.
   const path = decodeURIComponent(new URL(request.url).pathname.replace(/^\/api\/trpc\/?/, ""));
-  const proc = procedures[path];
-  if (proc?._def.type === "subscription") {
+  const stream = Object.hasOwn(STREAMS, path) ? STREAMS[path] : undefined;
+  if (stream) {
     if (actor.kind === "anonymous") return trpcError(401, "UNAUTHORIZED", "sign in or send an API token");
-    const min = proc._def.meta?.minRole;
-    if (!min || !hasRole(actor, min)) return trpcError(403, "FORBIDDEN", `requires the ${min ?? "admin"} role`);
+    if (!hasRole(actor, stream)) return trpcError(403, "FORBIDDEN", `requires the ${stream} role`);
   }
   const response = await fetchRequestHandler({
     endpoint: "/api/trpc",
@@ -59,7 +56,7 @@ async function handle({ request, context }: LoaderFunctionArgs | ActionFunctionA
     router: appRouter,
     createContext: () => ({ ...context.dcc, actor, req: request }),
   });
-  return proc?._def.type === "subscription" ? cancelWhenClosed(response, context.closed) : response;
+  return stream ? cancelWhenClosed(response, context.closed) : response;
 }
 
 /**

@@ -2,7 +2,7 @@ import type { ActionFunctionArgs } from "@remix-run/node";
 import { json } from "@remix-run/node";
 import { z } from "zod";
 import { AppNameSchema } from "../../agent/src/contract/validation";
-import { requireUser } from "../auth.server";
+import { requireUser } from "../access.server";
 import { httpStatusOf, ServiceError } from "../services/errors";
 import { cancelApp, forceDeinstall, runLifecycle } from "../services/lifecycle.server";
 

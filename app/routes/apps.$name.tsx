@@ -11,7 +11,7 @@ import { StatusLight } from "../components/StatusLight";
 import { VulnerabilityList } from "../components/Vulnerabilities";
 import { listVulnerabilities, scanStatus } from "../services/scan.server";
 import { useLiveApps, type LiveChange } from "../components/useLiveApps";
-import { requireUser } from "../auth.server";
+import { requireUser } from "../access.server";
 import { CsrfInput } from "../components/CsrfInput";
 import { findApp } from "../services/apps.server";
 import { composePreview } from "../services/compose-preview.server";

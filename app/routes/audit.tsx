@@ -1,6 +1,6 @@
 import type { LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { Form, Link, useLoaderData } from "@remix-run/react";
-import { requireUser } from "../auth.server";
+import { requireUser } from "../access.server";
 import { AuditListInput, listAudit } from "../services/audit.server";
 
 export const meta: MetaFunction = () => [{ title: "Audit log · Docker Control Center" }];

@@ -1,6 +1,6 @@
 import type { LoaderFunctionArgs } from "@remix-run/node";
 import { redirect } from "@remix-run/node";
-import { authenticate, nextPath, pendingOidcCookie, publicOrigin, readPendingOidcCookie, sessionCookie } from "../auth.server";
+import { authenticate, nextPath, pendingOidcCookie, publicOrigin, readPendingOidcCookie, sessionCookie } from "../access.server";
 import { completeOidcSignIn } from "../services/oidc.server";
 
 // GET /auth/oidc/callback?code=…&state=… — the provider sends the browser back here. The pending

@@ -1,6 +1,6 @@
 import type { LoaderFunctionArgs } from "@remix-run/node";
 import { redirect } from "@remix-run/node";
-import { nextPath, pendingOidcCookie, publicOrigin } from "../auth.server";
+import { nextPath, pendingOidcCookie, publicOrigin } from "../access.server";
 import { beginOidcSignIn, OIDC_PENDING_TTL_S } from "../services/oidc.server";
 
 // GET /auth/oidc/start?next=/somewhere → the provider's authorization endpoint, with the pending

@@ -2,8 +2,8 @@ import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remi
 import { json } from "@remix-run/node";
 import { Form, Link, Outlet, useActionData, useLoaderData, useNavigation, useRevalidator } from "@remix-run/react";
 import { useEffect } from "react";
-import { fieldErrors } from "../../agent/src/contract/validation";
-import { hasRole, requireUser } from "../auth.server";
+import { parseInput } from "../services/parse-input.server";
+import { hasRole, requireUser } from "../access.server";
 import { OrphansPanel, type OrphansActionData } from "../components/OrphansPanel";
 import { CsrfInput } from "../components/CsrfInput";
 import { StatusLight } from "../components/StatusLight";
@@ -55,30 +55,23 @@ export async function action({ request, context }: ActionFunctionArgs) {
     json<OrphansActionData>({ hostId, intent, commandId: null, finished: true, queued: false, error: null, ...a }, init ? { status: init } : undefined);
   try {
     if (intent === "prepull") {
-      const parsed = HostPrepullInput.safeParse({ id: hostId });
-      if (!parsed.success) throw ServiceError.invalid(fieldErrors(parsed.error));
-      const r = await prepullHost(context.dcc, actor, parsed.data);
+      const r = await prepullHost(context.dcc, actor, parseInput(HostPrepullInput, { id: hostId }));
       return answer({ commandId: r.commandId, finished: false, queued: r.queued });
     }
     if (intent === "auto-cleanup") {
-      const parsed = HostOrphansInput.safeParse({ id: hostId });
-      if (!parsed.success) throw ServiceError.invalid(fieldErrors(parsed.error));
-      await updateHost(context.dcc, actor, { id: parsed.data.id, autoCleanup: form.get("value") === "on" });
+      const { id } = parseInput(HostOrphansInput, { id: hostId });
+      await updateHost(context.dcc, actor, { id, autoCleanup: form.get("value") === "on" });
       return answer({});
     }
     let requested;
     if (intent === "scan") {
-      const parsed = HostOrphansInput.safeParse({ id: hostId });
-      if (!parsed.success) throw ServiceError.invalid(fieldErrors(parsed.error));
-      requested = await scanOrphans(context.dcc, actor, parsed.data.id);
+      requested = await scanOrphans(context.dcc, actor, parseInput(HostOrphansInput, { id: hostId }).id);
     } else if (intent === "dry-run" || intent === "remove") {
       const items = itemsOf(form);
       if (!items) throw ServiceError.field("BAD_REQUEST", "items", "choose at least one orphan");
       // The removal names exactly the items its dry run listed; the agent checks each against a fresh scan.
-      const parsed = HostCleanupInput.safeParse({ id: hostId, items, dryRun: intent === "dry-run" });
-      if (!parsed.success) throw ServiceError.invalid(fieldErrors(parsed.error));
-      requested = await cleanupHost(context.dcc, actor, parsed.data);
-    } else throw ServiceError.field("BAD_REQUEST", "intent", "must be scan, dry-run, remove or auto-cleanup");
+      requested = await cleanupHost(context.dcc, actor, parseInput(HostCleanupInput, { id: hostId, items, dryRun: intent === "dry-run" }));
+    } else throw ServiceError.field("BAD_REQUEST", "intent", "must be scan, dry-run, remove, auto-cleanup or prepull");
     // A connected agent answers within moments: wait a little so the page shows the answer at once.
     const finished = requested.queued ? false : await awaitCommand(context.dcc, requested.commandId, 15_000);
     return answer({ commandId: requested.commandId, finished, queued: requested.queued });

@@ -1,7 +1,7 @@
 import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { json, redirect } from "@remix-run/node";
 import { Form, useActionData, useLoaderData, useNavigation } from "@remix-run/react";
-import { anonymousCsrf, anonymousCsrfOk, authenticate, csrfRefused, nextPath, sessionCookie } from "../auth.server";
+import { anonymousCsrf, anonymousCsrfOk, authenticate, csrfRefused, nextPath, sessionCookie } from "../access.server";
 import { signIn, userCount } from "../services/auth.server";
 
 export const meta: MetaFunction = () => [{ title: "Sign in · Docker Control Center" }];

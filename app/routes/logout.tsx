@@ -1,6 +1,6 @@
 import type { ActionFunctionArgs } from "@remix-run/node";
 import { redirect } from "@remix-run/node";
-import { clearSessionCookie, publicOrigin, requireUser } from "../auth.server";
+import { clearSessionCookie, publicOrigin, requireUser } from "../access.server";
 import { signOut, signOutEverywhere } from "../services/auth.server";
 import { endSessionUrl } from "../services/oidc.server";
 import { hasIdentity } from "../services/oidc-users.server";

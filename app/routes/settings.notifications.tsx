@@ -2,7 +2,7 @@ import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remi
 import { json } from "@remix-run/node";
 import { Form, useActionData, useLoaderData, useNavigation } from "@remix-run/react";
 import { NOTIFICATION_EVENTS } from "../../db/schema/notifications";
-import { requireUser } from "../auth.server";
+import { requireUser } from "../access.server";
 import { CsrfInput } from "../components/CsrfInput";
 import { RowAction } from "../components/RowAction";
 import { httpStatusOf, ServiceError } from "../services/errors";

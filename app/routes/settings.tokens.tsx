@@ -1,7 +1,7 @@
 import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { json } from "@remix-run/node";
 import { Form, useActionData, useLoaderData, useNavigation } from "@remix-run/react";
-import { requireUser } from "../auth.server";
+import { requireUser } from "../access.server";
 import { RowAction } from "../components/RowAction";
 import { CsrfInput } from "../components/CsrfInput";
 import { httpStatusOf, ServiceError } from "../services/errors";

@@ -1,7 +1,8 @@
 import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { json } from "@remix-run/node";
 import { Form, useActionData, useLoaderData, useNavigation } from "@remix-run/react";
-import { requireUser } from "../auth.server";
+import { ROLES } from "../../db/roles";
+import { requireUser } from "../access.server";
 import { RowAction } from "../components/RowAction";
 import { CsrfInput } from "../components/CsrfInput";
 import { httpStatusOf, ServiceError } from "../services/errors";
@@ -46,7 +47,6 @@ export async function action({ request, context }: ActionFunctionArgs) {
   }
 }
 
-const ROLES = ["viewer", "operator", "admin"] as const;
 
 export default function Users() {
   const { users, me } = useLoaderData<typeof loader>();

@@ -1,7 +1,7 @@
 import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { json, redirect } from "@remix-run/node";
 import { Form, Link, useActionData, useLoaderData, useNavigation } from "@remix-run/react";
-import { anonymousCsrf, anonymousCsrfOk, csrfRefused, sessionCookie } from "../auth.server";
+import { anonymousCsrf, anonymousCsrfOk, csrfRefused, sessionCookie } from "../access.server";
 import { completeSetup, userCount } from "../services/auth.server";
 import { ServiceError } from "../services/errors";
 

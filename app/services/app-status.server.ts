@@ -6,6 +6,7 @@
 // deadline, app removed — when it restores the last observed state and says why (`restoredState`).
 // Host presence (online/offline) is not written into the app: app objects derive `hostOnline`
 // and show health "unknown" while their host is away; `presenceChanged` tells live viewers.
+import type { StoredEventType } from "../live-event";
 import { and, eq, inArray } from "drizzle-orm";
 import type { StatusReport } from "../../agent/src/contract/reports";
 import type { Db } from "../../db/client";
@@ -125,19 +126,23 @@ export async function writeAppState(
   tx: Tx,
   app: App,
   patch: StatePatch,
-  event: { type: string; data?: Record<string, unknown>; hostId?: string },
+  event: { type: StoredEventType; data?: Record<string, unknown>; hostId?: string },
 ): Promise<AppChange | null> {
   const changed = changedFields(app, patch);
-  const { observed, ...visible } = changed;
-  if (!Object.keys(changed).length) return null;
-  // A row without a kept observation stands for one (see lastObserved): keep it before the console
-  // writes over the visible state, so a later restore has it.
-  if (!app.observed && !("observed" in changed)) changed.observed = { ...lastObserved(app), at: app.updatedAt };
-  await tx
-    .update(apps)
-    .set({ ...changed, updatedAt: new Date().toISOString() })
-    .where(event.hostId ? and(eq(apps.id, app.id), eq(apps.hostId, event.hostId)) : eq(apps.id, app.id));
-  Object.assign(app, changed);
+  const { observed: _observed, ...visible } = changed;
+  // `data` marks an event worth recording by itself (a command's result, an action): it goes on
+  // the timeline even when the state was already what the agent observed.
+  if (!Object.keys(changed).length && !event.data) return null;
+  if (Object.keys(changed).length) {
+    // A row without a kept observation stands for one (see lastObserved): keep it before the
+    // console writes over the visible state, so a later restore has it.
+    if (!app.observed && !("observed" in changed)) changed.observed = { ...lastObserved(app), at: app.updatedAt };
+    await tx
+      .update(apps)
+      .set({ ...changed, updatedAt: new Date().toISOString() })
+      .where(event.hostId ? and(eq(apps.id, app.id), eq(apps.hostId, event.hostId)) : eq(apps.id, app.id));
+    Object.assign(app, changed);
+  }
   if (!Object.keys(visible).length && !event.data) return null;
   return recordEvent(tx, { appId: app.id, appName: app.name, type: event.type, data: { ...visible, ...event.data } });
 }

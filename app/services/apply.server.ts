@@ -7,7 +7,8 @@ import { and, desc, eq } from "drizzle-orm";
 import { repositoryProblem } from "../../agent/src/contract/validation";
 import { apps, commands, type App } from "../../db/schema";
 import type { Actor, ConsoleContext } from "../context.server";
-import { AppCreateInput, createApp, parseInput, requireApp, updateApp, type AppDto } from "./apps.server";
+import { AppCreateInput, parseInput, requireApp, updateApp, type AppDto } from "./apps.server";
+import { registerApp } from "./register.server";
 import { ServiceError } from "./errors";
 
 export { AppCreateInput as AppApplyInput };
@@ -46,10 +47,9 @@ export async function applyApp(ctx: ConsoleContext, actor: Actor, raw: unknown):
   const [row] = typeof name === "string" && name.length <= 63 ? await ctx.db.select().from(apps).where(eq(apps.name, name)) : [];
   const since = new Date(Date.now() - 1).toISOString();
   if (!row) {
-    const app = await createApp(ctx, actor, raw);
-    const [created] = await ctx.db.select({ id: apps.id }).from(apps).where(eq(apps.name, app.name));
+    const { app, commandId } = await registerApp(ctx, actor, raw);
     const changed = Object.keys(raw as object).filter((k) => k !== "name");
-    return { app, created: true, changed, commandId: created ? await newestCommand(ctx, created.id, "provision", since) : null };
+    return { app, created: true, changed, commandId };
   }
 
   const input = parseInput(AppCreateInput, raw);

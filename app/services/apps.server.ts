@@ -1,8 +1,7 @@
-// Apps use cases: list, get, register (validate, place, outbox, audit), update.
-import { randomUUID } from "node:crypto";
-import { and, asc, eq, isNull, ne, sql, type SQL } from "drizzle-orm";
+// Apps: the inputs and the flat app object, list, get, the deploy spec, update. Registration is in
+// register.server.ts.
+import { and, asc, eq, sql, type SQL } from "drizzle-orm";
 import { z } from "zod";
-import { HostFactsSchema } from "../../agent/src/contract/facts";
 import type { DeploySpec } from "../../agent/src/contract/spec";
 import {
   AppNameSchema,
@@ -10,21 +9,18 @@ import {
   GpuRequirementSchema,
   ImageSchema,
   PortSchema,
-  appSpecSchema,
-  fieldErrors,
-  repositoryProblem,
-  type AppSpec,
   type GpuRequirement,
 } from "../../agent/src/contract/validation";
 import type { Db } from "../../db/client";
-import { apps, gpuAssignments, hosts, marketplaceTemplates, type App, type AppStatus, type MarketplaceTemplate } from "../../db/schema";
+import { APP_STATUSES, apps, hosts, marketplaceTemplates, type App, type AppStatus, type MarketplaceTemplate } from "../../db/schema";
 import type { Actor, AppChange, ConsoleContext } from "../context.server";
-import { neverObserved, queuedState, waitingState, writeAppState } from "./app-status.server";
+import { queuedState, writeAppState } from "./app-status.server";
 import { recordAudit } from "./audit.server";
 import { enqueueCommand } from "./commands.server";
 import { ServiceError } from "./errors";
 import { publishAll, recordEvent } from "./events.server";
-import { assignGpus, pickHost, type HostCandidate } from "./placement.server";
+import { assertPortFree, conflictOf, holdGpus, hostCandidates } from "./app-writes.server";
+import { assignGpus } from "./placement.server";
 
 const HostIdSchema = z.string().min(1, { error: "is required" }).max(64).regex(/^[A-Za-z0-9_-]+$/, { error: "is not a host id" });
 
@@ -57,7 +53,7 @@ export const AppNameInput = z.strictObject({ name: AppNameSchema });
 
 export const AppListInput = z
   .strictObject({
-    status: z.enum(["RUNNING", "STARTING", "STOPPED"]).optional(),
+    status: z.enum(APP_STATUSES).optional(),
     hostId: HostIdSchema.optional(),
     search: z.string().max(63).optional(),
   })
@@ -116,12 +112,9 @@ export function toAppDto(row: App, hostName: string | null = null, hostOnline = 
   };
 }
 
-/** Parses raw input against a schema, or throws BAD_REQUEST naming each bad field. */
-export function parseInput<S extends z.ZodType>(schema: S, raw: unknown): z.infer<S> {
-  const r = schema.safeParse(raw);
-  if (!r.success) throw ServiceError.invalid(fieldErrors(r.error));
-  return r.data;
-}
+import { parseInput } from "./parse-input.server";
+
+export { parseInput };
 
 const appColumns = { app: apps, hostName: hosts.name, hostOnline: sql<number>`coalesce(${hosts.online} = 1 AND ${hosts.revokedAt} IS NULL, 0)` };
 
@@ -162,6 +155,11 @@ export async function buildDeploySpec(ctx: Pick<ConsoleContext, "db" | "config">
   const [tpl] = row.templateId
     ? await ctx.db.select().from(marketplaceTemplates).where(eq(marketplaceTemplates.slug, row.templateId))
     : [];
+  return deploySpecOf(ctx.config, row, tpl ?? null);
+}
+
+/** The same, with the app's template (or null) already at hand. */
+export function deploySpecOf(config: Pick<ConsoleContext["config"], "baseImage">, row: App, tpl: MarketplaceTemplate | null): DeploySpec {
   return {
     appId: row.id,
     name: row.name,
@@ -169,179 +167,11 @@ export async function buildDeploySpec(ctx: Pick<ConsoleContext, "db" | "config">
     startCommand: row.startCommand,
     installCommand: row.installCommand,
     port: row.port,
-    image: row.image ?? tpl?.image ?? ctx.config.baseImage,
+    image: row.image ?? tpl?.image ?? config.baseImage,
     gpuDevices: row.gpuDevices ?? [],
     capAdd: (tpl?.capAdd ?? []) as DeploySpec["capAdd"],
     keepPaths: tpl?.keepPaths ?? [],
   };
-}
-
-function templateGpu(t: MarketplaceTemplate): GpuRequirement {
-  const gpu: GpuRequirement = { mode: t.gpuMode };
-  if (t.gpuCount != null) gpu.count = t.gpuCount;
-  if (t.gpuMinMemoryMiB != null) gpu.minMemoryMiB = t.gpuMinMemoryMiB;
-  return gpu;
-}
-
-/** Template values fill what the operator left out; the result is checked as a whole. */
-function resolveSpec(ctx: Pick<ConsoleContext, "config">, input: AppCreateInput, tpl: MarketplaceTemplate | null): AppSpec {
-  const spec = {
-    name: input.name,
-    repository: input.repository ?? tpl?.repository,
-    startCommand: input.startCommand ?? tpl?.startCommand,
-    installCommand: input.installCommand ?? tpl?.installCommand ?? null,
-    port: input.port ?? tpl?.defaultPort,
-    image: input.image ?? tpl?.image ?? null,
-    gpu: input.gpu ?? (tpl ? templateGpu(tpl) : undefined),
-  };
-  const schema = appSpecSchema(repositoryRules(ctx));
-  const r = schema.safeParse(spec);
-  if (!r.success) {
-    const fields = fieldErrors(r.error);
-    // A template that fails the rules is reported against the template, so its author can fix it.
-    if (tpl) for (const k of Object.keys(fields)) if ((input as Record<string, unknown>)[k] === undefined) fields[k] += ` (from template ${tpl.slug})`;
-    throw ServiceError.invalid(fields);
-  }
-  return r.data;
-}
-
-async function hostCandidates(db: Db): Promise<HostCandidate[]> {
-  const rows = await db.select().from(hosts);
-  const counts = await db.select({ hostId: apps.hostId, n: sql<number>`count(*)` }).from(apps).groupBy(apps.hostId);
-  const held = await db.select().from(gpuAssignments);
-  return rows.map((h) => ({
-    id: h.id,
-    online: h.online,
-    revoked: h.revokedAt != null,
-    facts: HostFactsSchema.catch({}).parse(h.facts),
-    appCount: counts.find((c) => c.hostId === h.id)?.n ?? 0,
-    heldGpus: held.filter((g) => g.hostId === h.id).map((g) => g.device),
-  }));
-}
-
-type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
-
-/** Holds the app's GPUs in the unique (host, device) table: a GPU taken meanwhile fails the transaction. */
-async function holdGpus(tx: Tx, appId: string, hostId: string | null, devices: string[]): Promise<void> {
-  await tx.delete(gpuAssignments).where(eq(gpuAssignments.appId, appId));
-  if (hostId && devices.length) await tx.insert(gpuAssignments).values(devices.map((device) => ({ hostId, device, appId })));
-}
-
-async function assertPortFree(db: Db, hostId: string | null, port: number, exceptName?: string): Promise<void> {
-  const clash = await db
-    .select({ name: apps.name })
-    .from(apps)
-    .where(and(hostId ? eq(apps.hostId, hostId) : isNull(apps.hostId), eq(apps.port, port), exceptName ? ne(apps.name, exceptName) : undefined))
-    .limit(1);
-  if (clash.length) {
-    const where = hostId ? "on this host" : "waiting for a host";
-    throw ServiceError.field("CONFLICT", "port", `is already used by app ${clash[0].name} ${where}`);
-  }
-}
-
-function isUniqueViolation(e: unknown, index: string): boolean {
-  const text = `${(e as Error)?.message ?? ""} ${String((e as { cause?: unknown })?.cause ?? "")}`;
-  return text.includes("UNIQUE constraint failed") && text.includes(index);
-}
-
-function repositoryRules(ctx: Pick<ConsoleContext, "config">) {
-  return { allowInsecure: ctx.config.allowInsecureGit, allowedHosts: ctx.config.allowedGitHosts };
-}
-
-/** Every field is checked before anything is written, and every bad field is named at once. */
-function parseCreateInput(ctx: Pick<ConsoleContext, "config">, raw: unknown): AppCreateInput {
-  const r = AppCreateInput.safeParse(raw);
-  if (r.success) return r.data;
-  const fields = fieldErrors(r.error);
-  const repo = (raw as { repository?: unknown } | null)?.repository;
-  if (typeof repo === "string" && !fields.repository) {
-    const problem = repositoryProblem(repo, repositoryRules(ctx));
-    if (problem) fields.repository = problem;
-  }
-  throw ServiceError.invalid(fields);
-}
-
-export async function createApp(ctx: ConsoleContext, actor: Actor, raw: unknown): Promise<AppDto> {
-  const input = parseCreateInput(ctx, raw);
-  const { db } = ctx;
-
-  let tpl: MarketplaceTemplate | null = null;
-  if (input.templateId !== undefined) {
-    [tpl] = await db.select().from(marketplaceTemplates).where(eq(marketplaceTemplates.slug, input.templateId));
-    if (!tpl) throw ServiceError.field("NOT_FOUND", "templateId", `does not name a marketplace template (${input.templateId})`);
-  }
-  const spec = resolveSpec(ctx, input, tpl);
-
-  if ((await db.select({ id: apps.id }).from(apps).where(eq(apps.name, spec.name))).length) {
-    throw ServiceError.field("CONFLICT", "name", "is already taken");
-  }
-
-  const candidates = await hostCandidates(db);
-  let hostId: string | null = null;
-  let gpuDevices: string[] = [];
-  let waitingReason: string | null = null;
-  if (input.hostId !== undefined) {
-    const host = candidates.find((h) => h.id === input.hostId && !h.revoked);
-    if (!host) throw ServiceError.field("NOT_FOUND", "hostId", `does not name a known host (${input.hostId})`);
-    const a = assignGpus(host.facts, host.heldGpus, spec.gpu);
-    if ("reason" in a) throw ServiceError.field("BAD_REQUEST", "hostId", `cannot run this app: ${a.reason}`);
-    hostId = host.id;
-    gpuDevices = a.devices;
-  } else {
-    const p = pickHost(candidates, spec.gpu);
-    if ("reason" in p) waitingReason = p.reason;
-    else ({ hostId, gpuDevices } = p);
-  }
-  await assertPortFree(db, hostId, spec.port);
-
-  const id = randomUUID();
-  const now = new Date().toISOString();
-  const changes: AppChange[] = [];
-  const initial = hostId ? queuedState("provision", candidates.find((h) => h.id === hostId)?.online ?? false) : waitingState(waitingReason ?? "waiting for a host");
-  try {
-    await db.transaction(async (tx) => {
-      const [row] = await tx.insert(apps).values({
-        id,
-        name: spec.name,
-        repository: spec.repository,
-        startCommand: spec.startCommand,
-        installCommand: spec.installCommand ?? null,
-        port: spec.port,
-        image: spec.image ?? null,
-        gpu: spec.gpu ?? null,
-        gpuDevices,
-        templateId: tpl?.slug ?? null,
-        hostId,
-        status: initial.status ?? "STOPPED",
-        phase: initial.phase ?? null,
-        observed: neverObserved(now),
-        createdAt: now,
-        updatedAt: now,
-      }).returning();
-      await holdGpus(tx, id, hostId, gpuDevices);
-      if (hostId) {
-        const params = { spec: await buildDeploySpec(ctx, row) };
-        await enqueueCommand(tx, actor, { hostId, appId: id, appName: spec.name, action: "provision", params }, ctx.metrics);
-      }
-      changes.push(
-        await recordEvent(tx, {
-          appId: id,
-          appName: spec.name,
-          type: "created",
-          data: { status: initial.status, phase: initial.phase, hostId },
-        }),
-      );
-      await recordAudit(tx, actor, { action: "app.create", target: spec.name, detail: { hostId, templateId: tpl?.slug ?? null } });
-    });
-  } catch (e) {
-    if (isUniqueViolation(e, "apps.name")) throw ServiceError.field("CONFLICT", "name", "is already taken");
-    if (isUniqueViolation(e, "apps.host_id")) throw ServiceError.field("CONFLICT", "port", "is already used on this host");
-    if (isUniqueViolation(e, "gpu_assignments")) throw ServiceError.field("CONFLICT", "gpu", "the GPU chosen for this app was just given to another app; try again");
-    throw e;
-  }
-  publishAll(ctx, changes);
-  if (hostId) ctx.dispatcher.kick(hostId);
-  return requireApp(db, spec.name);
 }
 
 export async function updateApp(ctx: ConsoleContext, actor: Actor, raw: unknown): Promise<AppDto> {
@@ -365,7 +195,7 @@ export async function updateApp(ctx: ConsoleContext, actor: Actor, raw: unknown)
 
   let gpuDevices = row.gpuDevices ?? [];
   if (changed.gpu !== undefined && row.hostId) {
-    const host = (await hostCandidates(db)).find((h) => h.id === row.hostId);
+    const [host] = await hostCandidates(db, row.hostId);
     if (host) {
       const a = assignGpus(host.facts, host.heldGpus.filter((d) => !gpuDevices.includes(d)), next.gpu);
       if ("reason" in a) throw ServiceError.field("BAD_REQUEST", "gpu", `cannot be met on this host: ${a.reason}`);
@@ -393,62 +223,10 @@ export async function updateApp(ctx: ConsoleContext, actor: Actor, raw: unknown)
       await recordAudit(tx, actor, { action: "app.update", target: row.name, detail: { changed: Object.keys(changed) } });
     });
   } catch (e) {
-    if (isUniqueViolation(e, "apps.host_id")) throw ServiceError.field("CONFLICT", "port", "is already used on this host");
-    if (isUniqueViolation(e, "gpu_assignments")) throw ServiceError.field("CONFLICT", "gpu", "the GPU chosen for this app was just given to another app; try again");
-    throw e;
+    throw conflictOf(e) ?? e;
   }
   publishAll(ctx, changes);
   if (row.hostId) ctx.dispatcher.kick(row.hostId);
   return requireApp(db, row.name);
 }
 
-const PLACEMENT_ACTOR: Actor = { kind: "system", id: "console", role: "admin" };
-
-/**
- * Places apps that wait for a host (hostId NULL) now that a host has connected, and queues their
- * provision command. Safe when several console processes do it at once: an app is only claimed
- * while it still has no host. Returns the hosts that got work, for the caller to kick.
- */
-export async function placeWaitingApps(ctx: Pick<ConsoleContext, "db" | "config" | "bus">): Promise<string[]> {
-  const { db } = ctx;
-  const waiting = await db.select().from(apps).where(isNull(apps.hostId)).orderBy(asc(apps.createdAt));
-  if (!waiting.length) return [];
-  const kicked = new Set<string>();
-  for (const row of waiting) {
-    const p = pickHost(await hostCandidates(db), row.gpu ?? undefined);
-    if (p.hostId === null) {
-      const changes: AppChange[] = [];
-      await db.transaction(async (tx) => {
-        const change = await writeAppState(tx, row, waitingState(p.reason), { type: "status" });
-        if (change) changes.push(change);
-      });
-      publishAll(ctx, changes);
-      continue;
-    }
-    const { hostId, gpuDevices } = p;
-    const changes: AppChange[] = [];
-    try {
-      await db.transaction(async (tx) => {
-        const [placed] = await tx
-          .update(apps)
-          .set({ hostId, gpuDevices, updatedAt: new Date().toISOString() })
-          .where(and(eq(apps.id, row.id), isNull(apps.hostId)))
-          .returning();
-        if (!placed) return;
-        await holdGpus(tx, row.id, hostId, gpuDevices);
-        const placedChange = await writeAppState(tx, placed, queuedState("provision", true), { type: "placed", data: { hostId } });
-        if (placedChange) changes.push(placedChange);
-        const params = { spec: await buildDeploySpec(ctx, placed) };
-        const commandId = await enqueueCommand(tx, PLACEMENT_ACTOR, { hostId, appId: row.id, appName: row.name, action: "provision", params });
-        await recordAudit(tx, PLACEMENT_ACTOR, { action: "app.place", target: row.name, detail: { hostId, commandId } });
-        kicked.add(hostId);
-      });
-    } catch (e) {
-      // Another app holds this port (or GPU) on the chosen host: this one keeps waiting.
-      if (isUniqueViolation(e, "apps.host_id") || isUniqueViolation(e, "gpu_assignments")) continue;
-      throw e;
-    }
-    publishAll(ctx, changes);
-  }
-  return [...kicked];
-}

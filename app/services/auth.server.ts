@@ -1,6 +1,7 @@
 // Authentication use cases: password hashing (argon2id), browser sessions (stored as SHA-256),
 // failed sign-in throttling kept in the database, first-run set-up, the session secret and CSRF
 // token derivation. Request handling (cookies, headers) lives in app/auth.server.ts.
+import { ROLES } from "../../db/roles";
 import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
 import { join } from "node:path";
@@ -35,7 +36,7 @@ export const PasswordSchema = z
   .string({ error: "must be a string" })
   .min(12, { error: "must be at least 12 characters" })
   .max(256, { error: "must be at most 256 characters" });
-export const RoleSchema = z.enum(["viewer", "operator", "admin"], { error: "must be viewer, operator or admin" });
+export const RoleSchema = z.enum(ROLES, { error: `must be ${ROLES.slice(0, -1).join(", ")} or ${ROLES.at(-1)}` });
 
 // OWASP's argon2id minimum (19 MiB, 2 passes, 1 lane): ~50 ms here.
 const ARGON2ID = 2 as unknown as Algorithm;

@@ -1,19 +1,27 @@
-// The compose file of an app as its agent renders it: the same renderer (agent/src/ops/compose.ts)
-// and base template, fed with the deploy spec the console sends and the host's reported workspace
+// The compose file of an app as its agent renders it: the same renderer (the shared contract,
+// agent/src/contract/compose.ts) and base template, fed with the deploy spec the console sends and the host's reported workspace
 // root. Rendered here rather than fetched from the agent, so it shows with the host offline and the
 // agent needs no file-reading request; the one value the console cannot know (the agent's uid) is
 // the agent's own default when it runs as root, and the page says so.
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { eq } from "drizzle-orm";
 import { HostFactsSchema } from "../../agent/src/contract/facts";
-import { loadComposeBase, renderCompose, serializeCompose } from "../../agent/src/ops/compose";
+import { DEFAULT_COMPOSE_BASE, DEFAULT_CONTAINER_UID, parseComposeBase, renderCompose, serializeCompose, type ComposeBase } from "../../agent/src/contract/compose";
 import { apps, hosts } from "../../db/schema";
 import type { ConsoleContext } from "../context.server";
 import { buildDeploySpec } from "./apps.server";
 
-/** The container user an agent running as root gives apps (ops/manager.ts). */
-export const DEFAULT_CONTAINER_UID = 1000;
+export { DEFAULT_CONTAINER_UID };
+
+/** The base template the agent reads beside itself, else its in-code copy; a broken file is an error (the agent refuses it too). */
+function composeBase(rootDir: string): ComposeBase {
+  const file = join(rootDir, "templates/compose-base.yaml");
+  if (!existsSync(file)) return DEFAULT_COMPOSE_BASE;
+  const parsed = parseComposeBase(readFileSync(file, "utf8"));
+  if ("error" in parsed) throw new Error(`compose base template ${file} is not valid: ${parsed.error}`);
+  return parsed.base;
+}
 
 export interface ComposePreview {
   text: string;
@@ -30,8 +38,7 @@ export async function composePreview(ctx: Pick<ConsoleContext, "db" | "config">,
   const root = facts.workspaceRoot ?? ctx.config.workspaceRoot;
   if (!facts.workspaceRoot) assumptions.push(`workspace root ${root} (the host has not reported its own)`);
   if (!row.hostId) assumptions.push("no host yet: the host label is a placeholder");
-  const file = join(ctx.config.rootDir, "templates/compose-base.yaml");
-  const { base } = loadComposeBase(existsSync(file) ? file : undefined);
+  const base = composeBase(ctx.config.rootDir);
   const doc = renderCompose({
     spec: await buildDeploySpec(ctx, row),
     hostId: row.hostId ?? "(not placed)",

@@ -1,13 +1,14 @@
 import type { Db } from "../../db/client";
 import { appEvents } from "../../db/schema";
 import type { AppChange, ConsoleContext } from "../context.server";
+import type { StoredEventType } from "../live-event";
 
 type Tx = Pick<Db, "insert">;
 
 export interface EventInput {
   appId: string | null;
   appName: string;
-  type: string;
+  type: StoredEventType;
   data?: Record<string, unknown>;
 }
 

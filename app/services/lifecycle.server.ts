@@ -7,6 +7,7 @@ import { z } from "zod";
 import { AppNameSchema } from "../../agent/src/contract/validation";
 import { appEvents, apps, commands, hosts, marketplaceTemplates, type App } from "../../db/schema";
 import type { Actor, AppChange, ConsoleContext } from "../context.server";
+import { CANCELLABLE, decideAction, type ActionVerb } from "./action-rules";
 import { queuedState, restoredState, writeAppState } from "./app-status.server";
 import { buildDeploySpec, requireApp, type AppDto } from "./apps.server";
 import { recordAudit } from "./audit.server";
@@ -18,12 +19,10 @@ export const LifecycleInput = z.strictObject({ name: AppNameSchema });
 export const ReinstallInput = z.strictObject({ name: AppNameSchema, clean: z.boolean().optional() });
 export const DeinstallInput = z.strictObject({ name: AppNameSchema, force: z.boolean().optional() });
 
-export type LifecycleVerb = "start" | "stop" | "restart" | "reinstall" | "deinstall";
+export type LifecycleVerb = ActionVerb;
 
 /** Actions that carry the deploy spec (and deploy an app its host does not have). */
 const WITH_SPEC = new Set<LifecycleVerb>(["start", "restart", "reinstall"]);
-/** What `apps.cancel` can stop: anything that deploys or (re)starts. */
-const CANCELLABLE = ["provision", "reinstall", "update", "start", "restart"];
 
 export interface LifecycleResult {
   app: AppDto | null;
@@ -131,27 +130,21 @@ export async function runLifecycle(
   const [row] = await ctx.db.select().from(apps).where(eq(apps.name, name));
   if (!row) throw ServiceError.field("NOT_FOUND", "name", `does not name an existing app (${name})`);
 
-  if (!row.hostId) {
-    if (verb === "deinstall") {
+  const open = row.hostId ? await unfinished(ctx, row.id) : [];
+  const [host] = row.hostId ? await ctx.db.select({ online: hosts.online, revokedAt: hosts.revokedAt }).from(hosts).where(eq(hosts.id, row.hostId)) : [];
+  const decision = decideAction(verb, { name, placed: row.hostId !== null }, host ? { revoked: host.revokedAt != null } : null, open, opts);
+  const queued = !host?.online;
+  switch (decision.kind) {
+    case "remove-record":
       await removeRecord(ctx, actor, row);
       return { app: null, commandId: null, queued: false };
-    }
-    throw new ServiceError("PRECONDITION_FAILED", `${name} is waiting for a host; it starts when one connects`, { name: "is waiting for a host" });
+    case "refuse":
+      if (!row.hostId) throw new ServiceError(decision.code, `${name} is waiting for a host; it starts when one connects`, { name: decision.message });
+      throw ServiceError.field(decision.code, "name", decision.message);
+    case "same":
+      return { app: await requireApp(ctx.db, name), commandId: decision.commandId, queued };
   }
-
-  const open = await unfinished(ctx, row.id);
-  const same = open.find((c) => c.action === verb && (verb !== "reinstall" || Boolean(c.params.clean) === Boolean(opts.clean)));
-  const [host] = await ctx.db.select({ online: hosts.online, revokedAt: hosts.revokedAt }).from(hosts).where(eq(hosts.id, row.hostId));
-  if (host?.revokedAt != null) {
-    throw ServiceError.field("PRECONDITION_FAILED", "name", "is on a revoked host; only a forced removal (apps.deinstall with force, admin) takes it off");
-  }
-  const queued = !host?.online;
-  if (same) return { app: await requireApp(ctx.db, name), commandId: same.id, queued };
-  const blocking = open.find((c) => c.action === "deinstall" || (verb !== "stop" && verb !== "deinstall" && ["provision", "reinstall", "update"].includes(c.action)));
-  if (blocking) {
-    const hint = CANCELLABLE.includes(blocking.action) ? " (cancel it, or wait for it to finish)" : "";
-    throw ServiceError.field("CONFLICT", "name", `is busy: ${blocking.action} is still in progress${hint}`);
-  }
+  const hostId = row.hostId!;
 
   const params: Record<string, unknown> = WITH_SPEC.has(verb) ? { spec: await buildDeploySpec(ctx, row) } : {};
   if (verb === "reinstall") params.clean = Boolean(opts.clean);
@@ -159,13 +152,13 @@ export async function runLifecycle(
   const changes: AppChange[] = [];
   let commandId = "";
   await ctx.db.transaction(async (tx) => {
-    commandId = await enqueueCommand(tx, actor, { hostId: row.hostId!, appId: row.id, appName: row.name, action: verb, params }, ctx.metrics);
+    commandId = await enqueueCommand(tx, actor, { hostId, appId: row.id, appName: row.name, action: verb, params }, ctx.metrics);
     const change = await writeAppState(tx, row, state, { type: "action", data: { action: verb, ...state } });
     if (change) changes.push(change);
     await recordAudit(tx, actor, { action: `app.${verb}`, target: row.name, detail: { commandId, ...(verb === "reinstall" ? { clean: Boolean(opts.clean) } : {}) } });
   });
   publishAll(ctx, changes);
-  ctx.dispatcher.kick(row.hostId);
+  ctx.dispatcher.kick(hostId);
   return { app: await requireApp(ctx.db, name), commandId, queued };
 }
 

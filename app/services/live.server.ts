@@ -4,10 +4,14 @@
 import { and, asc, eq, gt, max, min } from "drizzle-orm";
 import type { Db } from "../../db/client";
 import { appEvents, type AppEvent } from "../../db/schema";
+import { LiveChangeSchema } from "../live-event.server";
 import type { AppChange, ChangeBus, ConsoleContext } from "../context.server";
 
 export function toChange(e: AppEvent): AppChange {
-  return { ...e.data, id: e.id, type: e.type, app: e.appName, at: e.createdAt };
+  const change = { ...e.data, id: e.id, type: e.type, app: e.appName, at: e.createdAt };
+  const r = LiveChangeSchema.safeParse(change);
+  // A row an older version wrote with a type no longer named is passed on as it is.
+  return r.success ? r.data : (change as AppChange);
 }
 
 /** The newest stored event id: apps listed after reading it reflect every change up to it. */

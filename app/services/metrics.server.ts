@@ -9,7 +9,8 @@ import type { RequestHandler } from "express";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { Db } from "../../db/client";
 import { APP_STATUSES } from "../../db/schema";
-import type { AppChange, ChangeBus } from "../context.server";
+import type { ChangeBus } from "../change-bus.server";
+import type { LiveChange as AppChange } from "../live-event.server";
 
 /** How a command ended, as the hub records it. */
 export type CommandOutcome = "done" | "failed" | "expired" | "rejected";

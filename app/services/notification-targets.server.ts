@@ -8,7 +8,7 @@ import { z } from "zod";
 import { repositoryProblem } from "../../agent/src/contract/validation";
 import { NOTIFICATION_EVENTS, NOTIFICATION_KINDS, notificationDeliveries, notificationTargets, type NotificationTarget } from "../../db/schema";
 import type { Actor, ConsoleContext } from "../context.server";
-import { parseInput } from "./apps.server";
+import { parseInput } from "./parse-input.server";
 import { recordAudit } from "./audit.server";
 import { ServiceError } from "./errors";
 import { newDeliveryId, notifyEvent } from "./notify.server";

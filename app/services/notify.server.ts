@@ -60,9 +60,13 @@ function describe(ev: NotifyInput): string {
 
 /**
  * Queues the event for every target subscribed to it; answers how many deliveries were queued.
- * An app that stopped while a command for it is in flight was asked to (stop, deinstall, a
- * redeploy): no event. Failures are logged, never thrown: a notification must not fail a report.
+ * An app that stopped while a command that takes it down is in flight was asked to (stop,
+ * deinstall, restart, a redeploy): no event. A provision or start still being answered does not
+ * hide a crash or a kill right after the app came up. Failures are logged, never thrown: a notification must not fail a report.
  */
+/** Commands that take the container down on purpose while they run. */
+const STOPS_ON_PURPOSE = ["stop", "deinstall", "restart", "reinstall", "update"] as const;
+
 export async function notifyEvent(ctx: { db: Db; config?: Config }, input: NotifyInput): Promise<number> {
   const ev = { ...input, detail: { ...input.detail } };
   try {
@@ -79,7 +83,7 @@ export async function notifyEvent(ctx: { db: Db; config?: Config }, input: Notif
       const busy = await ctx.db
         .select({ id: commands.id })
         .from(commands)
-        .where(and(eq(commands.appName, ev.app), inArray(commands.state, [...UNFINISHED])))
+        .where(and(eq(commands.appName, ev.app), inArray(commands.state, [...UNFINISHED]), inArray(commands.action, [...STOPS_ON_PURPOSE])))
         .limit(1);
       if (busy.length) return 0;
     }

@@ -4,6 +4,7 @@ import type { GpuRequirement } from "../../agent/src/contract/validation";
 
 export interface HostCandidate {
   id: string;
+  name?: string;
   online: boolean;
   revoked: boolean;
   facts: HostFacts;

@@ -7,7 +7,7 @@ import type { Db } from "../../db/client";
 import { apiTokens, type ApiToken, type Role } from "../../db/schema";
 import type { Actor, ConsoleContext } from "../context.server";
 import { recordAudit } from "./audit.server";
-import { parseInput } from "./apps.server";
+import { parseInput } from "./parse-input.server";
 import { RoleSchema, randomSecret, sha256 } from "./auth.server";
 import { ServiceError } from "./errors";
 

@@ -6,7 +6,7 @@ import { z } from "zod";
 import { sessions, users, type Role, type User } from "../../db/schema";
 import type { Actor, ConsoleContext } from "../context.server";
 import { recordAudit } from "./audit.server";
-import { parseInput } from "./apps.server";
+import { parseInput } from "./parse-input.server";
 import { PasswordSchema, RoleSchema, UsernameSchema, hashPassword } from "./auth.server";
 import { ServiceError } from "./errors";
 

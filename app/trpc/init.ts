@@ -1,8 +1,9 @@
 // tRPC building blocks: context, error shape with per-field detail, and the procedure builders an
 // auth layer tightens (viewer < operator < admin).
 import { initTRPC, TRPCError } from "@trpc/server";
-import { ZodError } from "zod";
+import { z, ZodError } from "zod";
 import { fieldErrors } from "../../agent/src/contract/validation";
+import { atLeast, type Role } from "../../db/roles";
 import type { Actor, ConsoleContext } from "../context.server";
 import { recordAudit } from "../services/audit.server";
 import { ServiceError } from "../services/errors";
@@ -14,7 +15,7 @@ export interface TrpcContext extends ConsoleContext {
 
 /** `minRole` is what the procedure's builder demands; the HTTP route reads it for streams. */
 export interface ProcedureMeta {
-  minRole?: "viewer" | "operator" | "admin";
+  minRole?: Role;
 }
 
 const t = initTRPC.context<TrpcContext>().meta<ProcedureMeta>().create({
@@ -53,21 +54,29 @@ export async function* asTrpcErrors<T>(stream: AsyncGenerator<T>): AsyncGenerato
   }
 }
 
-const ROLE_RANK = { viewer: 0, operator: 1, admin: 2 } as const;
-
 /** Every procedure names its minimum role; anonymous callers are refused (401) before input is parsed. */
-function requireRole(min: keyof typeof ROLE_RANK) {
+function requireRole(min: Role) {
   return t.middleware(async ({ ctx, next, path, type }) => {
     if (ctx.actor.kind === "anonymous") {
       throw new TRPCError({ code: "UNAUTHORIZED", message: "sign in or send an API token" });
     }
-    if (ROLE_RANK[ctx.actor.role] < ROLE_RANK[min]) {
+    if (!atLeast(ctx.actor.role, min)) {
       // A refused write is worth knowing about: who tried what.
       if (type === "mutation") await recordAudit(ctx.db, ctx.actor, { action: path, outcome: "denied", detail: { required: min } });
       throw new TRPCError({ code: "FORBIDDEN", message: `requires the ${min} role` });
     }
     return next();
   });
+}
+
+/**
+ * The input of a procedure whose service validates it with `schema` itself (the same named schema
+ * its form uses), so that every bad field is named at once, configuration-dependent rules
+ * included, and nothing is validated twice. Typed as `schema` for clients (AppRouter); at the
+ * tRPC layer it lets every value through to the service.
+ */
+export function checkedByService<S extends z.ZodType>(_schema: S) {
+  return z.custom<z.input<S>>(() => true);
 }
 
 export const viewerProcedure = publicProcedure.meta({ minRole: "viewer" }).use(requireRole("viewer"));

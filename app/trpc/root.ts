@@ -1,3 +1,4 @@
+import type { Role } from "../../db/roles";
 import { router } from "./init";
 import { appsRouter } from "./routers/apps";
 import { auditRouter } from "./routers/audit";
@@ -20,3 +21,10 @@ export const appRouter = router({
 });
 
 export type AppRouter = typeof appRouter;
+
+/**
+ * The streams (SSE subscriptions) by path, with the role each needs: the HTTP route refuses a
+ * caller with a real 401/403 before a stream answers 200. root.test.ts keeps it equal to the
+ * procedures' own builders.
+ */
+export const STREAMS: Readonly<Record<string, Role>> = { "apps.events": "viewer", "apps.logFollow": "viewer" };

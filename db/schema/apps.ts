@@ -2,10 +2,10 @@ import { sql } from "drizzle-orm";
 import { check, integer, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 import { hosts } from "./hosts";
 
-export const APP_STATUSES = ["RUNNING", "STARTING", "STOPPED"] as const;
-export type AppStatus = (typeof APP_STATUSES)[number];
-export const APP_HEALTH = ["reachable", "unreachable", "unknown"] as const;
-export type AppHealth = (typeof APP_HEALTH)[number];
+import { APP_HEALTH, APP_STATUSES, type AppHealth, type AppStatus, type GpuMode } from "../../agent/src/contract/enums";
+import { oneOf } from "./check";
+
+export { APP_HEALTH, APP_STATUSES, type AppHealth, type AppStatus } from "../../agent/src/contract/enums";
 
 export const apps = sqliteTable(
   "apps",
@@ -17,7 +17,7 @@ export const apps = sqliteTable(
     installCommand: text("install_command"),
     port: integer("port").notNull(),
     image: text("image"),
-    gpu: text("gpu", { mode: "json" }).$type<{ mode: "none" | "optional" | "required"; count?: number; minMemoryMiB?: number }>(),
+    gpu: text("gpu", { mode: "json" }).$type<{ mode: GpuMode; count?: number; minMemoryMiB?: number }>(),
     /** GPU device ids assigned on the host (whole GPUs are never shared between apps). */
     gpuDevices: text("gpu_devices", { mode: "json" }).$type<string[]>(),
     templateId: text("template_id"),
@@ -40,8 +40,8 @@ export const apps = sqliteTable(
     updatedAt: text("updated_at").notNull().default(sql`(strftime('%Y-%m-%dT%H:%M:%fZ','now'))`),
   },
   (t) => [
-    check("apps_status_enum", sql`${t.status} IN ('RUNNING', 'STARTING', 'STOPPED')`),
-    check("apps_health_enum", sql`${t.health} IN ('reachable', 'unreachable', 'unknown')`),
+    check("apps_status_enum", oneOf(t.status, APP_STATUSES)),
+    check("apps_health_enum", oneOf(t.health, APP_HEALTH)),
     check("apps_port_range", sql`${t.port} BETWEEN 1024 AND 65535`),
     // A port serves one app per host; unplaced apps (no host) are checked by the service.
     uniqueIndex("apps_host_port").on(t.hostId, t.port),

@@ -1,8 +1,10 @@
 import { sql } from "drizzle-orm";
 import { check, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { GPU_MODES } from "../../agent/src/contract/enums";
 import { apps } from "./apps";
+import { oneOf } from "./check";
 
-export const GPU_MODES = ["none", "optional", "required"] as const;
+export { GPU_MODES };
 
 /** Marketplace entry: seeded from templates/marketplace, or promoted from an installed app. */
 export const marketplaceTemplates = sqliteTable(
@@ -30,7 +32,7 @@ export const marketplaceTemplates = sqliteTable(
     updatedAt: text("updated_at").notNull().default(sql`(strftime('%Y-%m-%dT%H:%M:%fZ','now'))`),
   },
   (t) => [
-    check("templates_gpu_mode_enum", sql`${t.gpuMode} IN ('none', 'optional', 'required')`),
+    check("templates_gpu_mode_enum", oneOf(t.gpuMode, GPU_MODES)),
     check("templates_source_enum", sql`${t.source} IN ('seed', 'promoted')`),
   ],
 );

@@ -1,8 +1,10 @@
 import { sql } from "drizzle-orm";
 import { check, index, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
 
-export const ROLES = ["viewer", "operator", "admin"] as const;
-export type Role = (typeof ROLES)[number];
+import { ROLES } from "../roles";
+import { oneOf } from "./check";
+
+export { ROLES, type Role } from "../roles";
 
 /** People who sign in to the console. Passwords are argon2id hashes (PHC strings). */
 export const users = sqliteTable(
@@ -17,7 +19,7 @@ export const users = sqliteTable(
     createdAt: text("created_at").notNull().default(sql`(strftime('%Y-%m-%dT%H:%M:%fZ','now'))`),
     updatedAt: text("updated_at").notNull().default(sql`(strftime('%Y-%m-%dT%H:%M:%fZ','now'))`),
   },
-  (t) => [check("users_role_enum", sql`${t.role} IN ('viewer', 'operator', 'admin')`)],
+  (t) => [check("users_role_enum", oneOf(t.role, ROLES))],
 );
 
 /** Signed-in browser sessions. `id` is the SHA-256 of the cookie value; the value itself is never stored. */

@@ -35,7 +35,9 @@ export async function startConsole({ env = {}, quiet = true } = {}) {
   const token = randomBytes(24).toString("hex");
   const password = randomBytes(12).toString("hex");
   const databaseUrl = `file:${join(dir, "dcc.db")}`;
-  const proc = spawn(process.execPath, [join(ROOT, "build/server.mjs")], {
+  // BENCH_CONSOLE_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the console.
+  const nodeArgs = (process.env.BENCH_CONSOLE_NODE_ARGS ?? "").split(" ").filter(Boolean);
+  const proc = spawn(process.execPath, [...nodeArgs, join(ROOT, "build/server.mjs")], {
     cwd: ROOT,
     env: {
       PATH: process.env.PATH ?? "/usr/bin:/bin",

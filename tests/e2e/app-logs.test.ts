@@ -133,7 +133,7 @@ describe("app page: logs", () => {
   it("shows the compose file, health history and usage charts, and takes the screenshot", async () => {
     const compose = page.getByLabel("Generated compose file (read-only)");
     const yaml = await compose.innerText();
-    expect(yaml).toContain("dcc.app: log-ticker");
+    expect(yaml).toMatch(/dcc\.app: "log-ticker"/); // every string quoted: the same under YAML 1.1 and 1.2
     expect(yaml).toContain("/bin/sh");
     expect(yaml).toContain("echo tick $$i"); // compose's `$` escaped, as the agent writes it
     expect(yaml).toContain("no-new-privileges:true");

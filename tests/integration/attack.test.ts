@@ -174,15 +174,18 @@ function buildCases(): void {
   add("apps.update", "__proto__", "prototype pollution", JSON.parse(`{"name":"${VICTIM}","__proto__":{"startCommand":"touch ${CANARY}"}}`));
 
   // lifecycle: hostile names never reach an app (deinstall included), extra fields are refused
-  for (const verb of ["start", "stop", "restart", "reinstall", "deinstall"]) {
+  for (const verb of ["start", "stop", "restart", "reinstall", "deinstall", "cancel"]) {
     for (const v of [`${VICTIM};touch ${CANARY}`, `$(touch ${CANARY})`, `-p`, "../victim", `${VICTIM}/..`, "..%2fvictim", "VICTIM", "v\u0456ctim", `${VICTIM}\n`, `${VICTIM}\u0000`, "", 42, [VICTIM], { $ne: null }, null]) {
       add(`apps.${verb}`, "name", show(v), { name: v });
     }
-    add(`apps.${verb}`, "force", "extra field", { name: VICTIM, force: true });
+    // deinstall takes `force` (a forced removal); anything else is an extra field everywhere.
+    const extra = verb === "deinstall" ? "purge" : "force";
+    add(`apps.${verb}`, extra, "extra field", { name: VICTIM, [extra]: true });
     add(`apps.${verb}`, "__proto__", "prototype pollution", JSON.parse(`{"name":"${VICTIM}","__proto__":{"clean":true}}`));
     add(`apps.${verb}`, "input", "array input", [{ name: VICTIM }]);
   }
   for (const v of ["true", 1, null, {}, [true]]) add("apps.reinstall", "clean", show(v), { name: VICTIM, clean: v });
+  for (const v of ["true", 1, null, {}, [true], `$(touch ${CANARY})`]) add("apps.deinstall", "force", show(v), { name: VICTIM, force: v });
   for (const v of ["../../etc", `$(touch ${CANARY})`]) add("apps.timeline", "name", show(v), { name: v });
   for (const v of [-1, "1", 1e6, null]) add("apps.timeline", "limit", show(v), { name: VICTIM, limit: v });
 
@@ -268,7 +271,8 @@ describe("hostile input through every field is refused with a 4xx naming the fie
     const covered = new Set(cases.map((c) => `${c.proc} ${c.field}`));
     for (const f of ["name", "repository", "startCommand", "installCommand", "port", "templateId", "hostId", "image", "gpu"]) expect(covered).toContain(`apps.create ${f}`);
     for (const f of ["name", "startCommand", "installCommand", "port", "image", "gpu", "repository"]) expect(covered).toContain(`apps.update ${f}`);
-    for (const v of ["start", "stop", "restart", "reinstall", "deinstall"]) expect(covered).toContain(`apps.${v} name`);
+    for (const v of ["start", "stop", "restart", "reinstall", "deinstall", "cancel"]) expect(covered).toContain(`apps.${v} name`);
+    expect(covered).toContain("apps.deinstall force");
     for (const f of ["name", "slug", "title", "summary"]) expect(covered).toContain(`templates.promote ${f}`);
     for (const p of ["get id", "update id", "update name", "revoke id", "ping id", "createEnrollment name"]) expect(covered).toContain(`hosts.${p}`);
     expect(cases.length).toBeGreaterThan(300);

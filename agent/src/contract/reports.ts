@@ -1,12 +1,13 @@
 // What the agent tells the console about its apps. The ops layer produces these objects; the
 // channel carries them; the console applies them only to the reporting host's own apps.
 import { z } from "zod";
+import { APP_HEALTH, APP_STATUSES } from "./enums";
 import { AppNameSchema } from "./validation";
 
 export const StatusReportSchema = z.strictObject({
   app: AppNameSchema,
-  status: z.enum(["RUNNING", "STARTING", "STOPPED"]),
-  health: z.enum(["reachable", "unreachable", "unknown"]),
+  status: z.enum(APP_STATUSES),
+  health: z.enum(APP_HEALTH),
   phase: z.string().max(200).nullable().optional(),
   lastError: z.string().max(4000).nullable().optional(),
   commitSha: z.string().regex(/^[0-9a-f]{40,64}$/).optional(),
@@ -56,7 +57,7 @@ export const InventoryItemSchema = z.strictObject({
   appId: z.string().max(64),
   commitSha: z.string().max(64).nullable(),
   containerState: z.string().max(32).nullable(),
-  status: z.enum(["RUNNING", "STARTING", "STOPPED"]),
+  status: z.enum(APP_STATUSES),
   /** The full observation (health, phase, lastError): on reconnect it is the truth. */
   observed: StatusReportSchema.optional(),
 });

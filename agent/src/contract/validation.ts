@@ -2,6 +2,7 @@
 // schemas on both sides; none of it is ever trimmed or coerced, and none of it reaches a shell.
 import { isIP } from "node:net";
 import { z } from "zod";
+import { GPU_MODES } from "./enums";
 
 /** Type errors say "is required" when the field is missing, else what was expected. */
 const expected = (what: string) => ({
@@ -44,9 +45,7 @@ export const ImageSchema = z
     { error: "must be a Docker image reference such as nvcr.io/nvidia/pytorch:24.10-py3" },
   );
 
-export const GpuModeSchema = z.enum(["none", "optional", "required"], {
-  error: "must be one of none, optional, required",
-});
+export const GpuModeSchema = z.enum(GPU_MODES, { error: `must be one of ${GPU_MODES.join(", ")}` });
 
 export const GpuRequirementSchema = z.strictObject({
   mode: GpuModeSchema,

@@ -12,7 +12,7 @@ import { OpsError, checkAborted, errorMessage } from "./errors";
 import { gitFailure, type GitOps } from "./git";
 import type { InstallRunner } from "./install";
 import type { AppObserver, OpsLog } from "./observer";
-import { sameSpec, type AppRecord, type AppRecords } from "./state";
+import { sameSpec, type AppRecord, type AppRecords } from "./app-records";
 import { assertPortFree, exists, type Steps } from "./steps";
 import type { AppPaths, Layout } from "./workspace";
 

@@ -1,68 +1,29 @@
-// The compose document of an app, built as data and serialised with `yaml`, and the compose
-// runner: `docker compose` (v2 plugin) when it answers, else `docker-compose` (v1), always with
-// explicit project name, file and project directory, as an argv array, in a minimal environment.
+// Loading the compose base template, and the compose runner: `docker compose` (v2 plugin) when it
+// answers, else `docker-compose` (v1), always with explicit project name, file and project
+// directory, as an argv array, in a minimal environment. The document itself is built in the
+// shared contract (contract/compose.ts), so the console previews exactly what is deployed.
 import { existsSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parse, stringify } from "yaml";
-import { z } from "zod";
+import { DEFAULT_COMPOSE_BASE, parseComposeBase, SERVICE, type ComposeBase } from "../contract/compose";
 import type { DeploySpec } from "../contract/spec";
 import { OpsError } from "./errors";
 import { ExecError, exec as realExec, type Exec } from "./exec";
 
-/** The one service in every app's project. */
-export const SERVICE = "app";
+// Re-exported for the agent's own modules, which import them from here.
+export {
+  appLabels,
+  DEFAULT_COMPOSE_BASE,
+  escapeDollars,
+  renderCompose,
+  serializeCompose,
+  SERVICE,
+  shellCommand,
+  type ComposeBase,
+  type RenderInput,
+} from "../contract/compose";
 
 // ---------------------------------------------------------------- base template
-
-const ComposeBaseSchema = z.strictObject({
-  // Only keys that tune the container; the agent owns everything that names what runs and where.
-  service: z.strictObject({
-    restart: z.enum(["no", "always", "on-failure", "unless-stopped"]).optional(),
-    init: z.boolean().optional(),
-    privileged: z.literal(false).optional(),
-    cap_drop: z.array(z.string()).optional(),
-    security_opt: z.array(z.string()).optional(),
-    ipc: z.enum(["private", "shareable", "none"]).optional(),
-    read_only: z.boolean().optional(),
-    pids_limit: z.number().int().optional(),
-    shm_size: z.union([z.string(), z.number()]).optional(),
-    stop_grace_period: z.string().optional(),
-    stop_signal: z.string().optional(),
-    tty: z.boolean().optional(),
-    stdin_open: z.boolean().optional(),
-    logging: z.strictObject({ driver: z.string(), options: z.record(z.string(), z.string()).optional() }).optional(),
-    ulimits: z.record(z.string(), z.unknown()).optional(),
-    mem_limit: z.union([z.string(), z.number()]).optional(),
-    cpus: z.union([z.string(), z.number()]).optional(),
-    oom_score_adj: z.number().int().optional(),
-  }),
-  network: z.strictObject({ driver: z.string().optional() }).optional(),
-});
-export type ComposeBase = z.infer<typeof ComposeBaseSchema>;
-
-/**
- * In-code copy of templates/compose-base.yaml, used when the file is not beside the agent (the
- * single-file build copied alone onto a host). A unit test keeps the two identical.
- */
-export const DEFAULT_COMPOSE_BASE: ComposeBase = {
-  service: {
-    restart: "unless-stopped",
-    init: true,
-    privileged: false,
-    cap_drop: ["ALL"],
-    security_opt: ["no-new-privileges:true"],
-    ipc: "private",
-    read_only: false,
-    pids_limit: 4096,
-    shm_size: "1gb",
-    stop_grace_period: "10s",
-    tty: false,
-    stdin_open: false,
-    logging: { driver: "json-file", options: { "max-size": "10m", "max-file": "3" } },
-  },
-  network: { driver: "bridge" },
-};
 
 /** Where the template sits relative to this module in the source tree and in agent/dist. */
 function templateCandidates(): string[] {
@@ -91,92 +52,11 @@ export function loadComposeBase(path?: string): LoadedBase {
       if (path) throw new OpsError("INVALID", `compose base template ${file} does not exist`);
       continue;
     }
-    const parsed = ComposeBaseSchema.safeParse(parse(readFileSync(file, "utf8")));
-    if (!parsed.success) throw new OpsError("INVALID", `compose base template ${file} is not valid: ${parsed.error.message}`);
-    return { base: parsed.data, source: file };
+    const parsed = parseComposeBase(readFileSync(file, "utf8"));
+    if ("error" in parsed) throw new OpsError("INVALID", `compose base template ${file} is not valid: ${parsed.error}`);
+    return { base: parsed.base, source: file };
   }
   return { base: DEFAULT_COMPOSE_BASE, source: "built-in" };
-}
-
-// ---------------------------------------------------------------- rendering
-
-export interface RenderInput {
-  spec: DeploySpec;
-  hostId: string;
-  /** Real path of the app's workspace, mounted at /app. */
-  workspace: string;
-  /** Numeric user the container runs as. */
-  uid: number;
-  gid: number;
-  base: ComposeBase;
-}
-
-/** Labels every container and network of an app carries. */
-export function appLabels(spec: Pick<DeploySpec, "name" | "appId">, hostId: string): Record<string, string> {
-  return { "dcc.app": spec.name, "dcc.app-id": spec.appId, "dcc.host": hostId, "dcc.managed": "true" };
-}
-
-/**
- * A shell command string for `/bin/sh -c`. sh would read a leading `-` or `+` as its own option,
- * so such a command gets a leading space, which the shell ignores.
- */
-export function shellCommand(text: string): string {
-  return /^[-+]/.test(text) ? ` ${text}` : text;
-}
-
-/** Compose interpolates `$VAR`/`${VAR}` from its own environment; `$$` is a literal `$`. */
-export function escapeDollars<T>(value: T): T {
-  if (typeof value === "string") return value.replaceAll("$", "$$$$") as T;
-  if (Array.isArray(value)) return value.map((v) => escapeDollars(v)) as T;
-  if (value && typeof value === "object") {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, escapeDollars(v)])) as T;
-  }
-  return value;
-}
-
-/** The compose document of one app, as data. Valid for compose v1 (1.27+) and v2: no `version:`. */
-export function renderCompose(input: RenderInput): Record<string, unknown> {
-  const { spec, base } = input;
-  const labels = appLabels(spec, input.hostId);
-  const securityOpt = [...new Set([...(base.service.security_opt ?? []), "no-new-privileges:true"])];
-  const service: Record<string, unknown> = {
-    image: spec.image,
-    ...base.service,
-    // Enforced whatever the base says: these are the least-privilege guarantees.
-    privileged: false,
-    cap_drop: ["ALL"],
-    security_opt: securityOpt,
-    user: `${input.uid}:${input.gid}`,
-    working_dir: "/app",
-    // Only these two variables: nothing from the agent's environment reaches the container.
-    environment: { HOME: "/app", PORT: String(spec.port) },
-    command: ["/bin/sh", "-c", shellCommand(spec.startCommand)],
-    ports: [`${spec.port}:${spec.port}`],
-    volumes: [{ type: "bind", source: input.workspace, target: "/app" }],
-    labels,
-  };
-  if (spec.capAdd.length > 0) service.cap_add = [...spec.capAdd];
-  if (spec.gpuDevices.length > 0) {
-    service.deploy = {
-      resources: {
-        reservations: {
-          devices: [{ driver: "nvidia", device_ids: [...spec.gpuDevices], capabilities: ["gpu"] }],
-        },
-      },
-    };
-  }
-  const network: Record<string, unknown> = { ...(base.network ?? {}), labels };
-  return escapeDollars({ services: { [SERVICE]: service }, networks: { default: network } });
-}
-
-/**
- * Every string is written double-quoted: compose v1 reads YAML 1.1, where a plain `on`, `no`, `y`,
- * `0123` or `1e3` is a boolean or a number, while YAML 1.2 reads some of them as strings. Quoted,
- * an app named `on` is the string "on" under both (a label `dcc.app: on` would be True on v1).
- */
-export function serializeCompose(doc: Record<string, unknown>): string {
-  const text = stringify(doc, { lineWidth: 0, defaultStringType: "QUOTE_DOUBLE", defaultKeyType: "PLAIN" });
-  return `# Generated by the dcc agent; rewritten on every deploy.\n${text}`;
 }
 
 // ---------------------------------------------------------------- runner

@@ -10,7 +10,7 @@ import { OpsError, checkAborted, errorMessage } from "./errors";
 import { gitFailure, type GitOps } from "./git";
 import type { InstallRunner } from "./install";
 import type { AppObserver, OpsLog } from "./observer";
-import type { AppRecord, AppRecords } from "./state";
+import type { AppRecord, AppRecords } from "./app-records";
 import { assertPortFree, dirEntries, exists, gitDirReady, type Steps } from "./steps";
 import { removeTree, type AppPaths, type Layout } from "./workspace";
 

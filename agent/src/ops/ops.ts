@@ -3,6 +3,7 @@
 // and answers the host-wide questions (inventory, logs, facts, cleanup of orphans).
 import Dockerode from "dockerode";
 import type { CleanupParams, CleanupResult } from "../contract/cleanup";
+import { DEFAULT_CONTAINER_UID } from "../contract/compose";
 import type { HostFacts } from "../contract/facts";
 import type { InventoryItem, LogLine, Progress, StatusReport, UsageSample } from "../contract/reports";
 import { AppActions } from "./actions";
@@ -15,7 +16,7 @@ import { SimpleGitOps, type GitOps } from "./git";
 import { InstallRunner } from "./install";
 import { AppObserver, type OpsLog } from "./observer";
 import type { Probe } from "./probe";
-import { AppRecords, AppStore } from "./state";
+import { AppRecords, AppStore } from "./app-records";
 import { Steps } from "./steps";
 import { Layout } from "./workspace";
 
@@ -79,8 +80,8 @@ export class Ops {
     this.containers = o.containers ?? new DockerContainers(this.docker, o.hostId);
     const own = { uid: process.getuid?.() ?? 1000, gid: process.getgid?.() ?? 1000 };
     // Non-root in the container: the agent's own uid (so it can always clean up), 1000 when root.
-    const uid = o.uid ?? (own.uid === 0 ? 1000 : own.uid);
-    const gid = o.gid ?? (own.gid === 0 || own.uid === 0 ? 1000 : own.gid);
+    const uid = o.uid ?? (own.uid === 0 ? DEFAULT_CONTAINER_UID : own.uid);
+    const gid = o.gid ?? (own.gid === 0 || own.uid === 0 ? DEFAULT_CONTAINER_UID : own.gid);
     this.observer = new AppObserver({
       docker: this.docker,
       containers: this.containers,

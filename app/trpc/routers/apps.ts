@@ -12,10 +12,11 @@ import {
   runLifecycle,
 } from "../../services/lifecycle.server";
 import { changeStream } from "../../services/live.server";
-import { AppListInput, AppNameInput, createApp, getApp, listApps, updateApp } from "../../services/apps.server";
+import { AppCreateInput, AppListInput, AppNameInput, AppUpdateInput, getApp, listApps, updateApp } from "../../services/apps.server";
+import { createApp } from "../../services/register.server";
 import { AppLogFollowInput, AppLogsInput, DEFAULT_TAIL, followAppLogs, readAppLogs } from "../../services/logs.server";
 import { appVulnerabilityReport } from "../../services/scan.server";
-import { asTrpcErrors, operatorProcedure, router, viewerProcedure } from "../init";
+import { asTrpcErrors, checkedByService, operatorProcedure, router, viewerProcedure } from "../init";
 import { applyApp } from "../../services/apply.server";
 import { deleteWebhook, ensureWebhook, WebhookDeleteInput, WebhookInput } from "../../services/webhooks.server";
 
@@ -27,14 +28,14 @@ export const appsRouter = router({
   get: viewerProcedure.input(AppNameInput).query(({ ctx, input }) => getApp(ctx, input.name)),
   // The service checks create and update input itself, so that every bad field is named at once,
   // including the rules that depend on configuration (insecure git, host allow-list).
-  create: operatorProcedure.input(z.unknown()).mutation(({ ctx, input }) => createApp(ctx, ctx.actor, input)),
-  update: operatorProcedure.input(z.unknown()).mutation(({ ctx, input }) => updateApp(ctx, ctx.actor, input)),
+  create: operatorProcedure.input(checkedByService(AppCreateInput)).mutation(({ ctx, input }) => createApp(ctx, ctx.actor, input)),
+  update: operatorProcedure.input(checkedByService(AppUpdateInput)).mutation(({ ctx, input }) => updateApp(ctx, ctx.actor, input)),
   /**
    * `apps.apply` on the wire (tRPC reserves `apply` as a router key; app/routes/api.trpc.$.ts maps
    * the public name here). Create or update to the given spec, idempotent by name:
    * `{ app, created, changed, commandId }`.
    */
-  applySpec: operatorProcedure.input(z.unknown()).mutation(({ ctx, input }) => applyApp(ctx, ctx.actor, input)),
+  applySpec: operatorProcedure.input(checkedByService(AppCreateInput)).mutation(({ ctx, input }) => applyApp(ctx, ctx.actor, input)),
   /** The app's deploy webhook `{ url, secret }`; the secret is shown once (on creation or `rotate`). */
   webhook: operatorProcedure.input(WebhookInput).mutation(({ ctx, input }) => ensureWebhook(ctx, ctx.actor, input, originOf(ctx))),
   webhookDelete: operatorProcedure.input(WebhookDeleteInput).mutation(({ ctx, input }) => deleteWebhook(ctx, ctx.actor, input)),

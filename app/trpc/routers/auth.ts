@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { sessionCsrfToken } from "../../auth.server";
+import { sessionCsrfToken } from "../../access.server";
 import { signOut, signOutEverywhere } from "../../services/auth.server";
 import { router, viewerProcedure } from "../init";
 

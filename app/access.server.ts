@@ -5,13 +5,13 @@
 // derived from the session, and no cross-site Origin / Sec-Fetch-Site.
 import type { AppLoadContext } from "@remix-run/node";
 import { redirect } from "@remix-run/node";
+import { atLeast, type Role } from "../db/roles";
 import type { Actor, ConsoleContext } from "./context.server";
 import { csrfToken, csrfTokenValid, findSession, randomSecret, secretsEqual, SESSION_MAX_AGE_S } from "./services/auth.server";
 import { authenticateToken } from "./services/tokens.server";
 
-export type Role = Actor["role"];
-export const ROLE_RANK: Record<Role, number> = { viewer: 0, operator: 1, admin: 2 };
-export const hasRole = (actor: Actor, min: Role): boolean => actor.kind !== "anonymous" && ROLE_RANK[actor.role] >= ROLE_RANK[min];
+export type { Role };
+export const hasRole = (actor: Actor, min: Role): boolean => actor.kind !== "anonymous" && atLeast(actor.role, min);
 
 export const CSRF_FIELD = "_csrf";
 export const CSRF_HEADER = "x-csrf-token";

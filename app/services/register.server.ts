@@ -1,0 +1,203 @@
+// Registering apps: apps.create (validate, resolve the template, place, outbox, event, audit) and
+// the placement of apps that waited for a host. Each registration is one transaction; those that
+// arrive together share one database commit (group-commit.server.ts).
+import { randomUUID } from "node:crypto";
+import { and, asc, eq, isNull } from "drizzle-orm";
+import { appSpecSchema, fieldErrors, repositoryProblem, type AppSpec, type GpuRequirement } from "../../agent/src/contract/validation";
+import { apps, marketplaceTemplates, type MarketplaceTemplate } from "../../db/schema";
+import type { Actor, AppChange, ConsoleContext } from "../context.server";
+import { neverObserved, queuedState, waitingState, writeAppState } from "./app-status.server";
+import { assertPortFree, conflictOf, holdGpus, hostCandidates, isUniqueViolation } from "./app-writes.server";
+import { AppCreateInput, buildDeploySpec, deploySpecOf, toAppDto, type AppDto } from "./apps.server";
+import { recordAudit } from "./audit.server";
+import { enqueueCommand } from "./commands.server";
+import { ServiceError } from "./errors";
+import { publishAll, recordEvent } from "./events.server";
+import { inGroupTransaction } from "./group-commit.server";
+import { assignGpus, pickHost } from "./placement.server";
+
+function templateGpu(t: MarketplaceTemplate): GpuRequirement {
+  const gpu: GpuRequirement = { mode: t.gpuMode };
+  if (t.gpuCount != null) gpu.count = t.gpuCount;
+  if (t.gpuMinMemoryMiB != null) gpu.minMemoryMiB = t.gpuMinMemoryMiB;
+  return gpu;
+}
+
+type Rules = { allowInsecure: boolean; allowedHosts: string[] };
+const repositoryRules = (ctx: Pick<ConsoleContext, "config">): Rules => ({ allowInsecure: ctx.config.allowInsecureGit, allowedHosts: ctx.config.allowedGitHosts });
+
+/** The spec schema depends on configuration only: built once per configuration, not per request. */
+const specSchemas = new WeakMap<object, ReturnType<typeof appSpecSchema>>();
+function specSchema(ctx: Pick<ConsoleContext, "config">) {
+  let s = specSchemas.get(ctx.config);
+  if (!s) specSchemas.set(ctx.config, (s = appSpecSchema(repositoryRules(ctx))));
+  return s;
+}
+
+/** Template values fill what the operator left out; the result is checked as a whole. */
+function resolveSpec(ctx: Pick<ConsoleContext, "config">, input: AppCreateInput, tpl: MarketplaceTemplate | null): AppSpec {
+  const spec = {
+    name: input.name,
+    repository: input.repository ?? tpl?.repository,
+    startCommand: input.startCommand ?? tpl?.startCommand,
+    installCommand: input.installCommand ?? tpl?.installCommand ?? null,
+    port: input.port ?? tpl?.defaultPort,
+    image: input.image ?? tpl?.image ?? null,
+    gpu: input.gpu ?? (tpl ? templateGpu(tpl) : undefined),
+  };
+  const r = specSchema(ctx).safeParse(spec);
+  if (!r.success) {
+    const fields = fieldErrors(r.error);
+    // A template that fails the rules is reported against the template, so its author can fix it.
+    if (tpl) for (const k of Object.keys(fields)) if ((input as Record<string, unknown>)[k] === undefined) fields[k] += ` (from template ${tpl.slug})`;
+    throw ServiceError.invalid(fields);
+  }
+  return r.data;
+}
+
+/** Every field is checked before anything is written, and every bad field is named at once. */
+export function parseCreateInput(ctx: Pick<ConsoleContext, "config">, raw: unknown): AppCreateInput {
+  const r = AppCreateInput.safeParse(raw);
+  if (r.success) return r.data;
+  const fields = fieldErrors(r.error);
+  const repo = (raw as { repository?: unknown } | null)?.repository;
+  if (typeof repo === "string" && !fields.repository) {
+    const problem = repositoryProblem(repo, repositoryRules(ctx));
+    if (problem) fields.repository = problem;
+  }
+  throw ServiceError.invalid(fields);
+}
+
+export interface Registration {
+  app: AppDto;
+  /** The provision command queued, or null while the app waits for a host. */
+  commandId: string | null;
+}
+
+export async function createApp(ctx: ConsoleContext, actor: Actor, raw: unknown): Promise<AppDto> {
+  return (await registerApp(ctx, actor, raw)).app;
+}
+
+export async function registerApp(ctx: ConsoleContext, actor: Actor, raw: unknown): Promise<Registration> {
+  const input = parseCreateInput(ctx, raw);
+  let tpl: MarketplaceTemplate | null = null;
+  if (input.templateId !== undefined) {
+    [tpl = null] = await ctx.db.select().from(marketplaceTemplates).where(eq(marketplaceTemplates.slug, input.templateId));
+    if (!tpl) throw ServiceError.field("NOT_FOUND", "templateId", `does not name a marketplace template (${input.templateId})`);
+  }
+  const spec = resolveSpec(ctx, input, tpl);
+  const id = randomUUID();
+  let done;
+  try {
+    // The checks run inside the transaction: registrations grouped into one commit see each other.
+    done = await inGroupTransaction(ctx.db, async (tx) => {
+      if ((await tx.select({ id: apps.id }).from(apps).where(eq(apps.name, spec.name))).length) {
+        throw ServiceError.field("CONFLICT", "name", "is already taken");
+      }
+      const candidates = await hostCandidates(tx, input.hostId);
+      let hostId: string | null = null;
+      let gpuDevices: string[] = [];
+      let waitingReason: string | null = null;
+      if (input.hostId !== undefined) {
+        const host = candidates.find((h) => !h.revoked);
+        if (!host) throw ServiceError.field("NOT_FOUND", "hostId", `does not name a known host (${input.hostId})`);
+        const a = assignGpus(host.facts, host.heldGpus, spec.gpu);
+        if ("reason" in a) throw ServiceError.field("BAD_REQUEST", "hostId", `cannot run this app: ${a.reason}`);
+        hostId = host.id;
+        gpuDevices = a.devices;
+      } else {
+        const p = pickHost(candidates, spec.gpu);
+        if ("reason" in p) waitingReason = p.reason;
+        else ({ hostId, gpuDevices } = p);
+      }
+      await assertPortFree(tx, hostId, spec.port);
+      const host = candidates.find((h) => h.id === hostId);
+      const initial = hostId ? queuedState("provision", host?.online ?? false) : waitingState(waitingReason ?? "waiting for a host");
+      const now = new Date().toISOString();
+      const [row] = await tx
+        .insert(apps)
+        .values({
+          id,
+          name: spec.name,
+          repository: spec.repository,
+          startCommand: spec.startCommand,
+          installCommand: spec.installCommand ?? null,
+          port: spec.port,
+          image: spec.image ?? null,
+          gpu: spec.gpu ?? null,
+          gpuDevices,
+          templateId: tpl?.slug ?? null,
+          hostId,
+          status: initial.status ?? "STOPPED",
+          phase: initial.phase ?? null,
+          observed: neverObserved(now),
+          createdAt: now,
+          updatedAt: now,
+        })
+        .returning();
+      if (hostId && gpuDevices.length) await holdGpus(tx, id, hostId, gpuDevices);
+      const commandId = hostId
+        ? await enqueueCommand(tx, actor, { hostId, appId: id, appName: spec.name, action: "provision", params: { spec: deploySpecOf(ctx.config, row, tpl) } }, ctx.metrics)
+        : null;
+      const change = await recordEvent(tx, { appId: id, appName: spec.name, type: "created", data: { status: initial.status, phase: initial.phase, hostId } });
+      await recordAudit(tx, actor, { action: "app.create", target: spec.name, detail: { hostId, templateId: tpl?.slug ?? null } });
+      return { row, change, commandId, hostName: host?.name ?? null, hostOnline: Boolean(host?.online && !host.revoked) };
+    });
+  } catch (e) {
+    throw conflictOf(e) ?? e;
+  }
+  publishAll(ctx, [done.change]);
+  if (done.row.hostId) ctx.dispatcher.kick(done.row.hostId);
+  return { app: toAppDto(done.row, done.hostName, done.hostOnline), commandId: done.commandId };
+}
+
+const PLACEMENT_ACTOR: Actor = { kind: "system", id: "console", role: "admin" };
+
+/**
+ * Places apps that wait for a host (hostId NULL) now that a host has connected, and queues their
+ * provision command. Safe when several console processes do it at once: an app is only claimed
+ * while it still has no host. Returns the hosts that got work, for the caller to kick.
+ */
+export async function placeWaitingApps(ctx: Pick<ConsoleContext, "db" | "config" | "bus">): Promise<string[]> {
+  const { db } = ctx;
+  const waiting = await db.select().from(apps).where(isNull(apps.hostId)).orderBy(asc(apps.createdAt));
+  if (!waiting.length) return [];
+  const kicked = new Set<string>();
+  for (const row of waiting) {
+    const p = pickHost(await hostCandidates(db), row.gpu ?? undefined);
+    if (p.hostId === null) {
+      const changes: AppChange[] = [];
+      await db.transaction(async (tx) => {
+        const change = await writeAppState(tx, row, waitingState(p.reason), { type: "status" });
+        if (change) changes.push(change);
+      });
+      publishAll(ctx, changes);
+      continue;
+    }
+    const { hostId, gpuDevices } = p;
+    const changes: AppChange[] = [];
+    try {
+      await db.transaction(async (tx) => {
+        const [placed] = await tx
+          .update(apps)
+          .set({ hostId, gpuDevices, updatedAt: new Date().toISOString() })
+          .where(and(eq(apps.id, row.id), isNull(apps.hostId)))
+          .returning();
+        if (!placed) return;
+        await holdGpus(tx, row.id, hostId, gpuDevices);
+        const placedChange = await writeAppState(tx, placed, queuedState("provision", true), { type: "placed", data: { hostId } });
+        if (placedChange) changes.push(placedChange);
+        const params = { spec: await buildDeploySpec(ctx, placed) };
+        const commandId = await enqueueCommand(tx, PLACEMENT_ACTOR, { hostId, appId: row.id, appName: row.name, action: "provision", params });
+        await recordAudit(tx, PLACEMENT_ACTOR, { action: "app.place", target: row.name, detail: { hostId, commandId } });
+        kicked.add(hostId);
+      });
+    } catch (e) {
+      // Another app holds this port (or GPU) on the chosen host: this one keeps waiting.
+      if (isUniqueViolation(e, "apps.host_id") || isUniqueViolation(e, "gpu_assignments")) continue;
+      throw e;
+    }
+    publishAll(ctx, changes);
+  }
+  return [...kicked];
+}

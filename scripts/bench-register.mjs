@@ -1,0 +1,101 @@
+#!/usr/bin/env node
+// Registration throughput: `apps.create` (or `apps.apply`) from C concurrent clients against the
+// built console, as a pipeline registering a fleet would call it.
+//
+//  - starts the built console (a real process, its own libSQL file, no local agent);
+//  - with `--hosts H` (default 0) first writes H online hosts straight into the database, so that
+//    each registration is placed and queues its provision command (nobody runs them); with 0 the
+//    apps wait for a host, as in issue 16's measurement;
+//  - C clients (default 4), each a loop of HTTP requests (one at a time, keep-alive), with
+//    the admin API token (Bearer), register N apps in all (default 4,000): distinct names, ports
+//    spread so that none clash on a host;
+//  - prints the rate (registrations per second over the whole run), latency p50/p99 per request,
+//    and the load average of the machine before and after; then checks in the database that every
+//    app has exactly one audit row and one `created` event.
+//
+//   npm run build && node scripts/bench-register.mjs [--apps 4000] [--clients 4] [--procedure apps.create|apps.apply] [--hosts 0]
+import { randomUUID } from "node:crypto";
+import { loadavg, cpus } from "node:os";
+import { performance } from "node:perf_hooks";
+import { parseArgs } from "node:util";
+import { createClient } from "@libsql/client";
+import { ms, startConsole, summary } from "./lib/bench-console.mjs";
+
+const { values } = parseArgs({
+  options: {
+    apps: { type: "string", default: "4000" },
+    clients: { type: "string", default: "4" },
+    procedure: { type: "string", default: "apps.create" },
+    hosts: { type: "string", default: "0" },
+    verbose: { type: "boolean", default: false },
+  },
+});
+const N = Number(values.apps);
+const C = Number(values.clients);
+const H = Number(values.hosts);
+const PROC = values.procedure;
+if (!["apps.create", "apps.apply"].includes(PROC)) throw new Error("--procedure is apps.create or apps.apply");
+const load = () => loadavg().map((x) => x.toFixed(1)).join(" ");
+const log = (m) => console.log(`[bench-register ${new Date().toISOString().slice(11, 19)}] ${m}`);
+
+const loadBefore = load();
+const c = await startConsole({ quiet: !values.verbose });
+try {
+  if (H) {
+    const db = createClient({ url: c.databaseUrl });
+    await db.batch(
+      Array.from({ length: H }, (_, i) => ({
+        sql: "INSERT INTO hosts (id, name, public_key, online, facts) VALUES (?, ?, 'bench', 1, '{}')",
+        args: [randomUUID(), `bench-host-${i}`],
+      })),
+      "write",
+    );
+    db.close();
+  }
+  const spec = (i) => ({
+    name: `reg-${String(i).padStart(6, "0")}`,
+    repository: `https://github.com/example/app-${i}.git`,
+    startCommand: "python main.py --port $PORT",
+    port: 1024 + (i % 60000),
+  });
+  // Node's fetch keeps connections alive: each client loop holds one while it waits for its answer.
+  const url = new URL(`/api/trpc/${PROC}`, c.url);
+  const latencies = [];
+  const failures = [];
+  let next = 0;
+  const client = async () => {
+    for (let i = next++; i < N; i = next++) {
+      const t = performance.now();
+      const r = await fetch(url, { method: "POST", headers: { ...c.auth, "content-type": "application/json" }, body: JSON.stringify(spec(i)) });
+      const body = await r.text();
+      latencies.push(performance.now() - t);
+      if (r.status !== 200) failures.push(`${spec(i).name}: ${r.status} ${body.slice(0, 200)}`);
+    }
+  };
+  // Warm-up (not counted): the console's JIT and caches, as a console in service would have them.
+  for (let i = 0; i < 50; i++) await c.mutate(PROC, { ...spec(N + i), name: `warm-${i}` });
+  log(`${C} clients register ${N} apps through ${PROC} (${H ? `${H} online hosts: each is placed and queues its provision command` : "no host: each waits for one"})`);
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: C }, client));
+  const secs = (performance.now() - t0) / 1000;
+  const s = summary(latencies);
+
+  const db = createClient({ url: c.databaseUrl });
+  const count = async (sql) => Number((await db.execute(sql)).rows[0][0]);
+  const appsN = await count("SELECT count(*) FROM apps WHERE name LIKE 'reg-%'");
+  const audits = await count("SELECT count(*) FROM audit_log WHERE action = 'app.create' AND target LIKE 'reg-%'");
+  const events = await count("SELECT count(*) FROM app_events WHERE type = 'created' AND app_name LIKE 'reg-%'");
+  const commandsN = await count("SELECT count(*) FROM commands WHERE action = 'provision' AND app_name LIKE 'reg-%'");
+  db.close();
+
+  console.log("");
+  console.log(`${PROC}: ${N} registrations from ${C} concurrent clients (HTTP keep-alive, API token), console and clients on this machine`);
+  console.log(`  rate: ${(N / secs).toFixed(0)} registrations/s (${secs.toFixed(2)} s in all)   (target ≥ 500/s)`);
+  console.log(`  latency per request: p50 ${ms(s.p50)}  p99 ${ms(s.p99)}  max ${ms(s.max)}`);
+  console.log(`  failures: ${failures.length}${failures.length ? ` (first: ${failures[0]})` : ""}`);
+  console.log(`  in the database: ${appsN} apps, ${audits} app.create audit rows, ${events} created events, ${commandsN} provision commands`);
+  console.log(`  load average before: ${loadBefore}; after: ${load()} (${cpus().length} cores; other work on this machine slows every figure)`);
+  if (appsN !== N || audits !== N || events !== N || (H > 0 && commandsN !== N)) process.exitCode = 1;
+} finally {
+  await c.stop();
+}
