@@ -117,9 +117,9 @@ export async function commandFinished(ctx: Ctx, hostId: string, r: CommandAnswer
     }
     const patch = ranOnAgent ? answeredState(app, cmd.action, r) : restoredState(app, r.error ?? `${cmd.action} did not run`);
     const data = { ...base, ...(r.ok ? {} : { error: r.error }), ...(ranOnAgent ? {} : { ranOnAgent: false }) };
+    // With `data`, the command's end is in the timeline even when the agent's reports already showed its state.
     const change = await writeAppState(tx, app, patch, { type: "result", data, hostId });
-    // The command's end is in the timeline even when the agent's reports already showed its state.
-    changes.push(change ?? (await recordEvent(tx, { appId: app.id, appName: app.name, type: "result", data })));
+    if (change) changes.push(change);
     return "applied";
   });
   publishAll(ctx, changes);
