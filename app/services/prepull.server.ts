@@ -15,6 +15,7 @@ import type { Actor, ConsoleContext } from "../context.server";
 import { recordAudit } from "./audit.server";
 import { enqueueCommand } from "./commands.server";
 import { ServiceError } from "./errors";
+import { formatBytes } from "../../agent/src/contract/units";
 
 export const HostPrepullInput = z.strictObject({ id: HostIdSchema, image: ImageSchema.optional() });
 
@@ -89,20 +90,12 @@ export async function prepullFinished(tx: Tx, hostId: string, commandId: string,
   await tx.update(hosts).set({ pull }).where(eq(hosts.id, hostId));
 }
 
-/** "1.2 GB", "340 MB": decimal units, as Docker prints them. */
-export function formatBytes(n: number): string {
-  const units = ["B", "kB", "MB", "GB", "TB"];
-  let v = n;
-  let i = 0;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return `${i === 0 ? v : v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
-}
 
 /** An app's phase while its deploy pulls the image: what its row and the hosts page show. */
 export function pullPhase(p: Pick<Progress, "pct" | "bytes">): string {
   const size = p.bytes && p.bytes.total > 0 ? ` · ${formatBytes(p.bytes.done)} of ${formatBytes(p.bytes.total)}` : "";
   return `pulling image${p.pct !== undefined ? ` ${p.pct}%` : ""}${size}`;
 }
+
+/** Pull sizes for the hosts page (decimal, as Docker prints them). */
+export { formatBytes };

@@ -1,4 +1,5 @@
-import { PullProgress, describePull, formatBytes } from "./pull-progress";
+import { formatBytes } from "../contract/units";
+import { PullProgress, describePull } from "./pull-progress";
 
 const A = "aaaaaaaaaaaa";
 const B = "bbbbbbbbbbbb";

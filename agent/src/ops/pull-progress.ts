@@ -6,6 +6,7 @@
 // percent is (downloaded + extracted) / (2 × total). Docker names every layer at once ("Pulling fs
 // layer") but tells a layer's size only once its download starts, so the total grows: a layer of
 // unknown size is estimated at the mean of the known ones, and the percent reported never goes back.
+import { formatBytes } from "../contract/units";
 
 export interface PullEvent {
   status?: string;
@@ -115,17 +116,6 @@ export class PullProgress {
   }
 }
 
-/** "1.2 GB", "340 MB", "12 kB": decimal units, as Docker prints them. */
-export function formatBytes(n: number): string {
-  const units = ["B", "kB", "MB", "GB", "TB"];
-  let v = n;
-  let i = 0;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return `${i === 0 ? v : v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
-}
 
 /** One line for people: "pulling nvcr.io/…: 45% · 1.2 GB of 2.6 GB · layer 3f4e…: downloading (2/7 layers)". */
 export function describePull(image: string, f: PullFigure): string {

@@ -1,0 +1,13 @@
+// Sizes as both sides print them for people: decimal units, as Docker shows pull sizes.
+
+/** "1.2 GB", "340 MB", "12 kB". */
+export function formatBytes(n: number): string {
+  const units = ["B", "kB", "MB", "GB", "TB"];
+  let v = n;
+  let i = 0;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return `${i === 0 ? v : v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
+}
