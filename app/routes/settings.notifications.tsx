@@ -7,6 +7,7 @@ import { CsrfInput } from "../components/CsrfInput";
 import { RowAction } from "../components/RowAction";
 import { httpStatusOf, ServiceError } from "../services/errors";
 import { createTarget, deleteTarget, listTargets, testTarget } from "../services/notification-targets.server";
+import { DataTable } from "../components/DataTable";
 
 export const meta: MetaFunction = () => [{ title: "Notifications · Docker Control Center" }];
 
@@ -110,63 +111,41 @@ export default function Notifications() {
           Add target
         </button>
       </Form>
-      <div className="table-wrap">
-        <table className="data-table">
-          <caption className="sr-only">Notification targets</caption>
-          <thead>
-            <tr>
-              <th scope="col">URL</th>
-              <th scope="col">Kind</th>
-              <th scope="col">Events</th>
-              <th scope="col">Last delivery</th>
-              <th scope="col">Waiting</th>
-              <th scope="col">
-                <span className="sr-only">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {targets.length === 0 ? (
-              <tr>
-                <td colSpan={6} className="muted">No targets yet.</td>
-              </tr>
-            ) : null}
-            {targets.map((t) => (
-              <tr key={t.id} data-target={t.id}>
-                <th scope="row" className="mono small">{t.url}</th>
-                <td>
-                  {t.kind}
-                  {t.hasSecret ? <span className="muted small"> · signed</span> : null}
-                </td>
-                <td className="small">{t.events.join(", ")}</td>
-                <td className="small" data-last-outcome={t.lastOutcome ?? ""}>
-                  {t.lastOutcome ? (
-                    <>
-                      {t.lastOutcome}
-                      {t.lastHttpStatus ? ` (HTTP ${t.lastHttpStatus})` : ""} <span className="mono">{t.lastAttemptAt?.slice(0, 19).replace("T", " ")}</span>
-                      {t.lastError ? <div className="muted">{t.lastError}</div> : null}
-                    </>
-                  ) : (
-                    <span className="muted">never</span>
-                  )}
-                </td>
-                <td>{t.pending}</td>
-                <td>
-                  <Form method="post" className="row-actions">
-                    <CsrfInput />
-                    <input type="hidden" name="intent" value="test" />
-                    <input type="hidden" name="id" value={t.id} />
-                    <button type="submit" className="button small" aria-label={`Send a test to ${t.url}`}>
-                      Send test
-                    </button>
-                  </Form>
-                  <RowAction intent="delete" fields={{ id: t.id }} label="Delete" ariaLabel={`Delete ${t.url}`} confirm="Delete this target?" />
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <DataTable caption="Notification targets" columns={["URL", "Kind", "Events", "Last delivery", "Waiting"]} actions empty={targets.length === 0 ? "No targets yet." : null}>
+        {targets.map((t) => (
+          <tr key={t.id} data-target={t.id}>
+            <th scope="row" className="mono small">{t.url}</th>
+            <td>
+              {t.kind}
+              {t.hasSecret ? <span className="muted small"> · signed</span> : null}
+            </td>
+            <td className="small">{t.events.join(", ")}</td>
+            <td className="small" data-last-outcome={t.lastOutcome ?? ""}>
+              {t.lastOutcome ? (
+                <>
+                  {t.lastOutcome}
+                  {t.lastHttpStatus ? ` (HTTP ${t.lastHttpStatus})` : ""} <span className="mono">{t.lastAttemptAt?.slice(0, 19).replace("T", " ")}</span>
+                  {t.lastError ? <div className="muted">{t.lastError}</div> : null}
+                </>
+              ) : (
+                <span className="muted">never</span>
+              )}
+            </td>
+            <td>{t.pending}</td>
+            <td>
+              <Form method="post" className="row-actions">
+                <CsrfInput />
+                <input type="hidden" name="intent" value="test" />
+                <input type="hidden" name="id" value={t.id} />
+                <button type="submit" className="button small" aria-label={`Send a test to ${t.url}`}>
+                  Send test
+                </button>
+              </Form>
+              <RowAction intent="delete" fields={{ id: t.id }} label="Delete" ariaLabel={`Delete ${t.url}`} confirm="Delete this target?" />
+            </td>
+          </tr>
+        ))}
+      </DataTable>
     </section>
   );
 }

@@ -6,6 +6,7 @@ import { RowAction } from "../components/RowAction";
 import { CsrfInput } from "../components/CsrfInput";
 import { httpStatusOf, ServiceError } from "../services/errors";
 import { createToken, listTokens, revokeToken } from "../services/tokens.server";
+import { DataTable } from "../components/DataTable";
 
 export const meta: MetaFunction = () => [{ title: "API tokens · Docker Control Center" }];
 
@@ -89,48 +90,24 @@ export default function Tokens() {
           Create token
         </button>
       </Form>
-      <div className="table-wrap">
-        <table className="data-table">
-          <caption className="sr-only">API tokens</caption>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Token</th>
-              <th scope="col">Role</th>
-              <th scope="col">Created</th>
-              <th scope="col">Expires</th>
-              <th scope="col">Last used</th>
-              <th scope="col">State</th>
-              <th scope="col">
-                <span className="sr-only">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {tokens.length === 0 ? (
-              <tr>
-                <td colSpan={8} className="muted">No tokens yet.</td>
-              </tr>
-            ) : null}
-            {tokens.map((t) => (
-              <tr key={t.id} data-token={t.id}>
-                <th scope="row">{t.name}</th>
-                <td className="mono">{t.prefix}…</td>
-                <td>{t.role}</td>
-                <td className="mono small">{t.createdAt.slice(0, 16).replace("T", " ")} by {t.createdBy}</td>
-                <td className="mono small">{t.expiresAt ? t.expiresAt.slice(0, 16).replace("T", " ") : "never"}</td>
-                <td className="mono small">{t.lastUsedAt ? t.lastUsedAt.slice(0, 16).replace("T", " ") : "—"}</td>
-                <td>{t.revokedAt ? "revoked" : t.active ? "active" : "expired"}</td>
-                <td>
-                  {t.revokedAt ? null : (
-                    <RowAction intent="revoke" fields={{ id: t.id }} label="Revoke" ariaLabel={`Revoke ${t.name}`} />
-                  )}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <DataTable caption="API tokens" columns={["Name", "Token", "Role", "Created", "Expires", "Last used", "State"]} actions empty={tokens.length === 0 ? "No tokens yet." : null}>
+        {tokens.map((t) => (
+          <tr key={t.id} data-token={t.id}>
+            <th scope="row">{t.name}</th>
+            <td className="mono">{t.prefix}…</td>
+            <td>{t.role}</td>
+            <td className="mono small">{t.createdAt.slice(0, 16).replace("T", " ")} by {t.createdBy}</td>
+            <td className="mono small">{t.expiresAt ? t.expiresAt.slice(0, 16).replace("T", " ") : "never"}</td>
+            <td className="mono small">{t.lastUsedAt ? t.lastUsedAt.slice(0, 16).replace("T", " ") : "—"}</td>
+            <td>{t.revokedAt ? "revoked" : t.active ? "active" : "expired"}</td>
+            <td>
+              {t.revokedAt ? null : (
+                <RowAction intent="revoke" fields={{ id: t.id }} label="Revoke" ariaLabel={`Revoke ${t.name}`} />
+              )}
+            </td>
+          </tr>
+        ))}
+      </DataTable>
     </section>
   );
 }

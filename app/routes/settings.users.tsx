@@ -7,6 +7,7 @@ import { RowAction } from "../components/RowAction";
 import { CsrfInput } from "../components/CsrfInput";
 import { httpStatusOf, ServiceError } from "../services/errors";
 import { createUser, listUsers, removeUser, updateUser } from "../services/users.server";
+import { DataTable } from "../components/DataTable";
 
 export const meta: MetaFunction = () => [{ title: "Users · Docker Control Center" }];
 
@@ -91,72 +92,56 @@ export default function Users() {
           Add user
         </button>
       </Form>
-      <div className="table-wrap">
-        <table className="data-table">
-          <caption className="sr-only">Users</caption>
-          <thead>
-            <tr>
-              <th scope="col">User</th>
-              <th scope="col">Role</th>
-              <th scope="col">State</th>
-              <th scope="col">Last sign-in</th>
-              <th scope="col">
-                <span className="sr-only">Actions</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {users.map((u) => (
-              <tr key={u.username} data-user={u.username}>
-                <th scope="row">
-                  {u.username}
-                  {u.username === me ? <span className="muted small"> (you)</span> : null}
-                </th>
-                <td>{u.role}</td>
-                <td>{u.disabled ? "disabled" : "active"}</td>
-                <td className="mono small">{u.lastSignInAt ? u.lastSignInAt.slice(0, 16).replace("T", " ") : "never"}</td>
-                <td>
-                  <div className="row-actions">
-                    <Form method="post">
-                      <CsrfInput />
-                      <input type="hidden" name="intent" value="role" />
-                      <input type="hidden" name="username" value={u.username} />
-                      <select name="role" defaultValue={u.role} aria-label={`Role of ${u.username}`}>
-                        {ROLES.map((r) => (
-                          <option key={r} value={r}>
-                            {r}
-                          </option>
-                        ))}
-                      </select>
-                      <button type="submit" className="button small secondary">Set role</button>
-                    </Form>
-                    <Form method="post">
-                      <CsrfInput />
-                      <input type="hidden" name="intent" value="password" />
-                      <input type="hidden" name="username" value={u.username} />
-                      <input name="password" type="password" minLength={12} required placeholder="new password" aria-label={`New password for ${u.username}`} autoComplete="new-password" />
-                      <button type="submit" className="button small secondary">Set password</button>
-                    </Form>
-                    <Form method="post">
-                      <CsrfInput />
-                      <input type="hidden" name="intent" value={u.disabled ? "enable" : "disable"} />
-                      <input type="hidden" name="username" value={u.username} />
-                      <button type="submit" className="button small secondary">{u.disabled ? "Enable" : "Disable"}</button>
-                    </Form>
-                    <RowAction
-                      intent="remove"
-                      fields={{ username: u.username }}
-                      label="Remove"
-                      ariaLabel={`Remove ${u.username}`}
-                      confirm={`Remove ${u.username}?`}
-                    />
-                  </div>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <DataTable caption="Users" columns={["User", "Role", "State", "Last sign-in"]} actions>
+        {users.map((u) => (
+          <tr key={u.username} data-user={u.username}>
+            <th scope="row">
+              {u.username}
+              {u.username === me ? <span className="muted small"> (you)</span> : null}
+            </th>
+            <td>{u.role}</td>
+            <td>{u.disabled ? "disabled" : "active"}</td>
+            <td className="mono small">{u.lastSignInAt ? u.lastSignInAt.slice(0, 16).replace("T", " ") : "never"}</td>
+            <td>
+              <div className="row-actions">
+                <Form method="post">
+                  <CsrfInput />
+                  <input type="hidden" name="intent" value="role" />
+                  <input type="hidden" name="username" value={u.username} />
+                  <select name="role" defaultValue={u.role} aria-label={`Role of ${u.username}`}>
+                    {ROLES.map((r) => (
+                      <option key={r} value={r}>
+                        {r}
+                      </option>
+                    ))}
+                  </select>
+                  <button type="submit" className="button small secondary">Set role</button>
+                </Form>
+                <Form method="post">
+                  <CsrfInput />
+                  <input type="hidden" name="intent" value="password" />
+                  <input type="hidden" name="username" value={u.username} />
+                  <input name="password" type="password" minLength={12} required placeholder="new password" aria-label={`New password for ${u.username}`} autoComplete="new-password" />
+                  <button type="submit" className="button small secondary">Set password</button>
+                </Form>
+                <Form method="post">
+                  <CsrfInput />
+                  <input type="hidden" name="intent" value={u.disabled ? "enable" : "disable"} />
+                  <input type="hidden" name="username" value={u.username} />
+                  <button type="submit" className="button small secondary">{u.disabled ? "Enable" : "Disable"}</button>
+                </Form>
+                <RowAction
+                  intent="remove"
+                  fields={{ username: u.username }}
+                  label="Remove"
+                  ariaLabel={`Remove ${u.username}`}
+                  confirm={`Remove ${u.username}?`}
+                />
+              </div>
+            </td>
+          </tr>
+        ))}
+      </DataTable>
     </section>
   );
 }
