@@ -6,10 +6,11 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { createServer, type Server, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { signCommand, type AgentMessage, type CommandPayload } from "../../agent/src/contract/protocol";
-import { TEST_IMAGE, dockerAvailable, removeByLabel } from "../support/docker";
+import { dockerAvailable, removeByLabel } from "../support/docker";
 import { startGitServer, type GitServer } from "../support/git-server";
 import { freePort } from "../support/net";
 import { FakeConsole, startAgent, waitFor, type RunningAgent } from "./agents";
+import { testSpec } from "./ops-fixture";
 
 type Result = Extract<AgentMessage, { type: "result" }>;
 
@@ -65,18 +66,7 @@ async function send(cmd: ReturnType<typeof command>, nth = 0, timeoutMs = 60_000
   return waitFor(`result of ${cmd.payload.action}`, () => fc.of("result").filter((r) => r.id === cmd.payload.id)[nth], timeoutMs);
 }
 
-const spec = (name: string, repository: string, port: number) => ({
-  appId: `id-${name}`,
-  name,
-  repository,
-  startCommand: "httpd -f -p $PORT -h /app",
-  installCommand: null,
-  port,
-  image: TEST_IMAGE,
-  gpuDevices: [],
-  capAdd: [],
-  keepPaths: [],
-});
+const spec = testSpec;
 
 describe("results carry the agent's observation", () => {
   it("deploy, no-op start, replay from the journal, reconnect inventory, deinstall", async () => {

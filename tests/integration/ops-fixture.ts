@@ -56,6 +56,23 @@ export class CommandFailed extends Error {
 
 export const uniqueName = (prefix: string) => `${prefix}-${randomBytes(3).toString("hex")}`;
 
+/** A deploy spec for a busybox httpd serving the app's workspace on `port`. */
+export function testSpec(name: string, repository: string, port: number, overrides: Partial<DeploySpec> = {}): DeploySpec {
+  return {
+    appId: `id-${name}`,
+    name,
+    repository,
+    startCommand: "httpd -f -p $PORT -h /app",
+    installCommand: null,
+    port,
+    image: TEST_IMAGE,
+    gpuDevices: [],
+    capAdd: [],
+    keepPaths: [],
+    ...overrides,
+  };
+}
+
 export async function opsFixture(options: Partial<OpsOptions> = {}): Promise<OpsFixture> {
   if (!(await dockerAvailable())) throw new Error("no Docker engine: run `bash scripts/test-deps.sh` first");
   const git = await startGitServer();
@@ -95,19 +112,7 @@ export async function opsFixture(options: Partial<OpsOptions> = {}): Promise<Ops
     dispatcher,
     reports,
     usage,
-    spec: (name, repository, port, overrides = {}) => ({
-      appId: `id-${name}`,
-      name,
-      repository,
-      startCommand: "httpd -f -p $PORT -h /app",
-      installCommand: null,
-      port,
-      image: TEST_IMAGE,
-      gpuDevices: [],
-      capAdd: [],
-      keepPaths: [],
-      ...overrides,
-    }),
+    spec: testSpec,
     run,
     async apply(app, action, params, onProgress) {
       const out = await run(app, action, params, { onProgress });
