@@ -5,11 +5,12 @@ import { createServer, type ServerResponse } from "node:http";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { createRequestHandler } from "@remix-run/express";
-import type { ServerBuild } from "@remix-run/node";
+import type { AppLoadContext, ServerBuild } from "@remix-run/node";
 import compression from "compression";
 import express from "express";
 import { openDb, prepareDb } from "../db/client";
 import { seedMarketplace } from "../db/seed";
+import { apiMount } from "./api-mount.server";
 import { loadConfig } from "./config.server";
 import { ChangeBus, noDispatcher, type ConsoleContext } from "./context.server";
 import { bodyLimit, crossSiteWriteGuard, securityHeaders } from "./http-security.server";
@@ -99,6 +100,13 @@ async function main() {
       res.status(500).type("text/plain").send((e as Error).message);
     }
   });
+  const loadContext = (req: express.Request, res: express.Response): AppLoadContext => ({
+    dcc: ctx,
+    clientAddress: req.ip ?? req.socket.remoteAddress,
+    cspNonce: res.locals.cspNonce as string,
+    closed: closedSignal(res),
+  });
+  app.all("/api/trpc/*", apiMount(build, loadContext));
   app.use("/build", express.static(join(rootDir, "public/build"), { immutable: true, maxAge: "1y" }));
   app.use(express.static(join(rootDir, "public"), { maxAge: "1h" }));
   app.all(
@@ -106,7 +114,7 @@ async function main() {
     createRequestHandler({
       build,
       mode: process.env.NODE_ENV === "development" ? "development" : "production",
-      getLoadContext: (req, res) => ({ dcc: ctx, clientAddress: req.ip ?? req.socket.remoteAddress, cspNonce: res.locals.cspNonce as string, closed: closedSignal(res) }),
+      getLoadContext: loadContext,
     }),
   );
 

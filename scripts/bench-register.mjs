@@ -18,6 +18,7 @@ import { randomUUID } from "node:crypto";
 import { loadavg, cpus } from "node:os";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
+import { readFileSync } from "node:fs";
 import { createClient } from "@libsql/client";
 import { ms, startConsole, summary } from "./lib/bench-console.mjs";
 
@@ -35,6 +36,11 @@ const C = Number(values.clients);
 const H = Number(values.hosts);
 const PROC = values.procedure;
 if (!["apps.create", "apps.apply"].includes(PROC)) throw new Error("--procedure is apps.create or apps.apply");
+/** CPU time (user + system) a process has used, from /proc/<pid>/stat (clock ticks of 10 ms). */
+function processCpuMs(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /, "").split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
 const load = () => loadavg().map((x) => x.toFixed(1)).join(" ");
 const log = (m) => console.log(`[bench-register ${new Date().toISOString().slice(11, 19)}] ${m}`);
 
@@ -75,9 +81,14 @@ try {
   // Warm-up (not counted): the console's JIT and caches, as a console in service would have them.
   for (let i = 0; i < 50; i++) await c.mutate(PROC, { ...spec(N + i), name: `warm-${i}` });
   log(`${C} clients register ${N} apps through ${PROC} (${H ? `${H} online hosts: each is placed and queues its provision command` : "no host: each waits for one"})`);
+  const cpu0 = processCpuMs(c.proc.pid);
+  const own0 = process.cpuUsage();
   const t0 = performance.now();
   await Promise.all(Array.from({ length: C }, client));
   const secs = (performance.now() - t0) / 1000;
+  const consoleCpu = processCpuMs(c.proc.pid) - cpu0;
+  const own = process.cpuUsage(own0);
+  const clientCpu = (own.user + own.system) / 1000;
   const s = summary(latencies);
 
   const db = createClient({ url: c.databaseUrl });
@@ -91,6 +102,9 @@ try {
   console.log("");
   console.log(`${PROC}: ${N} registrations from ${C} concurrent clients (HTTP keep-alive, API token), console and clients on this machine`);
   console.log(`  rate: ${(N / secs).toFixed(0)} registrations/s (${secs.toFixed(2)} s in all)   (target ≥ 500/s)`);
+  // The console serves every request on one event loop, so its CPU per registration bounds the
+  // rate whatever else runs: 1000 / (ms per registration) per second on one free core.
+  console.log(`  console CPU: ${(consoleCpu / N).toFixed(2)} ms per registration (bound on one free core: ${(1000 / (consoleCpu / N)).toFixed(0)}/s); clients: ${(clientCpu / N).toFixed(2)} ms`);
   console.log(`  latency per request: p50 ${ms(s.p50)}  p99 ${ms(s.p99)}  max ${ms(s.max)}`);
   console.log(`  failures: ${failures.length}${failures.length ? ` (first: ${failures[0]})` : ""}`);
   console.log(`  in the database: ${appsN} apps, ${audits} app.create audit rows, ${events} created events, ${commandsN} provision commands`);

@@ -1,6 +1,6 @@
 // What the app write use cases (register, update, place) share: the hosts an app may go to, the
 // GPUs it holds, the port check, and the database's unique constraints read as field errors.
-import { and, eq, inArray, isNull, ne, sql } from "drizzle-orm";
+import { and, eq, inArray, isNull, ne, or, sql } from "drizzle-orm";
 import { HostFactsSchema } from "../../agent/src/contract/facts";
 import type { Db } from "../../db/client";
 import { apps, gpuAssignments, hosts } from "../../db/schema";
@@ -45,15 +45,21 @@ export async function holdGpus(tx: Tx, appId: string, hostId: string | null, dev
   if (hostId && devices.length) await tx.insert(gpuAssignments).values(devices.map((device) => ({ hostId, device, appId })));
 }
 
-export async function assertPortFree(db: Reader, hostId: string | null, port: number, exceptName?: string): Promise<void> {
-  const clash = await db
+/**
+ * The port is free on the host (or among apps waiting for one). With `claim`, the name a new app
+ * takes is checked in the same query: a taken name is reported before a taken port.
+ */
+export async function assertPortFree(db: Reader, hostId: string | null, port: number, opts: { exceptName?: string; claim?: string } = {}): Promise<void> {
+  const portClash = and(hostId ? eq(apps.hostId, hostId) : isNull(apps.hostId), eq(apps.port, port), opts.exceptName ? ne(apps.name, opts.exceptName) : undefined);
+  const clashes = await db
     .select({ name: apps.name })
     .from(apps)
-    .where(and(hostId ? eq(apps.hostId, hostId) : isNull(apps.hostId), eq(apps.port, port), exceptName ? ne(apps.name, exceptName) : undefined))
-    .limit(1);
-  if (clash.length) {
+    .where(opts.claim !== undefined ? or(eq(apps.name, opts.claim), portClash) : portClash)
+    .limit(2);
+  if (opts.claim !== undefined && clashes.some((c) => c.name === opts.claim)) throw ServiceError.field("CONFLICT", "name", "is already taken");
+  if (clashes.length) {
     const where = hostId ? "on this host" : "waiting for a host";
-    throw ServiceError.field("CONFLICT", "port", `is already used by app ${clash[0].name} ${where}`);
+    throw ServiceError.field("CONFLICT", "port", `is already used by app ${clashes[0].name} ${where}`);
   }
 }
 

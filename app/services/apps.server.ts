@@ -191,7 +191,7 @@ export async function updateApp(ctx: ConsoleContext, actor: Actor, raw: unknown)
     Object.entries(next).filter(([k, v]) => JSON.stringify(v ?? null) !== JSON.stringify((row as Record<string, unknown>)[k] ?? null)),
   );
   if (Object.keys(changed).length === 0) return requireApp(db, row.name);
-  if (changed.port !== undefined) await assertPortFree(db, row.hostId, next.port, row.name);
+  if (changed.port !== undefined) await assertPortFree(db, row.hostId, next.port, { exceptName: row.name });
 
   let gpuDevices = row.gpuDevices ?? [];
   if (changed.gpu !== undefined && row.hostId) {

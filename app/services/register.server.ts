@@ -90,10 +90,8 @@ export async function registerApp(ctx: ConsoleContext, actor: Actor, raw: unknow
   let done;
   try {
     // The checks run inside the transaction: registrations grouped into one commit see each other.
+    // A taken name is found by the port check's query (and by the unique index, should two race).
     done = await inGroupTransaction(ctx.db, async (tx) => {
-      if ((await tx.select({ id: apps.id }).from(apps).where(eq(apps.name, spec.name))).length) {
-        throw ServiceError.field("CONFLICT", "name", "is already taken");
-      }
       const candidates = await hostCandidates(tx, input.hostId);
       let hostId: string | null = null;
       let gpuDevices: string[] = [];
@@ -110,7 +108,7 @@ export async function registerApp(ctx: ConsoleContext, actor: Actor, raw: unknow
         if ("reason" in p) waitingReason = p.reason;
         else ({ hostId, gpuDevices } = p);
       }
-      await assertPortFree(tx, hostId, spec.port);
+      await assertPortFree(tx, hostId, spec.port, { claim: spec.name });
       const host = candidates.find((h) => h.id === hostId);
       const initial = hostId ? queuedState("provision", host?.online ?? false) : waitingState(waitingReason ?? "waiting for a host");
       const now = new Date().toISOString();
