@@ -1,6 +1,7 @@
 import type { LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { Form, Link, useLoaderData } from "@remix-run/react";
 import { requireUser } from "../access.server";
+import { Field } from "../components/Field";
 import { AuditListInput, listAudit } from "../services/audit.server";
 
 export const meta: MetaFunction = () => [{ title: "Audit log · Docker Control Center" }];
@@ -41,35 +42,31 @@ export default function Audit() {
         </div>
       </div>
       <Form method="get" className="filters" aria-label="Filter the audit log">
-        <div className="field">
-          <label htmlFor="f-actor">Actor</label>
-          <input id="f-actor" name="actor" defaultValue={filters.actor} placeholder="user:alice or token:*" />
-        </div>
-        <div className="field">
-          <label htmlFor="f-action">Action</label>
-          <input id="f-action" name="action" defaultValue={filters.action} placeholder="app.create or app.*" />
-        </div>
-        <div className="field">
-          <label htmlFor="f-target">Target</label>
-          <input id="f-target" name="target" defaultValue={filters.target} placeholder="my-app" />
-        </div>
-        <div className="field">
-          <label htmlFor="f-outcome">Outcome</label>
-          <select id="f-outcome" name="outcome" defaultValue={filters.outcome}>
-            <option value="">any</option>
-            <option value="ok">ok</option>
-            <option value="denied">denied</option>
-            <option value="error">error</option>
-          </select>
-        </div>
-        <div className="field">
-          <label htmlFor="f-since">Since</label>
-          <input id="f-since" name="since" type="date" defaultValue={filters.since} />
-        </div>
-        <div className="field">
-          <label htmlFor="f-until">Until</label>
-          <input id="f-until" name="until" type="date" defaultValue={filters.until} />
-        </div>
+        <Field name="actor" label="Actor">
+          {(p) => <input {...p} defaultValue={filters.actor} placeholder="user:alice or token:*" />}
+        </Field>
+        <Field name="action" label="Action">
+          {(p) => <input {...p} defaultValue={filters.action} placeholder="app.create or app.*" />}
+        </Field>
+        <Field name="target" label="Target">
+          {(p) => <input {...p} defaultValue={filters.target} placeholder="my-app" />}
+        </Field>
+        <Field name="outcome" label="Outcome">
+          {(p) => (
+            <select {...p} defaultValue={filters.outcome}>
+              <option value="">any</option>
+              <option value="ok">ok</option>
+              <option value="denied">denied</option>
+              <option value="error">error</option>
+            </select>
+          )}
+        </Field>
+        <Field name="since" label="Since">
+          {(p) => <input {...p} type="date" defaultValue={filters.since} />}
+        </Field>
+        <Field name="until" label="Until">
+          {(p) => <input {...p} type="date" defaultValue={filters.until} />}
+        </Field>
         <div className="form-actions">
           <Link to="/audit" className="button secondary">Clear</Link>
           <button type="submit" className="button primary">Filter</button>

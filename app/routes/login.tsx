@@ -2,6 +2,7 @@ import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remi
 import { json, redirect } from "@remix-run/node";
 import { Form, useActionData, useLoaderData, useNavigation } from "@remix-run/react";
 import { anonymousCsrf, anonymousCsrfOk, authenticate, csrfRefused, nextPath, sessionCookie } from "../access.server";
+import { Field } from "../components/Field";
 import { signIn, userCount } from "../services/auth.server";
 
 export const meta: MetaFunction = () => [{ title: "Sign in · Docker Control Center" }];
@@ -95,14 +96,12 @@ export default function Login() {
         <Form method="post" className="form">
           <input type="hidden" name="_csrf" value={csrfToken} />
           <input type="hidden" name="next" value={next} />
-          <div className="field">
-            <label htmlFor="f-username">User name</label>
-            <input id="f-username" name="username" autoComplete="username" autoCapitalize="none" spellCheck={false} required defaultValue={result?.username ?? ""} autoFocus />
-          </div>
-          <div className="field">
-            <label htmlFor="f-password">Password</label>
-            <input id="f-password" name="password" type="password" autoComplete="current-password" required />
-          </div>
+          <Field name="username" label="User name">
+            {(p) => <input {...p} autoComplete="username" autoCapitalize="none" spellCheck={false} required defaultValue={result?.username ?? ""} autoFocus />}
+          </Field>
+          <Field name="password" label="Password">
+            {(p) => <input {...p} type="password" autoComplete="current-password" required />}
+          </Field>
           <div className="form-actions">
             <button type="submit" className="button primary" disabled={busy}>
               {busy ? "Signing in…" : "Sign in"}

@@ -7,6 +7,7 @@ import { CsrfInput } from "../components/CsrfInput";
 import { RowAction } from "../components/RowAction";
 import { httpStatusOf, ServiceError } from "../services/errors";
 import { createTarget, deleteTarget, listTargets, testTarget } from "../services/notification-targets.server";
+import { Field } from "../components/Field";
 import { DataTable } from "../components/DataTable";
 
 export const meta: MetaFunction = () => [{ title: "Notifications · Docker Control Center" }];
@@ -81,24 +82,20 @@ export default function Notifications() {
       <Form method="post" className="inline-form" aria-label="Add a notification target">
         <CsrfInput />
         <input type="hidden" name="intent" value="create" />
-        <div className={`field${errors.kind ? " invalid" : ""}`}>
-          <label htmlFor="n-kind">Kind</label>
-          <select id="n-kind" name="kind" defaultValue="json">
-            <option value="json">JSON webhook (signed)</option>
-            <option value="slack">Slack-compatible</option>
-          </select>
-          {errors.kind ? <p className="field-error">Kind {errors.kind}</p> : null}
-        </div>
-        <div className={`field${errors.url ? " invalid" : ""}`}>
-          <label htmlFor="n-url">URL</label>
-          <input id="n-url" name="url" required placeholder="https://hooks.example.com/dcc" autoComplete="off" />
-          {errors.url ? <p className="field-error">URL {errors.url}</p> : null}
-        </div>
-        <div className={`field${errors.secret ? " invalid" : ""}`}>
-          <label htmlFor="n-secret">Secret (JSON only)</label>
-          <input id="n-secret" name="secret" type="password" placeholder="generated when empty" autoComplete="off" />
-          {errors.secret ? <p className="field-error">Secret {errors.secret}</p> : null}
-        </div>
+        <Field name="kind" id="n-kind" label="Kind" error={errors.kind}>
+          {(p) => (
+            <select {...p} defaultValue="json">
+              <option value="json">JSON webhook (signed)</option>
+              <option value="slack">Slack-compatible</option>
+            </select>
+          )}
+        </Field>
+        <Field name="url" id="n-url" label="URL" error={errors.url}>
+          {(p) => <input {...p} required placeholder="https://hooks.example.com/dcc" autoComplete="off" />}
+        </Field>
+        <Field name="secret" id="n-secret" label="Secret (JSON only)" error={errors.secret}>
+          {(p) => <input {...p} type="password" placeholder="generated when empty" autoComplete="off" />}
+        </Field>
         <fieldset className={`field event-choices${Object.keys(errors).some((k) => k.startsWith("events")) ? " invalid" : ""}`}>
           <legend>Events (all when none ticked)</legend>
           {NOTIFICATION_EVENTS.map((e) => (

@@ -6,6 +6,7 @@ import { RowAction } from "../components/RowAction";
 import { CsrfInput } from "../components/CsrfInput";
 import { httpStatusOf, ServiceError } from "../services/errors";
 import { createToken, listTokens, revokeToken } from "../services/tokens.server";
+import { Field } from "../components/Field";
 import { DataTable } from "../components/DataTable";
 
 export const meta: MetaFunction = () => [{ title: "API tokens · Docker Control Center" }];
@@ -67,25 +68,21 @@ export default function Tokens() {
       <Form method="post" className="inline-form" aria-label="Create a token">
         <CsrfInput />
         <input type="hidden" name="intent" value="create" />
-        <div className={`field${errors.name ? " invalid" : ""}`}>
-          <label htmlFor="f-name">Name</label>
-          <input id="f-name" name="name" required maxLength={80} placeholder="ci-deploy" autoComplete="off" />
-          {errors.name ? <p className="field-error">Name {errors.name}</p> : null}
-        </div>
-        <div className={`field${errors.role ? " invalid" : ""}`}>
-          <label htmlFor="f-role">Role</label>
-          <select id="f-role" name="role" defaultValue="operator">
-            <option value="viewer">viewer (read only)</option>
-            <option value="operator">operator (apps and lifecycle)</option>
-            <option value="admin">admin (everything)</option>
-          </select>
-          {errors.role ? <p className="field-error">Role {errors.role}</p> : null}
-        </div>
-        <div className={`field${errors.expiresInDays || errors.expiresAt ? " invalid" : ""}`}>
-          <label htmlFor="f-expires">Expires in (days)</label>
-          <input id="f-expires" name="expiresInDays" inputMode="numeric" placeholder="never" autoComplete="off" />
-          {errors.expiresInDays || errors.expiresAt ? <p className="field-error">Expiry {errors.expiresInDays ?? errors.expiresAt}</p> : null}
-        </div>
+        <Field name="name" label="Name" error={errors.name}>
+          {(p) => <input {...p} required maxLength={80} placeholder="ci-deploy" autoComplete="off" />}
+        </Field>
+        <Field name="role" label="Role" error={errors.role}>
+          {(p) => (
+            <select {...p} defaultValue="operator">
+              <option value="viewer">viewer (read only)</option>
+              <option value="operator">operator (apps and lifecycle)</option>
+              <option value="admin">admin (everything)</option>
+            </select>
+          )}
+        </Field>
+        <Field name="expiresInDays" id="f-expires" label="Expires in (days)" error={errors.expiresInDays ?? errors.expiresAt}>
+          {(p) => <input {...p} inputMode="numeric" placeholder="never" autoComplete="off" />}
+        </Field>
         <button type="submit" className="button primary" disabled={busy}>
           Create token
         </button>

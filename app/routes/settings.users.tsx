@@ -7,6 +7,7 @@ import { RowAction } from "../components/RowAction";
 import { CsrfInput } from "../components/CsrfInput";
 import { httpStatusOf, ServiceError } from "../services/errors";
 import { createUser, listUsers, removeUser, updateUser } from "../services/users.server";
+import { Field } from "../components/Field";
 import { DataTable } from "../components/DataTable";
 
 export const meta: MetaFunction = () => [{ title: "Users · Docker Control Center" }];
@@ -70,24 +71,23 @@ export default function Users() {
       <Form method="post" className="inline-form" aria-label="Add a user">
         <CsrfInput />
         <input type="hidden" name="intent" value="create" />
-        <div className={`field${createErrors.username ? " invalid" : ""}`}>
-          <label htmlFor="f-username">User name</label>
-          <input id="f-username" name="username" required autoComplete="off" autoCapitalize="none" spellCheck={false} />
-        </div>
-        <div className={`field${createErrors.password ? " invalid" : ""}`}>
-          <label htmlFor="f-password">Password</label>
-          <input id="f-password" name="password" type="password" required minLength={12} autoComplete="new-password" />
-        </div>
-        <div className="field">
-          <label htmlFor="f-role">Role</label>
-          <select id="f-role" name="role" defaultValue="viewer">
-            {ROLES.map((r) => (
-              <option key={r} value={r}>
-                {r}
-              </option>
-            ))}
-          </select>
-        </div>
+        <Field name="username" label="User name" error={createErrors.username}>
+          {(p) => <input {...p} required autoComplete="off" autoCapitalize="none" spellCheck={false} />}
+        </Field>
+        <Field name="password" label="Password" error={createErrors.password}>
+          {(p) => <input {...p} type="password" required minLength={12} autoComplete="new-password" />}
+        </Field>
+        <Field name="role" label="Role">
+          {(p) => (
+            <select {...p} defaultValue="viewer">
+              {ROLES.map((r) => (
+                <option key={r} value={r}>
+                  {r}
+                </option>
+              ))}
+            </select>
+          )}
+        </Field>
         <button type="submit" className="button primary" disabled={busy}>
           Add user
         </button>

@@ -2,6 +2,7 @@ import type { ActionFunctionArgs, LoaderFunctionArgs, MetaFunction } from "@remi
 import { json, redirect } from "@remix-run/node";
 import { Form, Link, useActionData, useLoaderData, useNavigation } from "@remix-run/react";
 import { anonymousCsrf, anonymousCsrfOk, csrfRefused, sessionCookie } from "../access.server";
+import { Field } from "../components/Field";
 import { completeSetup, userCount } from "../services/auth.server";
 import { ServiceError } from "../services/errors";
 
@@ -53,12 +54,9 @@ export default function Setup() {
   }
   const errors: Record<string, string> = result?.fields ?? {};
   const field = (name: string, label: string, props: React.InputHTMLAttributes<HTMLInputElement>, hint?: string) => (
-    <div className={`field${errors[name] ? " invalid" : ""}`}>
-      <label htmlFor={`f-${name}`}>{label}</label>
-      <input id={`f-${name}`} name={name} aria-invalid={errors[name] ? true : undefined} required {...props} />
-      {hint ? <small className="hint">{hint}</small> : null}
-      {errors[name] ? <p className="field-error" data-field={name}>{label} {errors[name]}</p> : null}
-    </div>
+    <Field name={name} label={label} error={errors[name]} hint={hint}>
+      {(p) => <input {...p} required {...props} />}
+    </Field>
   );
   return (
     <section className="panel auth-card">
