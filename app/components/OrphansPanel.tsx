@@ -5,6 +5,7 @@
 import { Form, Link } from "@remix-run/react";
 import type { HostOrphans } from "../services/cleanup.server";
 import { CsrfInput } from "./CsrfInput";
+import { DataTable } from "./DataTable";
 
 export interface OrphansActionData {
   hostId: string;
@@ -173,43 +174,26 @@ export function OrphansPanel({
         <Form method="post" preventScrollReset>
           {hidden}
           <input type="hidden" name="intent" value="dry-run" />
-          <div className="table-wrap">
-            <table className="data-table orphans-table">
-              <caption className="sr-only">Orphans on {host.name}</caption>
-              <thead>
-                <tr>
-                  <th scope="col">
-                    <span className="sr-only">Select</span>
-                  </th>
-                  <th scope="col">Kind</th>
-                  <th scope="col">Name</th>
-                  <th scope="col">Size</th>
-                  <th scope="col">Age</th>
-                  <th scope="col">Why</th>
-                </tr>
-              </thead>
-              <tbody>
-                {scan.items.map((i) => (
-                  <tr key={`${i.kind}:${i.id}`} data-orphan={`${i.kind}:${i.id}`}>
-                    <td>
-                      <input type="checkbox" name="item" value={`${i.kind}:${i.id}`} defaultChecked aria-label={`Select ${KIND_LABEL[i.kind]} ${i.name}`} />
-                    </td>
-                    <td>{KIND_LABEL[i.kind] ?? i.kind}</td>
-                    <td className="mono wrap">
-                      {i.name}
-                      {i.state ? <span className="muted small"> ({i.state})</span> : null}
-                    </td>
-                    <td title={`${i.sizeBytes} bytes`}>
-                      {formatBytes(i.sizeBytes)}
-                      {i.sizeComplete ? "" : "+"}
-                    </td>
-                    <td title={i.at ?? undefined}>{formatAge(i.at)}</td>
-                    <td className="wrap small">{i.reason}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <DataTable caption={`Orphans on ${host.name}`} className="orphans-table" columns={[{ hidden: "Select" }, "Kind", "Name", "Size", "Age", "Why"]}>
+            {scan.items.map((i) => (
+              <tr key={`${i.kind}:${i.id}`} data-orphan={`${i.kind}:${i.id}`}>
+                <td>
+                  <input type="checkbox" name="item" value={`${i.kind}:${i.id}`} defaultChecked aria-label={`Select ${KIND_LABEL[i.kind]} ${i.name}`} />
+                </td>
+                <td>{KIND_LABEL[i.kind] ?? i.kind}</td>
+                <td className="mono wrap">
+                  {i.name}
+                  {i.state ? <span className="muted small"> ({i.state})</span> : null}
+                </td>
+                <td title={`${i.sizeBytes} bytes`}>
+                  {formatBytes(i.sizeBytes)}
+                  {i.sizeComplete ? "" : "+"}
+                </td>
+                <td title={i.at ?? undefined}>{formatAge(i.at)}</td>
+                <td className="wrap small">{i.reason}</td>
+              </tr>
+            ))}
+          </DataTable>
           {scan.truncated ? <p className="muted small">Showing {scan.items.length} of {scan.foundTotal}; remove these and scan again for the rest.</p> : null}
           <div className="form-actions">
             <button type="submit" className="button small danger" disabled={busy || host.revoked}>

@@ -2,6 +2,7 @@
 // and the app page's list with the version that fixes each one.
 import type { Severity } from "../../db/schema/vulnerabilities";
 import type { VulnerabilityDto } from "../services/scan.server";
+import { DataTable } from "./DataTable";
 
 export interface VulnSummary {
   severity: Severity;
@@ -45,45 +46,32 @@ export function VulnerabilityList({ items, scan }: { items: VulnItem[]; scan: Sc
         </p>
       )}
       {items.length ? (
-        <div className="table-wrap">
-          <table className="data-table vulns-table">
-            <thead>
-              <tr>
-                <th scope="col">Severity</th>
-                <th scope="col">Advisory</th>
-                <th scope="col">Package</th>
-                <th scope="col">Version</th>
-                <th scope="col">Fixed in</th>
-              </tr>
-            </thead>
-            <tbody>
-              {items.map((v) => (
-                <tr key={`${v.id}:${v.ecosystem}:${v.package}:${v.version}`} data-vuln={v.id}>
-                  <td>
-                    <span className={`vuln-badge sev-${v.severity}`}>
-                      {v.severity}
-                      {v.score !== null ? ` ${v.score.toFixed(1)}` : ""}
-                    </span>
-                  </td>
-                  <td>
-                    <a href={v.url} target="_blank" rel="noreferrer" className="mono">
-                      {v.id}
-                    </a>
-                    {v.aliases.length ? <span className="muted small"> {v.aliases.join(", ")}</span> : null}
-                    {v.summary ? <div className="small">{v.summary}</div> : null}
-                  </td>
-                  <td>
-                    {v.package} <span className="muted small">{v.ecosystem}</span>
-                  </td>
-                  <td className="mono">{v.version}</td>
-                  <td className="mono" data-fixed-in>
-                    {v.fixedIn ?? <span className="muted">no fix yet</span>}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable caption="Known vulnerabilities" className="vulns-table" columns={["Severity", "Advisory", "Package", "Version", "Fixed in"]}>
+          {items.map((v) => (
+            <tr key={`${v.id}:${v.ecosystem}:${v.package}:${v.version}`} data-vuln={v.id}>
+              <td>
+                <span className={`vuln-badge sev-${v.severity}`}>
+                  {v.severity}
+                  {v.score !== null ? ` ${v.score.toFixed(1)}` : ""}
+                </span>
+              </td>
+              <td>
+                <a href={v.url} target="_blank" rel="noreferrer" className="mono">
+                  {v.id}
+                </a>
+                {v.aliases.length ? <span className="muted small"> {v.aliases.join(", ")}</span> : null}
+                {v.summary ? <div className="small">{v.summary}</div> : null}
+              </td>
+              <td>
+                {v.package} <span className="muted small">{v.ecosystem}</span>
+              </td>
+              <td className="mono">{v.version}</td>
+              <td className="mono" data-fixed-in>
+                {v.fixedIn ?? <span className="muted">no fix yet</span>}
+              </td>
+            </tr>
+          ))}
+        </DataTable>
       ) : scan?.state === "done" ? (
         <p>No known vulnerabilities in the pinned dependencies.</p>
       ) : null}

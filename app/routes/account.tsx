@@ -4,6 +4,7 @@ import { eq } from "drizzle-orm";
 import { sessions } from "../../db/schema";
 import { requireUser } from "../access.server";
 import { CsrfInput } from "../components/CsrfInput";
+import { DataTable } from "../components/DataTable";
 
 export const meta: MetaFunction = () => [{ title: "Account · Docker Control Center" }];
 
@@ -37,29 +38,16 @@ export default function Account() {
       </div>
       {kind === "user" ? (
         <>
-          <div className="table-wrap">
-            <table className="data-table">
-              <caption className="sr-only">Your sessions</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Signed in</th>
-                  <th scope="col">Last seen</th>
-                  <th scope="col">Address</th>
-                  <th scope="col">Browser</th>
-                </tr>
-              </thead>
-              <tbody>
-                {sessions.map((s, i) => (
-                  <tr key={i}>
-                    <td className="mono">{s.createdAt.replace("T", " ").slice(0, 19)}{s.current ? " (this one)" : ""}</td>
-                    <td className="mono">{s.lastSeenAt.replace("T", " ").slice(0, 19)}</td>
-                    <td className="mono">{s.address ?? "—"}</td>
-                    <td className="wrap small">{s.userAgent ?? "—"}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <DataTable caption="Your sessions" columns={["Signed in", "Last seen", "Address", "Browser"]}>
+            {sessions.map((s, i) => (
+              <tr key={i}>
+                <td className="mono">{s.createdAt.replace("T", " ").slice(0, 19)}{s.current ? " (this one)" : ""}</td>
+                <td className="mono">{s.lastSeenAt.replace("T", " ").slice(0, 19)}</td>
+                <td className="mono">{s.address ?? "—"}</td>
+                <td className="wrap small">{s.userAgent ?? "—"}</td>
+              </tr>
+            ))}
+          </DataTable>
           <Form method="post" action="/logout">
             <CsrfInput />
             <input type="hidden" name="intent" value="everywhere" />

@@ -3,6 +3,7 @@ import { Form, Link, useLoaderData } from "@remix-run/react";
 import { requireUser } from "../access.server";
 import { Field } from "../components/Field";
 import { AuditListInput, listAudit } from "../services/audit.server";
+import { DataTable } from "../components/DataTable";
 
 export const meta: MetaFunction = () => [{ title: "Audit log · Docker Control Center" }];
 
@@ -73,40 +74,19 @@ export default function Audit() {
         </div>
       </Form>
       {error ? <p className="form-error" role="alert">{error}</p> : null}
-      <div className="table-wrap">
-        <table className="data-table">
-          <caption className="sr-only">Audit entries</caption>
-          <thead>
-            <tr>
-              <th scope="col">Time (UTC)</th>
-              <th scope="col">Actor</th>
-              <th scope="col">Action</th>
-              <th scope="col">Target</th>
-              <th scope="col">Outcome</th>
-              <th scope="col">From</th>
-              <th scope="col">Detail</th>
-            </tr>
-          </thead>
-          <tbody>
-            {items.length === 0 ? (
-              <tr>
-                <td colSpan={7} className="muted">No entries match.</td>
-              </tr>
-            ) : null}
-            {items.map((e) => (
-              <tr key={e.id} data-audit={e.action}>
-                <td className="mono small">{e.at.replace("T", " ").slice(0, 19)}</td>
-                <td className="mono small">{e.actor}</td>
-                <td className="mono small">{e.action}</td>
-                <td className="mono small">{e.target ?? "—"}</td>
-                <td className={`outcome-${e.outcome}`}>{e.outcome}</td>
-                <td className="mono small">{e.sourceAddress ?? "—"}</td>
-                <td className="mono small wrap">{e.detail ? JSON.stringify(e.detail) : ""}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      </div>
+      <DataTable caption="Audit entries" columns={["Time (UTC)", "Actor", "Action", "Target", "Outcome", "From", "Detail"]} empty={items.length === 0 ? "No entries match." : null}>
+        {items.map((e) => (
+          <tr key={e.id} data-audit={e.action}>
+            <td className="mono small">{e.at.replace("T", " ").slice(0, 19)}</td>
+            <td className="mono small">{e.actor}</td>
+            <td className="mono small">{e.action}</td>
+            <td className="mono small">{e.target ?? "—"}</td>
+            <td className={`outcome-${e.outcome}`}>{e.outcome}</td>
+            <td className="mono small">{e.sourceAddress ?? "—"}</td>
+            <td className="mono small wrap">{e.detail ? JSON.stringify(e.detail) : ""}</td>
+          </tr>
+        ))}
+    </DataTable>
       {nextCursor ? (
         <div className="pager">
           <Link className="button secondary" to={`/audit?${older.toString()}`}>
