@@ -28,7 +28,7 @@ export function DeployHistory({ app, items, canRollback, error }: { app: { name:
           <tr key={d.id} data-deploy={d.commitSha ?? ""}>
             <td className="mono" title={d.commitSha ?? undefined}>
               {d.commitSha ? d.commitSha.slice(0, 12) : "—"}
-              {d.commitSha && d.commitSha === app.commitSha ? <span className="role-tag">current</span> : null}
+              {d.commitSha && d.commitSha === app.commitSha ? <span className="muted small"> (current)</span> : null}
             </td>
             <td className="mono">{d.ref ? `${d.ref}${d.refKind && d.refKind !== "commit" ? ` (${d.refKind})` : ""}` : "—"}</td>
             <td>{d.action}</td>
