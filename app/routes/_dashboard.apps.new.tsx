@@ -28,8 +28,9 @@ export function formToInput(form: FormData): Record<string, unknown> {
     if (typeof v !== "string" || v === "") continue;
     input[key] = key === "port" ? (/^\d{1,6}$/.test(v) ? Number(v) : v) : v;
   }
-  // A checkbox sends "on" when ticked and nothing otherwise; unticked means "as the template says".
-  if (form.get("gitSubmodules") === "on") input.gitSubmodules = true;
+  // A checkbox sends "on" when ticked and nothing otherwise: the dialog always shows it (pre-ticked
+  // by a template that wants submodules), so its state is the operator's choice either way.
+  input.gitSubmodules = form.get("gitSubmodules") === "on";
   return input;
 }
 

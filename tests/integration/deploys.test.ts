@@ -122,8 +122,21 @@ describe("deploy history and rollback through the console", () => {
     expect(latest).toMatchObject({ action: "reinstall", ref: "no-such-branch" });
     expect(latest.error).toContain('gitRef "no-such-branch" is neither a branch nor a tag');
     expect(await page()).toBe("two\n");
-    // a plain rollback still has a successful commit to go to
-    const back = await s.c.mutate("apps.update", { name: NAME, gitRef: null });
-    expect(back.status).toBe(200);
+  });
+
+  it("apps.apply with a tag answers the reinstall it queued; the app stays on the tag", async () => {
+    await s.git.tag(NAME, "v-one", one);
+    await s.git.commit(NAME, { "index.html": "three\n" });
+    const spec = { name: NAME, repository: s.repoUrl(NAME), startCommand: "httpd -f -p $PORT -h /app", port, hostId: s.hostId, gitRef: "v-one" };
+    const r = await s.c.mutate<{ changed: string[]; commandId: string | null }>("apps.apply", spec);
+    expect(r.status).toBe(200);
+    expect(r.body.result!.data.changed).toEqual(["gitRef"]);
+    const cmd = await s.c.db().execute({ sql: "SELECT action FROM commands WHERE id = ?", args: [r.body.result!.data.commandId!] });
+    expect(cmd.rows[0]).toMatchObject({ action: "reinstall" });
+    expect((await ended(r.body.result!.data.commandId!)).state).toBe("done");
+    await atCommit(one);
+    expect((await history())[0]).toMatchObject({ action: "reinstall", commitSha: one, ref: "v-one", refKind: "tag", outcome: "ok" });
+    // the same spec again changes nothing and queues nothing
+    expect((await s.c.mutate<{ changed: string[] }>("apps.apply", spec)).body.result!.data.changed).toEqual([]);
   });
 });

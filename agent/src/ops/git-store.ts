@@ -101,7 +101,8 @@ export class GitStore {
     const ref = req.ref;
     if (ref !== null && SHA.test(ref)) return { kind: "commit", name: ref, commitSha: ref, refspec: ref };
     const patterns = ref === null ? ["HEAD"] : [`refs/tags/${ref}`, `refs/tags/${ref}^{}`, `refs/heads/${ref}`];
-    const out = await this.o.network("ls-remote", ["ls-remote", "--symref", "--", req.url, ...patterns], store, req.signal);
+    // Before the first clone this question is part of cloning (its time limit and messages say "clone").
+    const out = await this.o.network(store ? "ls-remote" : "clone", ["ls-remote", "--symref", "--", req.url, ...patterns], store, req.signal);
     const refs = new Map<string, string>();
     let head: string | null = null;
     for (const line of out.split("\n")) {
