@@ -87,6 +87,27 @@ describe("gitRef: tags and commits stay, branches are followed", () => {
     expect(await readFile(join(fx.root, name, "models", "x.bin"), "utf8")).toBe("weights");
   });
 
+  it("a rollback to a commit the host's store no longer has fetches that commit by its id", async () => {
+    const repo = uniqueName("pruned");
+    const { url, sha: one } = await fx.git.createRepo(repo, page("version one"));
+    const [name, other] = [uniqueName("keep"), uniqueName("other")];
+    const port = await freePort();
+    const spec = fx.spec(name, url, port);
+    await fx.apply(name, "provision", { spec });
+    await fx.git.commit(repo, page("version two"));
+    await fx.apply(name, "reinstall", { spec });
+    const three = await fx.git.commit(repo, page("version three"));
+    expect(await fx.apply(name, "reinstall", { spec })).toMatchObject({ commitSha: three });
+    // another app of the repository comes and goes: its deinstall prunes the store to what apps still name
+    await fx.apply(other, "provision", { spec: fx.spec(other, url, await freePort()) });
+    await fx.apply(other, "deinstall", {});
+
+    const from = fx.git.requests.length;
+    expect(await fx.apply(name, "reinstall", { spec, commitSha: one })).toMatchObject({ commitSha: one });
+    expect(fx.git.fetchedObjects(repo, from)).toBeGreaterThan(0);
+    expect(await waitFor(() => fetchText(port).then((t) => (t.includes("one") ? t : undefined)), { timeoutMs: 10_000 })).toContain("version one");
+  });
+
   it("a ref the repository does not have is a clear error, and nothing is left behind", async () => {
     const repo = uniqueName("noref");
     const { url } = await fx.git.createRepo(repo, page("x"));
