@@ -175,6 +175,16 @@ describe("submodules", () => {
     expect(fx.git.requests.slice(from).some((r) => r.repo === lib)).toBe(false);
   });
 
+  it("a submodule that cannot be fetched fails the deploy naming it", async () => {
+    const repo = uniqueName("gone");
+    const { url, sha } = await fx.git.createRepo(repo, page("gone"));
+    await fx.git.addSubmodule(repo, { name: "gone", path: "gone", url: "../no-such-repository.git", sha });
+    const name = uniqueName("gone");
+    const message = await failure(fx.apply(name, "provision", { spec: fx.spec(name, url, await freePort(), { gitSubmodules: true }) }));
+    expect(message).toContain('git could not fetch submodule "gone" from http://127.0.0.1:');
+    expect(message).not.toContain(fx.stateDir);
+  });
+
   const hostile: [string, string][] = [
     ["local", "file:///etc"],
     ["shell", "ext::sh -c touch% /tmp/dcc-pwned"],

@@ -12,6 +12,7 @@ import { SUBMODULES_MAX, checkSubmodule, type SubmoduleEntry } from "../contract
 import type { Progress } from "../contract/reports";
 import type { RepositoryRules } from "../contract/validation";
 import { OpsError } from "./errors";
+import { ExecError } from "./exec";
 import type { LocalGit } from "./git-store";
 import { removeGitPointer } from "./workspace";
 
@@ -34,6 +35,14 @@ export interface SubmoduleUpdate {
 }
 
 const SHA = /^[0-9a-f]{40,64}$/;
+
+/** git's own fatal/error lines (not the command line, which names the git dir). */
+function gitReason(err: Error): string {
+  if (err instanceof OpsError) return err.message;
+  const text = err instanceof ExecError ? err.output : err.message;
+  const lines = text.split(/[\r\n]+/).map((l) => l.trim()).filter(Boolean);
+  return (lines.filter((l) => /^(fatal|error):/i.test(l)).join(" ") || lines.slice(-2).join(" ") || "git failed").slice(0, 500);
+}
 
 /** `submodule.<name>.<key>` entries of `git config -z --list` output (`key\nvalue\0`…). */
 export function parseGitmodules(listing: string): SubmoduleEntry[] {
@@ -99,7 +108,7 @@ export class Submodules {
         await this.o
           .network("fetch", ["fetch", "--depth", "1", "--no-tags", "--no-recurse-submodules", "--", sub.url, sub.sha], subGitDir, req.signal)
           .catch((err: Error) => {
-            throw new OpsError("FAILED", `git could not fetch submodule ${JSON.stringify(sub.name)} from ${sub.url}: ${err.message.split("\n").slice(-2).join(" ")}`, { cause: err });
+            throw new OpsError("FAILED", `git could not fetch submodule ${JSON.stringify(sub.name)} from ${sub.url}: ${gitReason(err)}`, { cause: err });
           });
       }
       const tree = join(req.workTree, sub.path);
