@@ -32,6 +32,8 @@ export const TemplateFileSchema = z.strictObject({
   image: ImageSchema.optional(),
   keepPaths: z.array(KeepPathSchema).max(32).default([]),
   capAdd: z.array(CapabilitySchema).max(8).default([]),
+  /** Apps from this template fetch the repository's git submodules (checked, one level). */
+  gitSubmodules: z.boolean().default(false),
 });
 export type TemplateFile = z.infer<typeof TemplateFileSchema>;
 
@@ -85,6 +87,7 @@ export async function seedMarketplace(db: Db, dir: string): Promise<number> {
     image: t.image ?? null,
     keepPaths: t.keepPaths,
     capAdd: t.capAdd,
+    gitSubmodules: t.gitSubmodules,
     source: "seed" as const,
     position: i,
   }));
@@ -110,6 +113,7 @@ export async function seedMarketplace(db: Db, dir: string): Promise<number> {
         image: excluded("image"),
         keepPaths: excluded("keep_paths"),
         capAdd: excluded("cap_add"),
+        gitSubmodules: excluded("git_submodules"),
         position: excluded("position"),
         updatedAt: sql`(strftime('%Y-%m-%dT%H:%M:%fZ','now'))`,
       },

@@ -90,7 +90,7 @@ export class Dispatcher implements CommandRunner {
     start: (c, x) => x.ops().then((o) => o.actions.start(c.app, c.params.spec, x)),
     stop: (c, x) => x.ops().then((o) => o.actions.stop(c.app, x)),
     restart: (c, x) => x.ops().then((o) => o.actions.restart(c.app, c.params.spec, x)),
-    reinstall: (c, x) => x.ops().then((o) => o.actions.reinstall(c.params.spec, c.params.clean, x)),
+    reinstall: (c, x) => x.ops().then((o) => o.actions.reinstall(c.params.spec, c.params.clean, x, c.params.commitSha)),
     update: (c, x) => x.ops().then((o) => o.actions.update(c.params.spec, x)),
     deinstall: (c, x) => x.ops().then((o) => o.actions.deinstall(c.app, x, c.params.appId)),
     cancel: (c) => this.cancel(c),

@@ -11,9 +11,9 @@ import { listTemplates, type TemplateDto } from "../services/templates.server";
 
 export const meta: MetaFunction = () => [{ title: "Add app · Docker Control Center" }];
 
-const FIELDS = ["name", "repository", "startCommand", "port", "installCommand", "image"] as const;
+const FIELDS = ["name", "repository", "startCommand", "port", "installCommand", "image", "gitRef"] as const;
 type Field = (typeof FIELDS)[number];
-type Values = Partial<Record<Field | "templateId", string>>;
+type Values = Partial<Record<Field | "templateId" | "gitSubmodules", string>>;
 
 export async function loader({ request, context }: LoaderFunctionArgs) {
   await requireUser(request, context, "operator");
@@ -28,13 +28,16 @@ export function formToInput(form: FormData): Record<string, unknown> {
     if (typeof v !== "string" || v === "") continue;
     input[key] = key === "port" ? (/^\d{1,6}$/.test(v) ? Number(v) : v) : v;
   }
+  // A checkbox sends "on" when ticked and nothing otherwise: the dialog always shows it (pre-ticked
+  // by a template that wants submodules), so its state is the operator's choice either way.
+  input.gitSubmodules = form.get("gitSubmodules") === "on";
   return input;
 }
 
 export async function action({ request, context }: ActionFunctionArgs) {
   const actor = await requireUser(request, context, "operator");
   const form = await request.formData();
-  const values = Object.fromEntries([...FIELDS, "templateId"].map((k) => [k, String(form.get(k) ?? "")])) as Values;
+  const values = Object.fromEntries([...FIELDS, "templateId", "gitSubmodules"].map((k) => [k, String(form.get(k) ?? "")])) as Values;
   try {
     const app = await createApp(context.dcc, actor, formToInput(form));
     return redirect(`/?created=${encodeURIComponent(app.name)}`);
@@ -53,6 +56,7 @@ function fromTemplate(t: TemplateDto | undefined): Values {
     installCommand: t.installCommand ?? "",
     port: String(t.defaultPort),
     image: t.image ?? "",
+    gitSubmodules: t.gitSubmodules ? "on" : "",
   };
 }
 
@@ -138,10 +142,29 @@ export default function AddApp() {
         {field("repository", "Git repository", insecureGit ? "An https:// (or, in this lab, http://) URL." : "An https:// URL to a public repository.", { placeholder: "https://github.com/owner/repo.git", inputMode: "url" })}
         {field("startCommand", "Start command", "Runs in the container with /bin/sh -c, in /app. $PORT holds the app's port.", { placeholder: "python main.py --listen 0.0.0.0 --port ${PORT}" })}
         {field("port", "Port", "The port the app listens on, 1024–65535.", { inputMode: "numeric", placeholder: "7860" })}
-        <details className="advanced" open={Boolean(errors.installCommand || errors.image || values.installCommand || values.image)}>
+        <details className="advanced" open={Boolean(errors.installCommand || errors.image || errors.gitRef || errors.gitSubmodules || values.installCommand || values.image || values.gitRef)}>
           <summary>Advanced</summary>
           {field("installCommand", "Install command", "Optional; runs before the start command on each deploy.", { placeholder: "pip install --user -r requirements.txt" })}
           {field("image", "Image", "Optional base image; the console's default NVIDIA image is used otherwise.", { placeholder: "nvcr.io/nvidia/pytorch:24.10-py3" })}
+          <fieldset className="fieldset git-fieldset" aria-labelledby="git-legend">
+            <legend id="git-legend">Git</legend>
+            {field("gitRef", "Branch, tag or commit", "Optional; the repository's default branch otherwise. A branch is followed by Reinstall; a tag or full commit SHA stays.", { placeholder: "main, v1.10.0 or a 40-character commit SHA", maxLength: 200 })}
+            <div className={`field checkbox-field${errors.gitSubmodules ? " invalid" : ""}`}>
+              <label htmlFor="f-gitSubmodules">
+                <input
+                  id="f-gitSubmodules"
+                  type="checkbox"
+                  name="gitSubmodules"
+                  checked={values.gitSubmodules === "on"}
+                  onChange={(e) => setValues((v) => ({ ...v, gitSubmodules: e.target.checked ? "on" : "" }))}
+                  aria-describedby="h-gitSubmodules"
+                />{" "}
+                Fetch git submodules
+              </label>
+              <small id="h-gitSubmodules" className="hint">One level; every submodule URL must pass the same rules as the repository.</small>
+              {errors.gitSubmodules ? <p className="field-error" data-field="gitSubmodules">Submodules {errors.gitSubmodules}</p> : null}
+            </div>
+          </fieldset>
         </details>
         <div className="form-actions">
           <button type="submit" className="button primary" disabled={busy}>

@@ -1,6 +1,6 @@
 import type { ActionFunctionArgs, LinksFunction, LoaderFunctionArgs, MetaFunction } from "@remix-run/node";
 import { json, redirect } from "@remix-run/node";
-import { Form, Link, useActionData, useLoaderData, useNavigation } from "@remix-run/react";
+import { Form, Link, useActionData, useLoaderData, useNavigation, useRevalidator } from "@remix-run/react";
 import { useEffect, useState } from "react";
 import { AppNameSchema } from "../../agent/src/contract/validation";
 import { AppActions } from "../components/AppActions";
@@ -11,7 +11,10 @@ import { StatusLight } from "../components/StatusLight";
 import { VulnerabilityList } from "../components/Vulnerabilities";
 import { listVulnerabilities, scanStatus } from "../services/scan.server";
 import { useLiveApps, type LiveChange } from "../components/useLiveApps";
-import { requireUser } from "../access.server";
+import { hasRole, requireUser } from "../access.server";
+import { DeployHistory } from "../components/DeployHistory";
+import { RollbackInput, listDeploys, rollbackApp } from "../services/deploys.server";
+import { httpStatusOf } from "../services/errors";
 import { CsrfInput } from "../components/CsrfInput";
 import { findApp } from "../services/apps.server";
 import { composePreview } from "../services/compose-preview.server";
@@ -24,23 +27,35 @@ export const links: LinksFunction = () => [{ rel: "stylesheet", href: appPageSty
 export const meta: MetaFunction<typeof loader> = ({ data }) => [{ title: `${data?.app.name ?? "App"} · Docker Control Center` }];
 
 export async function loader({ params, request, context }: LoaderFunctionArgs) {
-  await requireUser(request, context, "viewer");
+  const actor = await requireUser(request, context, "viewer");
   const name = AppNameSchema.safeParse(params.name);
   const app = name.success ? await findApp(context.dcc.db, name.data) : null;
   if (!app) throw new Response("No app by that name", { status: 404, statusText: "Not Found" });
-  const [timeline, compose, vulns, scan] = await Promise.all([
+  const [timeline, compose, vulns, scan, deploys] = await Promise.all([
     listAppEvents(context.dcc, { name: app.name, limit: 200 }),
     composePreview(context.dcc, app.name),
     listVulnerabilities(context.dcc, app.name),
     scanStatus(context.dcc, app.name),
+    listDeploys(context.dcc, app.name),
   ]);
-  return { app, timeline, compose, vulns, scan };
+  return { app, timeline, compose, vulns, scan, deploys, canOperate: hasRole(actor, "operator") };
 }
 
-/** "Promote to marketplace": the app becomes a template that links back to it. */
+/** "Promote to marketplace" (the app becomes a template that links back to it), or a rollback from the deploy history. */
 export async function action({ params, request, context }: ActionFunctionArgs) {
   const actor = await requireUser(request, context, "operator");
   const form = await request.formData();
+  if (form.get("intent") === "rollback") {
+    const input = RollbackInput.safeParse({ name: params.name, commitSha: form.get("commitSha") });
+    if (!input.success) return json({ rollbackError: "commitSha must be a full commit SHA from the history", error: null, fields: null }, { status: 400 });
+    try {
+      await rollbackApp(context.dcc, actor, input.data);
+      return json({ rollbackError: null, error: null, fields: null });
+    } catch (e) {
+      if (!(e instanceof ServiceError)) throw e;
+      return json({ rollbackError: e.message, error: null, fields: null }, { status: httpStatusOf(e) });
+    }
+  }
   const text = (k: string) => {
     const v = form.get(k);
     return typeof v === "string" && v !== "" ? v : undefined;
@@ -55,7 +70,7 @@ export async function action({ params, request, context }: ActionFunctionArgs) {
     return redirect(`/marketplace#${t.slug}`);
   } catch (e) {
     if (!(e instanceof ServiceError)) throw e;
-    return json({ error: e.message, fields: e.fields }, { status: e.code === "CONFLICT" ? 409 : 400 });
+    return json({ error: e.message, fields: e.fields, rollbackError: null }, { status: e.code === "CONFLICT" ? 409 : 400 });
   }
 }
 
@@ -83,6 +98,7 @@ export default function AppPage() {
     const s = usageSample(data.app.usage, Date.parse(data.app.updatedAt));
     return s ? [s] : [];
   });
+  const revalidator = useRevalidator();
   const { apps } = useLiveApps([data.app], {
     app: data.app.name,
     onChange: (c) => {
@@ -93,6 +109,8 @@ export default function AppPage() {
         return;
       }
       if (c.type === "log") return;
+      // A command's end may add a deploy to the history: read it again.
+      if (c.type === "result") revalidator.revalidate();
       setTimeline((t) => (t.some((x) => x.id === c.id && c.id > 0) ? t : [c, ...t].slice(0, 500)));
     },
   });
@@ -103,6 +121,7 @@ export default function AppPage() {
   const rows: [string, React.ReactNode][] = [
     ["Repository", <span className="mono break">{app.repository}</span>],
     ["Commit", app.commitSha ? <span className="mono">{app.commitSha}</span> : "—"],
+    ["Git ref", <span className="mono">{app.gitRef ?? "default branch"}{app.gitSubmodules ? " · with submodules" : ""}</span>],
     ["Start command", <code className="break">{app.startCommand}</code>],
     ["Install command", app.installCommand ? <code className="break">{app.installCommand}</code> : "—"],
     ["Port", <span className="mono">{app.port}</span>],
@@ -148,6 +167,7 @@ export default function AppPage() {
           ))}
         </dl>
       </section>
+      <DeployHistory app={app} items={data.deploys} canRollback={data.canOperate} error={promoted?.rollbackError} />
       <LogsPanel name={app.name} status={app.status} />
       <section className="panel" aria-labelledby="observe-title">
         <h2 id="observe-title">Health and resources</h2>

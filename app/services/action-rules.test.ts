@@ -19,6 +19,10 @@ describe("decideAction", () => {
     // A reinstall with another `clean` choice is a different request.
     expect(decideAction("reinstall", placed, host, [cmd("reinstall", { clean: true })], { clean: true })).toEqual({ kind: "same", commandId: "c-reinstall" });
     expect(decideAction("reinstall", placed, host, [cmd("reinstall", { clean: true })], { clean: false })).toMatchObject({ kind: "refuse", code: "CONFLICT" });
+    // A rollback is a reinstall pinned to a commit: the same commit coalesces, another is refused as busy.
+    const sha = "a".repeat(40);
+    expect(decideAction("reinstall", placed, host, [cmd("reinstall", { clean: false, commitSha: sha })], { commitSha: sha })).toEqual({ kind: "same", commandId: "c-reinstall" });
+    expect(decideAction("reinstall", placed, host, [cmd("reinstall", { clean: false, commitSha: sha })], {})).toMatchObject({ kind: "refuse", code: "CONFLICT" });
   });
 
   it("a deploy on its way blocks start, restart and reinstall, but not stop or deinstall", () => {

@@ -28,7 +28,7 @@ export function decideAction(
   app: { name: string; placed: boolean },
   host: { revoked: boolean } | null,
   open: OpenCommand[],
-  opts: { clean?: boolean } = {},
+  opts: { clean?: boolean; commitSha?: string } = {},
 ): ActionDecision {
   if (!app.placed) {
     if (verb === "deinstall") return { kind: "remove-record" };
@@ -37,7 +37,9 @@ export function decideAction(
   if (host?.revoked) {
     return { kind: "refuse", code: "PRECONDITION_FAILED", message: "is on a revoked host; only a forced removal (apps.deinstall with force, admin) takes it off" };
   }
-  const same = open.find((c) => c.action === verb && (verb !== "reinstall" || Boolean(c.params.clean) === Boolean(opts.clean)));
+  const same = open.find(
+    (c) => c.action === verb && (verb !== "reinstall" || (Boolean(c.params.clean) === Boolean(opts.clean) && (c.params.commitSha ?? null) === (opts.commitSha ?? null))),
+  );
   if (same) return { kind: "same", commandId: same.id };
   // A deinstall on its way blocks everything; a deploy blocks all but stop and deinstall.
   const blocking = open.find((c) => c.action === "deinstall" || (verb !== "stop" && verb !== "deinstall" && DEPLOYING.includes(c.action)));

@@ -23,7 +23,7 @@ export interface ApplyResult {
 }
 
 /** Fields apps.update can change in place. */
-const UPDATABLE = ["startCommand", "port", "image", "installCommand", "gpu"] as const;
+const UPDATABLE = ["startCommand", "port", "image", "installCommand", "gpu", "gitRef", "gitSubmodules"] as const;
 /** Fields that name where and what the app is; changing them means a new app. */
 const FIXED = ["repository", "templateId", "hostId"] as const;
 
@@ -73,5 +73,6 @@ export async function applyApp(ctx: ConsoleContext, actor: Actor, raw: unknown):
     return { app: await requireApp(ctx.db, row.name), created: false, changed: [], commandId: null };
   }
   const app = await updateApp(ctx, actor, { name: row.name, ...patch });
-  return { app, created: false, changed, commandId: row.hostId ? await newestCommand(ctx, row.id, "update", since) : null };
+  const action = patch.gitRef !== undefined || patch.gitSubmodules !== undefined ? "reinstall" : "update";
+  return { app, created: false, changed, commandId: row.hostId ? await newestCommand(ctx, row.id, action, since) : null };
 }

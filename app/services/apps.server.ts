@@ -11,6 +11,7 @@ import {
   PortSchema,
   type GpuRequirement,
 } from "../../agent/src/contract/validation";
+import { GitRefSchema } from "../../agent/src/contract/git-ref";
 import type { Db } from "../../db/client";
 import { APP_STATUSES, apps, hosts, marketplaceTemplates, type App, type AppStatus, type MarketplaceTemplate } from "../../db/schema";
 import type { Actor, AppChange, ConsoleContext } from "../context.server";
@@ -36,6 +37,10 @@ export const AppCreateInput = z.strictObject({
   image: ImageSchema.optional(),
   installCommand: CommandSchema.optional(),
   gpu: GpuRequirementSchema.optional(),
+  // -- git refs, history and rollback ----------------------------------------------------------
+  gitRef: GitRefSchema.optional(),
+  gitSubmodules: z.boolean({ error: "must be true or false" }).optional(),
+  // -- end git refs ----------------------------------------------------------------------------
 });
 export type AppCreateInput = z.infer<typeof AppCreateInput>;
 
@@ -46,6 +51,9 @@ export const AppUpdateInput = z.strictObject({
   image: ImageSchema.nullable().optional(),
   installCommand: CommandSchema.nullable().optional(),
   gpu: GpuRequirementSchema.optional(),
+  // -- git refs: null goes back to the repository's default branch; a change redeploys the code --
+  gitRef: GitRefSchema.nullable().optional(),
+  gitSubmodules: z.boolean({ error: "must be true or false" }).optional(),
 });
 export type AppUpdateInput = z.infer<typeof AppUpdateInput>;
 
@@ -75,6 +83,9 @@ export interface AppDto {
   phase: string | null;
   lastError: string | null;
   commitSha: string | null;
+  /** Branch, tag or commit the app deploys; null: the repository's default branch. */
+  gitRef: string | null;
+  gitSubmodules: boolean;
   templateId: string | null;
   image: string | null;
   gpu: GpuRequirement | null;
@@ -101,6 +112,8 @@ export function toAppDto(row: App, hostName: string | null = null, hostOnline = 
     phase: row.phase,
     lastError: row.lastError,
     commitSha: row.commitSha,
+    gitRef: row.gitRef ?? null,
+    gitSubmodules: Boolean(row.gitSubmodules),
     templateId: row.templateId,
     image: row.image,
     gpu: row.gpu ?? null,
@@ -171,6 +184,9 @@ export function deploySpecOf(config: Pick<ConsoleContext["config"], "baseImage">
     gpuDevices: row.gpuDevices ?? [],
     capAdd: (tpl?.capAdd ?? []) as DeploySpec["capAdd"],
     keepPaths: tpl?.keepPaths ?? [],
+    // Only when set, so that the specs of apps without them read as before.
+    ...(row.gitRef ? { gitRef: row.gitRef } : {}),
+    ...(row.gitSubmodules ? { gitSubmodules: true } : {}),
   };
 }
 
@@ -186,6 +202,8 @@ export async function updateApp(ctx: ConsoleContext, actor: Actor, raw: unknown)
     image: input.image === undefined ? row.image : input.image,
     installCommand: input.installCommand === undefined ? row.installCommand : input.installCommand,
     gpu: input.gpu ?? row.gpu ?? undefined,
+    gitRef: input.gitRef === undefined ? row.gitRef : input.gitRef,
+    gitSubmodules: input.gitSubmodules ?? row.gitSubmodules,
   };
   const changed = Object.fromEntries(
     Object.entries(next).filter(([k, v]) => JSON.stringify(v ?? null) !== JSON.stringify((row as Record<string, unknown>)[k] ?? null)),
@@ -214,9 +232,11 @@ export async function updateApp(ctx: ConsoleContext, actor: Actor, raw: unknown)
         .returning();
       if (changed.gpu !== undefined) await holdGpus(tx, row.id, row.hostId, gpuDevices);
       if (row.hostId) {
-        const params = { spec: await buildDeploySpec(ctx, updated) };
-        await enqueueCommand(tx, actor, { hostId: row.hostId, appId: row.id, appName: row.name, action: "update", params }, ctx.metrics);
-        const change = await writeAppState(tx, updated, queuedState("update", host?.online ?? false, row.status), { type: "action", data: { action: "update" } });
+        // Another ref or submodule choice means other code: a reinstall fetches it (untracked files kept).
+        const action = changed.gitRef !== undefined || changed.gitSubmodules !== undefined ? "reinstall" : "update";
+        const params = { spec: await buildDeploySpec(ctx, updated), ...(action === "reinstall" ? { clean: false } : {}) };
+        await enqueueCommand(tx, actor, { hostId: row.hostId, appId: row.id, appName: row.name, action, params }, ctx.metrics);
+        const change = await writeAppState(tx, updated, queuedState(action, host?.online ?? false, row.status), { type: "action", data: { action } });
         if (change) changes.push(change);
       }
       changes.push(await recordEvent(tx, { appId: row.id, appName: row.name, type: "updated", data: { changed: Object.keys(changed) } }));

@@ -4,7 +4,8 @@
 // app-status.server.ts's rule.
 import { and, eq, inArray, isNotNull, lt } from "drizzle-orm";
 import type { Progress, StatusReport } from "../../agent/src/contract/reports";
-import { apps, commands, hosts, marketplaceTemplates } from "../../db/schema";
+import { apps, commands, deploys, hosts, marketplaceTemplates } from "../../db/schema";
+import { recordDeploy } from "./deploys.server";
 import type { AppChange, ConsoleContext } from "../context.server";
 import { answeredState, restoredState, writeAppState } from "./app-status.server";
 import { recordCleanupOutcome } from "./cleanup.server";
@@ -109,8 +110,10 @@ export async function commandFinished(ctx: Ctx, hostId: string, r: CommandAnswer
     if (!app) return "applied";
     const base = { commandId: cmd.id, action: cmd.action, ok: r.ok };
 
+    await recordDeploy(tx, cmd, r);
     if (r.ok && cmd.action === "deinstall") {
       await tx.update(marketplaceTemplates).set({ originAppId: null }).where(eq(marketplaceTemplates.originAppId, app.id));
+      await tx.delete(deploys).where(eq(deploys.appId, app.id));
       await tx.delete(apps).where(eq(apps.id, app.id));
       changes.push(await recordEvent(tx, { appId: app.id, appName: app.name, type: "deleted", data: base }));
       return "applied";

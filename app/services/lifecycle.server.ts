@@ -5,7 +5,7 @@
 import { and, desc, eq, inArray } from "drizzle-orm";
 import { z } from "zod";
 import { AppNameSchema } from "../../agent/src/contract/validation";
-import { appEvents, apps, commands, hosts, marketplaceTemplates, type App } from "../../db/schema";
+import { appEvents, apps, commands, deploys, hosts, marketplaceTemplates, type App } from "../../db/schema";
 import type { Actor, AppChange, ConsoleContext } from "../context.server";
 import { CANCELLABLE, decideAction, type ActionVerb } from "./action-rules";
 import { queuedState, restoredState, writeAppState } from "./app-status.server";
@@ -55,6 +55,7 @@ async function removeRecord(ctx: ConsoleContext, actor: Actor, row: App, opts: {
       .set({ state: "failed", finishedAt: new Date().toISOString(), error: why })
       .where(and(eq(commands.appId, row.id), inArray(commands.state, ["pending", "delivered"])));
     await tx.update(marketplaceTemplates).set({ originAppId: null }).where(eq(marketplaceTemplates.originAppId, row.id));
+    await tx.delete(deploys).where(eq(deploys.appId, row.id));
     await tx.delete(apps).where(eq(apps.id, row.id));
     if (opts.leftovers && row.hostId) {
       cleanupId = await enqueueCommand(tx, actor, { hostId: row.hostId, appId: row.id, appName: row.name, action: "deinstall", params: { appId: row.id } }, ctx.metrics);
@@ -125,7 +126,8 @@ export async function runLifecycle(
   actor: Actor,
   verb: LifecycleVerb,
   name: string,
-  opts: { clean?: boolean } = {},
+  /** `commitSha` (a reinstall only): a rollback to that commit (deploys.server.ts checks it). */
+  opts: { clean?: boolean; commitSha?: string } = {},
 ): Promise<LifecycleResult> {
   const [row] = await ctx.db.select().from(apps).where(eq(apps.name, name));
   if (!row) throw ServiceError.field("NOT_FOUND", "name", `does not name an existing app (${name})`);
@@ -148,6 +150,7 @@ export async function runLifecycle(
 
   const params: Record<string, unknown> = WITH_SPEC.has(verb) ? { spec: await buildDeploySpec(ctx, row) } : {};
   if (verb === "reinstall") params.clean = Boolean(opts.clean);
+  if (verb === "reinstall" && opts.commitSha) params.commitSha = opts.commitSha;
   const state = queuedState(verb, !queued);
   const changes: AppChange[] = [];
   let commandId = "";
@@ -155,7 +158,12 @@ export async function runLifecycle(
     commandId = await enqueueCommand(tx, actor, { hostId, appId: row.id, appName: row.name, action: verb, params }, ctx.metrics);
     const change = await writeAppState(tx, row, state, { type: "action", data: { action: verb, ...state } });
     if (change) changes.push(change);
-    await recordAudit(tx, actor, { action: `app.${verb}`, target: row.name, detail: { commandId, ...(verb === "reinstall" ? { clean: Boolean(opts.clean) } : {}) } });
+    const rollback = verb === "reinstall" && opts.commitSha;
+    await recordAudit(tx, actor, {
+      action: rollback ? "app.rollback" : `app.${verb}`,
+      target: row.name,
+      detail: { commandId, ...(verb === "reinstall" ? { clean: Boolean(opts.clean) } : {}), ...(rollback ? { commitSha: opts.commitSha } : {}) },
+    });
   });
   publishAll(ctx, changes);
   ctx.dispatcher.kick(hostId);

@@ -125,6 +125,8 @@ export async function registerApp(ctx: ConsoleContext, actor: Actor, raw: unknow
           gpu: spec.gpu ?? null,
           gpuDevices,
           templateId: tpl?.slug ?? null,
+          gitRef: input.gitRef ?? null,
+          gitSubmodules: input.gitSubmodules ?? tpl?.gitSubmodules ?? false,
           hostId,
           status: initial.status ?? "STOPPED",
           phase: initial.phase ?? null,

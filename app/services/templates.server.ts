@@ -21,6 +21,8 @@ export interface TemplateDto {
   image: string | null;
   keepPaths: string[];
   capAdd: string[];
+  /** Apps from this template fetch the repository's submodules. */
+  gitSubmodules: boolean;
   source: "seed" | "promoted";
   originAppId: string | null;
   /** Name of the app a promoted template came from, while that app exists. */
@@ -44,6 +46,7 @@ export function toTemplateDto(t: MarketplaceTemplate, originApp: string | null =
     image: t.image,
     keepPaths: t.keepPaths,
     capAdd: t.capAdd,
+    gitSubmodules: Boolean(t.gitSubmodules),
     source: t.source,
     originAppId: t.originAppId,
     originApp,
@@ -102,6 +105,7 @@ export async function promoteApp(ctx: ConsoleContext, actor: Actor, input: z.inf
       image: app.image ?? base?.image ?? null,
       keepPaths: base?.keepPaths ?? [],
       capAdd: base?.capAdd ?? [],
+      gitSubmodules: app.gitSubmodules,
       originAppId: app.id,
       source: "promoted",
     });

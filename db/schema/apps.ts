@@ -28,6 +28,12 @@ export const apps = sqliteTable(
     phase: text("phase"),
     lastError: text("last_error"),
     commitSha: text("commit_sha"),
+    // -- git refs, history and rollback --------------------------------------------------------
+    /** Branch, tag or full commit SHA to deploy; null: the repository's default branch. */
+    gitRef: text("git_ref"),
+    /** Fetch the repository's submodules (checked, one level). */
+    gitSubmodules: integer("git_submodules", { mode: "boolean" }).notNull().default(false),
+    // -- end git refs --------------------------------------------------------------------------
     usage: text("usage", { mode: "json" }).$type<Record<string, number>>(),
     /**
      * The agent's last observation of the app (status, health, phase, lastError, at). The console

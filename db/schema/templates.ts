@@ -23,6 +23,8 @@ export const marketplaceTemplates = sqliteTable(
     image: text("image"),
     keepPaths: text("keep_paths", { mode: "json" }).$type<string[]>().notNull().default(sql`'[]'`),
     capAdd: text("cap_add", { mode: "json" }).$type<string[]>().notNull().default(sql`'[]'`),
+    /** Apps from this template fetch the repository's submodules (git refs block). */
+    gitSubmodules: integer("git_submodules", { mode: "boolean" }).notNull().default(false),
     homepage: text("homepage"),
     /** The app this template was promoted from; cleared (not the template) when that app goes. */
     originAppId: text("origin_app_id").references(() => apps.id, { onDelete: "set null" }),

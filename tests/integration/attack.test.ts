@@ -211,6 +211,54 @@ function buildCases(): void {
   for (const v of ["1", -5, 1e9, 1.5, null]) add("hosts.ping", "delayMs", show(v), { id: s.hostId, delayMs: v });
   for (const v of [5, ["x"], "x".repeat(201)]) add("hosts.ping", "echo", show(v), { id: s.hostId, echo: v });
   add("hosts.ping", "action", "extra field", { id: s.hostId, action: "deinstall" });
+
+  // -- git refs, history and rollback: gitRef / gitSubmodules / apps.rollback commitSha --------
+  const refs: unknown[] = [
+    "-x",
+    `--upload-pack=touch ${CANARY}`,
+    "-oProxyCommand=x",
+    "a..b",
+    "a\u0000b",
+    "main\n",
+    `main\ntouch ${CANARY}`,
+    `$(touch ${CANARY})`,
+    `\`touch ${CANARY}\``,
+    "a".repeat(201),
+    "a".repeat(100_000),
+    "a:b",
+    "+refs/heads/x:refs/heads/y",
+    "refs/heads/main",
+    "HEAD",
+    "a b",
+    "a~1",
+    "a^{}",
+    "a@{1}",
+    "a*",
+    "a/.hidden",
+    "a.lock",
+    "/a",
+    "a/",
+    "a//b",
+    "a.",
+    "ｍａｉｎ",
+    "A".repeat(40),
+    "",
+    42,
+    ["main"],
+    {},
+    true,
+  ];
+  for (const v of [...refs, null]) add("apps.create", "gitRef", show(v), withField("gitRef", v));
+  for (const v of refs) add("apps.update", "gitRef", show(v), update({ gitRef: v }));
+  for (const v of ["true", 1, null, {}, [true]]) add("apps.create", "gitSubmodules", show(v), withField("gitSubmodules", v));
+  for (const v of ["true", 1, null, {}]) add("apps.update", "gitSubmodules", show(v), update({ gitSubmodules: v }));
+  const shas: unknown[] = ["-x", `--upload-pack=touch ${CANARY}`, "a..b", `$(touch ${CANARY})`, "a".repeat(39), "a".repeat(41), "A".repeat(40), "g".repeat(40), `${"a".repeat(39)}\n`, `${"a".repeat(39)}\u0000`, "a".repeat(100_000), "main", "", 42, null, ["a".repeat(40)]];
+  for (const v of shas) add("apps.rollback", "commitSha", show(v), { name: VICTIM, commitSha: v });
+  add("apps.rollback", "commitSha", "a commit this app never deployed", { name: VICTIM, commitSha: "0".repeat(40) });
+  for (const v of [`$(touch ${CANARY})`, "../victim", "-p", "", null]) add("apps.rollback", "name", show(v), { name: v });
+  add("apps.rollback", "clean", "extra field", { name: VICTIM, commitSha: "0".repeat(40), clean: true });
+  for (const v of ["../../etc", `$(touch ${CANARY})`, "-p"]) add("apps.deploys", "name", show(v), { name: v });
+  // -- end git refs ---------------------------------------------------------------------------
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -231,9 +279,9 @@ async function snapshot(): Promise<Record<string, unknown>> {
   const one = async (sql: string) => (await db.execute(sql)).rows.map((r) => ({ ...r }));
   return {
     counts: await one(
-      "SELECT (SELECT count(*) FROM apps) AS apps, (SELECT count(*) FROM commands) AS commands, (SELECT count(*) FROM marketplace_templates) AS templates, (SELECT count(*) FROM enrollments) AS enrollments, (SELECT count(*) FROM hosts) AS hosts",
+      "SELECT (SELECT count(*) FROM apps) AS apps, (SELECT count(*) FROM commands) AS commands, (SELECT count(*) FROM marketplace_templates) AS templates, (SELECT count(*) FROM enrollments) AS enrollments, (SELECT count(*) FROM hosts) AS hosts, (SELECT count(*) FROM deploys) AS deploys",
     ),
-    apps: await one("SELECT name, repository, start_command, install_command, port, image, gpu, gpu_devices, host_id, template_id, commit_sha FROM apps ORDER BY name"),
+    apps: await one("SELECT name, repository, start_command, install_command, port, image, gpu, gpu_devices, host_id, template_id, commit_sha, git_ref, git_submodules FROM apps ORDER BY name"),
     hosts: await one("SELECT id, name, revoked_at FROM hosts ORDER BY id"),
     workspaces: await workspaceDirs(s.workspaceRoot),
     beside: await workspaceDirs(join(s.workspaceRoot, "..")),
@@ -273,6 +321,7 @@ describe("hostile input through every field is refused with a 4xx naming the fie
     for (const f of ["name", "startCommand", "installCommand", "port", "image", "gpu", "repository"]) expect(covered).toContain(`apps.update ${f}`);
     for (const v of ["start", "stop", "restart", "reinstall", "deinstall", "cancel"]) expect(covered).toContain(`apps.${v} name`);
     expect(covered).toContain("apps.deinstall force");
+    for (const f of ["apps.create gitRef", "apps.update gitRef", "apps.create gitSubmodules", "apps.update gitSubmodules", "apps.rollback commitSha", "apps.rollback name"]) expect(covered).toContain(f);
     for (const f of ["name", "slug", "title", "summary"]) expect(covered).toContain(`templates.promote ${f}`);
     for (const p of ["get id", "update id", "update name", "revoke id", "ping id", "createEnrollment name"]) expect(covered).toContain(`hosts.${p}`);
     expect(cases.length).toBeGreaterThan(300);
@@ -281,7 +330,7 @@ describe("hostile input through every field is refused with a 4xx naming the fie
   it("refuses every case", async () => {
     const failures: string[] = [];
     for (const k of cases) {
-      const call = k.proc === "hosts.get" || k.proc === "apps.timeline" ? s.c.query : s.c.mutate;
+      const call = k.proc === "hosts.get" || k.proc === "apps.timeline" || k.proc === "apps.deploys" ? s.c.query : s.c.mutate;
       const r = await call(k.proc, k.input);
       const err = r.body.error;
       const problems: string[] = [];

@@ -28,6 +28,8 @@ const MIN_ROLE: Record<string, Role> = {
   "apps.reinstall": "operator",
   "apps.deinstall": "operator",
   "apps.cancel": "operator",
+  "apps.deploys": "viewer",
+  "apps.rollback": "operator",
   "templates.list": "viewer",
   "templates.get": "viewer",
   "templates.promote": "operator",

@@ -41,6 +41,12 @@ export interface GitServer {
   commit(name: string, files: Record<string, string>, message?: string): Promise<string>;
   /** SHA of refs/heads/main in the bare repo. */
   headSha(name: string): Promise<string>;
+  /** An annotated tag `tag` on the newest commit of `main` (or on `sha`), pushed; returns the commit. */
+  tag(name: string, tag: string, sha?: string): Promise<string>;
+  /** Adds a gitlink `path` → `sha` (of `url`) and a .gitmodules entry in a new commit on `main`. */
+  addSubmodule(name: string, sub: { name: string; path: string; url: string; sha: string }): Promise<string>;
+  /** Requests for `/redirect/<anything>` answer 301 to `${location}<anything>` (another host). */
+  redirectTo(location: string | null): void;
   /** Stop serving and delete every repository. */
   close(): Promise<void>;
 }
@@ -112,8 +118,13 @@ function parseCgiHead(buf: Buffer): { status: number; headers: Record<string, st
   return { status, headers, bodyStart: end + sepLen };
 }
 
-function handle(root: string, req: IncomingMessage, res: ServerResponse, log: GitRequest[]): void {
+function handle(root: string, req: IncomingMessage, res: ServerResponse, log: GitRequest[], redirect: string | null): void {
   const url = new URL(req.url ?? "/", "http://localhost");
+  if (redirect !== null && url.pathname.startsWith("/redirect/")) {
+    log.push({ repo: "", method: req.method ?? "GET", endpoint: url.pathname, command: "redirect", bytes: 0, objects: 0 });
+    res.writeHead(301, { Location: `${redirect}${url.pathname.slice("/redirect/".length)}${url.search}` }).end();
+    return;
+  }
   let pathInfo: string;
   try {
     pathInfo = decodeURIComponent(url.pathname);
@@ -211,7 +222,8 @@ export async function startGitServer(): Promise<GitServer> {
   await mkdir(work);
 
   const requests: GitRequest[] = [];
-  const server: Server = createServer((req, res) => handle(root, req, res, requests));
+  let redirect: string | null = null;
+  const server: Server = createServer((req, res) => handle(root, req, res, requests, redirect));
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(0, "127.0.0.1", () => resolve());
@@ -249,6 +261,8 @@ export async function startGitServer(): Promise<GitServer> {
       const bare = barePath(name);
       await git(["init", "-q", "--bare", "--initial-branch=main", bare]);
       await git(["--git-dir", bare, "symbolic-ref", "HEAD", "refs/heads/main"]);
+      // Fetching one commit by its id (a rollback to a commit the host no longer has), as forges allow.
+      await git(["--git-dir", bare, "config", "uploadpack.allowAnySHA1InWant", "true"]);
       await git(["init", "-q", "--initial-branch=main", workPath(name)]);
       const sha = await commitAndPush(name, files, "Initial commit");
       return { url: `${url}/${name}.git`, sha };
@@ -260,6 +274,28 @@ export async function startGitServer(): Promise<GitServer> {
     async headSha(name) {
       check(name);
       return git(["--git-dir", barePath(name), "rev-parse", "refs/heads/main"]);
+    },
+    async tag(name, tag, sha) {
+      check(name);
+      const dir = workPath(name);
+      await git([...AUTHOR, "tag", "-a", "-m", tag, "--", tag, sha ?? "HEAD"], dir);
+      await git(["push", "-q", barePath(name), `refs/tags/${tag}`], dir);
+      return git(["rev-parse", `${tag}^{commit}`], dir);
+    },
+    async addSubmodule(name, sub) {
+      check(name);
+      const dir = workPath(name);
+      await mkdir(join(dir, sub.path), { recursive: true }); // an unpopulated submodule: later `add -A` keeps the gitlink
+      await git(["update-index", "--add", "--cacheinfo", `160000,${sub.sha},${sub.path}`], dir);
+      await git(["config", "--file", ".gitmodules", `submodule.${sub.name}.path`, sub.path], dir);
+      await git(["config", "--file", ".gitmodules", `submodule.${sub.name}.url`, sub.url], dir);
+      await git(["add", ".gitmodules"], dir);
+      await git([...AUTHOR, "commit", "-q", "-m", `submodule ${sub.name}`], dir);
+      await git(["push", "-q", barePath(name), "HEAD:refs/heads/main"], dir);
+      return git(["rev-parse", "HEAD"], dir);
+    },
+    redirectTo(location) {
+      redirect = location;
     },
     async close() {
       await new Promise<void>((resolve) => {

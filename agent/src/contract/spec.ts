@@ -11,6 +11,9 @@ import {
   repositorySchema,
   type RepositoryRules,
 } from "./validation";
+// -- git refs, history and rollback ------------------------------------------------------------
+import { CommitShaSchema, GitRefSchema } from "./git-ref";
+// -- end git refs ------------------------------------------------------------------------------
 
 export const LIFECYCLE_ACTIONS = ["provision", "start", "stop", "restart", "reinstall", "update", "deinstall"] as const;
 export type LifecycleAction = (typeof LIFECYCLE_ACTIONS)[number];
@@ -29,6 +32,12 @@ export function deploySpecSchema(rules: RepositoryRules) {
     gpuDevices: z.array(z.string().regex(/^\d{1,3}$/)).max(16),
     capAdd: z.array(CapabilitySchema).max(8),
     keepPaths: z.array(KeepPathSchema).max(32),
+    // -- git refs, history and rollback --------------------------------------------------------
+    /** Branch, tag or full commit SHA to deploy; null or absent: the remote's default branch. */
+    gitRef: GitRefSchema.nullable().optional(),
+    /** Fetch the repository's submodules (one level, each URL checked like the repository's). */
+    gitSubmodules: z.boolean().optional(),
+    // -- end git refs --------------------------------------------------------------------------
   });
 }
 export type DeploySpec = z.infer<ReturnType<typeof deploySpecSchema>>;
@@ -39,7 +48,8 @@ export function actionParamsSchema(rules: RepositoryRules) {
   return {
     provision: z.strictObject({ spec }),
     update: z.strictObject({ spec }),
-    reinstall: z.strictObject({ spec, clean: z.boolean().default(false) }),
+    // `commitSha`: a rollback, this exact (earlier deployed) commit instead of the ref's newest.
+    reinstall: z.strictObject({ spec, clean: z.boolean().default(false), commitSha: CommitShaSchema.optional() }),
     // start and restart carry the spec so an app that is not installed on the host (first deploy
     // failed, workspace lost) is deployed instead of refused: every action recovers every state.
     start: z.strictObject({ spec: spec.optional() }),

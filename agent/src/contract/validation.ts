@@ -96,7 +96,9 @@ function ipv4Parts(host: string): number[] | null {
   return host.split(".").map(Number);
 }
 
-const isForbiddenV4 = (v4: number[]) => (v4[0] === 169 && v4[1] === 254) || v4[0] === 0 || v4.every((n) => n === 255);
+// 100.100.100.200 is Alibaba Cloud's metadata service (inside the otherwise private 100.64/10).
+const isForbiddenV4 = (v4: number[]) =>
+  (v4[0] === 169 && v4[1] === 254) || v4[0] === 0 || v4.every((n) => n === 255) || v4.join(".") === "100.100.100.200";
 
 /**
  * The IPv4 address an IPv6 literal carries: IPv4-mapped (::ffff:a.b.c.d), IPv4-compatible
@@ -112,7 +114,7 @@ function embeddedIpv4(h: string): number[] | null {
 }
 
 /** Addresses refused in every mode: link-local (cloud metadata lives there) and unspecified. */
-function isForbiddenAddress(host: string): boolean {
+export function isForbiddenAddress(host: string): boolean {
   const v4 = ipv4Parts(host);
   if (v4) return isForbiddenV4(v4);
   if (isIP(host) === 6) {
@@ -125,7 +127,7 @@ function isForbiddenAddress(host: string): boolean {
   return false;
 }
 
-function isLocalOrPrivate(host: string): boolean {
+export function isLocalOrPrivate(host: string): boolean {
   if (host === "localhost" || host.endsWith(".localhost")) return true;
   const v4 = ipv4Parts(host);
   if (v4) {

@@ -7,12 +7,12 @@
 import type { DeploySpec } from "../contract/spec";
 import { composeFailure, type ComposeOps } from "./compose";
 import type { ContainerOps } from "./containers";
-import { Deployer, failureOf, type ActionContext, type ActionResult } from "./deploy";
+import { Deployer, failureOf, refOf, type ActionContext, type ActionResult } from "./deploy";
 import { OpsError, checkAborted, errorMessage } from "./errors";
 import { gitFailure, type GitOps } from "./git";
 import type { InstallRunner } from "./install";
 import type { AppObserver, OpsLog } from "./observer";
-import { sameSpec, type AppRecord, type AppRecords } from "./app-records";
+import { refToFollow, sameSpec, type AppRecord, type AppRecords } from "./app-records";
 import { assertPortFree, exists, type Steps } from "./steps";
 import type { AppPaths, Layout } from "./workspace";
 
@@ -112,9 +112,9 @@ export class AppActions {
    * install and recreate. A failure after the stop checks the previous commit out again, puts the
    * previous compose file back and starts it as it was.
    */
-  async reinstall(spec: DeploySpec, clean: boolean, ctx: ActionContext): Promise<ActionResult> {
+  async reinstall(spec: DeploySpec, clean: boolean, ctx: ActionContext, pin?: string): Promise<ActionResult> {
     const installed = await this.installed(spec.name, spec);
-    if (!installed) return this.deployer.deploy(spec, ctx, clean);
+    if (!installed) return this.deployer.deploy(spec, ctx, clean, pin);
     const { record, paths } = installed;
     const { observer, git, steps, compose } = this.o;
     const { signal, progress } = ctx;
@@ -126,8 +126,9 @@ export class AppActions {
     try {
       await steps.ensureImage(spec.image, progress, signal);
       if (spec.port !== previous.spec.port) await assertPortFree(spec.port);
+      // A rollback (`pin`) fetches that commit only when the host lacks it; the app's ref stays as it was.
       const fetched = await git
-        .fetch({ url: spec.repository, gitDir: paths.gitDir, workTree: paths.workspace, branch: record.branch!, onProgress: progress, signal })
+        .fetch({ url: spec.repository, gitDir: paths.gitDir, workTree: paths.workspace, ref: pin ?? refToFollow(spec, record), onProgress: progress, signal })
         .catch((err) => Promise.reject(gitFailure(err, spec.repository)));
       checkAborted(signal);
       observer.phase(spec.name, "checkout");
@@ -140,7 +141,7 @@ export class AppActions {
         await steps.stopApp(spec.name, signal).catch((err) => Promise.reject(composeFailure(err, previous.spec)));
       }
       const { commitSha } = await git
-        .checkout({ gitDir: paths.gitDir, workTree: paths.workspace, branch: record.branch!, clean, keepPaths: spec.keepPaths, onProgress: progress, signal })
+        .checkout({ gitDir: paths.gitDir, workTree: paths.workspace, commit: fetched.commitSha, clean, keepPaths: spec.keepPaths, submodulesOf: spec.gitSubmodules ? spec.repository : undefined, onProgress: progress, signal })
         .catch((err) => Promise.reject(gitFailure(err, spec.repository)));
       await steps.handOver(paths.workspace);
       observer.setCommit(spec.name, commitSha);
@@ -153,6 +154,7 @@ export class AppActions {
       checkAborted(signal);
       record.spec = spec;
       record.commitSha = commitSha;
+      if (!pin) Object.assign(record, { branch: fetched.branch, refKind: fetched.refKind, gitRef: spec.gitRef ?? null });
       await this.o.records.save(record);
     } catch (err) {
       const failure = failureOf(err, signal);
@@ -161,7 +163,7 @@ export class AppActions {
       throw err;
     }
     await observer.settle(spec.name);
-    return { commitSha: record.commitSha ?? undefined, message: `reinstalled at ${record.commitSha?.slice(0, 12)}` };
+    return { commitSha: record.commitSha ?? undefined, ...refOf(record), message: `${pin ? "rolled back to" : "reinstalled at"} ${record.commitSha?.slice(0, 12)}` };
   }
 
   /** New settings by recreating the container; one that was not running is recreated, not started. */
@@ -257,7 +259,8 @@ export class AppActions {
     try {
       observer.phase(app, "rollback");
       if (resetTree) {
-        await git.checkout({ gitDir: paths.gitDir, workTree: paths.workspace, branch: record.branch!, commit: previous.commitSha, clean: false, keepPaths: [], onProgress: NO_PROGRESS });
+        const submodulesOf = previous.spec.gitSubmodules ? previous.spec.repository : undefined;
+        await git.checkout({ gitDir: paths.gitDir, workTree: paths.workspace, commit: previous.commitSha, clean: false, keepPaths: [], submodulesOf, onProgress: NO_PROGRESS });
         await steps.handOver(paths.workspace);
         observer.setCommit(app, previous.commitSha);
       }

@@ -6,11 +6,17 @@ import { join } from "node:path";
 import { z } from "zod";
 import { deploySpecSchema, type DeploySpec } from "../contract/spec";
 import type { RepositoryRules } from "../contract/validation";
+import type { RefKind } from "./git-store";
 
 export interface AppRecord {
   spec: DeploySpec;
   commitSha: string | null;
+  /** The branch or tag the work tree follows (for a commit pin: the SHA); null before the first clone. */
   branch: string | null;
+  /** What `branch` is: a branch is followed by reinstalls, a tag or commit stays. Absent: a branch. */
+  refKind?: RefKind | null;
+  /** The gitRef the app asked for when `branch` was resolved; null: the remote's default branch. */
+  gitRef?: string | null;
   /** False while a provision is in progress (or was cut short). */
   provisioned: boolean;
   /** Why the last deploy of an app that is not provisioned failed (kept across agent restarts). */
@@ -23,6 +29,8 @@ function recordSchema(rules: RepositoryRules) {
     spec: deploySpecSchema(rules),
     commitSha: z.string().regex(/^[0-9a-f]{40,64}$/).nullable(),
     branch: z.string().max(200).nullable(),
+    refKind: z.enum(["branch", "tag", "commit"]).nullable().optional(),
+    gitRef: z.string().max(200).nullable().optional(),
     provisioned: z.boolean(),
     lastError: z.string().max(4000).nullable().optional(),
     updatedAt: z.string(),
@@ -73,6 +81,15 @@ export class AppStore {
     const entries = await readdir(this.dir).catch(() => [] as string[]);
     return entries.filter((e) => e.endsWith(".json")).map((e) => e.slice(0, -".json".length));
   }
+}
+
+/**
+ * The ref a fetch follows: the spec's gitRef; without one, the branch the app was first cloned
+ * from (the remote's default then), unless the app was pinned before (then the remote's default now).
+ */
+export function refToFollow(spec: DeploySpec, record: AppRecord): string | null {
+  if (spec.gitRef) return spec.gitRef;
+  return record.gitRef || record.refKind === "tag" || record.refKind === "commit" ? null : record.branch;
 }
 
 /** Key-order-independent comparison of two specs. */

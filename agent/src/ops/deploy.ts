@@ -10,7 +10,7 @@ import { OpsError, checkAborted, errorMessage } from "./errors";
 import { gitFailure, type GitOps } from "./git";
 import type { InstallRunner } from "./install";
 import type { AppObserver, OpsLog } from "./observer";
-import type { AppRecord, AppRecords } from "./app-records";
+import { refToFollow, type AppRecord, type AppRecords } from "./app-records";
 import { assertPortFree, dirEntries, exists, gitDirReady, type Steps } from "./steps";
 import { removeTree, type AppPaths, type Layout } from "./workspace";
 
@@ -36,6 +36,11 @@ export interface DeployerOptions {
   log: OpsLog;
 }
 
+/** The ref an action's result names (the console's deploy history records it). */
+export function refOf(record: AppRecord): { ref?: string; refKind?: string } {
+  return record.branch ? { ref: record.branch, refKind: record.refKind ?? "branch" } : {};
+}
+
 /** The failure as the operator should read it: the abort's reason when the action was stopped. */
 export function failureOf(err: unknown, signal: AbortSignal): string {
   if (signal.aborted) return signal.reason instanceof Error ? signal.reason.message : "cancelled";
@@ -53,7 +58,8 @@ export class Deployer {
     return !(await exists(paths.workspace)) || !(await gitDirReady(paths));
   }
 
-  async deploy(spec: DeploySpec, ctx: ActionContext, clean = false): Promise<ActionResult> {
+  /** `pin`: deploy this exact commit (a rollback) rather than the newest of the app's ref. */
+  async deploy(spec: DeploySpec, ctx: ActionContext, clean = false, pin?: string): Promise<ActionResult> {
     const { records, observer, git, steps, layout } = this.o;
     const { signal, progress } = ctx;
     const name = spec.name;
@@ -101,26 +107,37 @@ export class Deployer {
           .then(() => void (imageReady = true))
           .catch(failFast);
         image.catch(() => {});
+        const submodulesOf = spec.gitSubmodules ? spec.repository : undefined;
+        const gitStep = <T,>(p: Promise<T>) => p.catch((err) => failFast(gitFailure(err, spec.repository)));
+        let target: string;
+        // A fresh clone is already at its commit; a reused one (or a pin) is checked out below.
+        let checkout = cloned;
         if (cloned) {
           observer.phase(name, "fetch");
-          await git
-            .fetch({ url: spec.repository, gitDir: paths.gitDir, workTree: paths.workspace, branch: record.branch!, onProgress: progress, signal: both.signal })
-            .catch((err) => failFast(gitFailure(err, spec.repository)));
-          observer.phase(name, "checkout");
-          const { commitSha } = await git
-            .checkout({ gitDir: paths.gitDir, workTree: paths.workspace, branch: record.branch!, clean, keepPaths: spec.keepPaths, onProgress: progress, signal: both.signal })
-            .catch((err) => failFast(gitFailure(err, spec.repository)));
-          record.commitSha = commitSha;
+          const fetched = await gitStep(
+            git.fetch({ url: spec.repository, gitDir: paths.gitDir, workTree: paths.workspace, ref: pin ?? refToFollow(spec, record), onProgress: progress, signal: both.signal }),
+          );
+          if (!pin) Object.assign(record, { branch: fetched.branch, refKind: fetched.refKind, gitRef: spec.gitRef ?? null });
+          target = fetched.commitSha;
         } else {
           observer.phase(name, "clone");
           await removeTree(paths.gitDir);
           if (ownWorkTree) await removeTree(paths.workspace);
-          const result = await git
-            .clone({ url: spec.repository, gitDir: paths.gitDir, workTree: paths.workspace, onProgress: progress, signal: both.signal })
-            .catch((err) => failFast(gitFailure(err, spec.repository)));
-          record.commitSha = result.commitSha;
-          record.branch = result.branch;
+          const result = await gitStep(
+            git.clone({ url: spec.repository, gitDir: paths.gitDir, workTree: paths.workspace, ref: spec.gitRef ?? null, submodules: Boolean(submodulesOf) && !pin, onProgress: progress, signal: both.signal }),
+          );
+          Object.assign(record, { commitSha: result.commitSha, branch: result.branch, refKind: result.refKind, gitRef: spec.gitRef ?? null });
           cloned = true;
+          target = result.commitSha;
+          checkout = Boolean(pin && pin !== target);
+          if (checkout) target = (await gitStep(git.fetch({ url: spec.repository, gitDir: paths.gitDir, workTree: paths.workspace, ref: pin ?? null, onProgress: progress, signal: both.signal }))).commitSha;
+        }
+        if (checkout) {
+          observer.phase(name, "checkout");
+          const { commitSha } = await gitStep(
+            git.checkout({ gitDir: paths.gitDir, workTree: paths.workspace, commit: target, clean, keepPaths: spec.keepPaths, submodulesOf, onProgress: progress, signal: both.signal }),
+          );
+          record.commitSha = commitSha;
         }
         await records.save(record);
         // The code is there; what is left is the image (a multi-GB pull reports its own progress).
@@ -151,7 +168,7 @@ export class Deployer {
       throw err;
     }
     await observer.settle(name);
-    return { commitSha: record.commitSha ?? undefined, message: `provisioned at ${record.commitSha?.slice(0, 12)}` };
+    return { commitSha: record.commitSha ?? undefined, ...refOf(record), message: `provisioned at ${record.commitSha?.slice(0, 12)}` };
   }
 
   /** After a failed deploy: no containers; a complete clone stays, a partial one goes. */

@@ -11,6 +11,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { mkdir, readdir, readFile, rename, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
+import { OpsError } from "./errors";
 import { removeTree } from "./workspace";
 
 /** Runs a local git command (GIT_DIR / GIT_WORK_TREE as given); resolves with stdout. */
@@ -24,10 +25,25 @@ export interface StoreSync {
   url: string;
   /** The app's git dir: created when missing, pointed at the store, its tracking ref set. */
   gitDir: string;
-  /** null: the remote's default branch (a first deploy). */
-  branch: string | null;
+  /** Branch, tag or full commit SHA (checked by the caller); null: the remote's default branch. */
+  ref: string | null;
   signal?: AbortSignal;
   progress?: GitProgress;
+}
+
+/** What a ref turned out to be: a branch is followed by later reinstalls, a tag or commit stays. */
+export type RefKind = "branch" | "tag" | "commit";
+
+export interface Synced {
+  commitSha: string;
+  kind: RefKind;
+  /** The branch or tag name (for a commit: the SHA). */
+  name: string;
+}
+
+interface Target extends Synced {
+  /** What `git fetch` is asked for: a refspec built here from checked names, or the SHA itself. */
+  refspec: string;
 }
 
 const SHA = /^[0-9a-f]{40,64}$/;
@@ -44,6 +60,8 @@ export class GitStore {
       gitDirs: string;
       local: LocalGit;
       network: NetworkGit;
+      /** Checks a ref name the remote reported (its default branch) before it is used; throws. */
+      checkName: (name: string) => void;
     },
   ) {}
 
@@ -53,61 +71,80 @@ export class GitStore {
   }
 
   /**
-   * Brings the store up to date with `branch` (one shallow fetch of what it lacks; a shallow bare
-   * clone when there is no store yet) and points the app's git dir at the result, all under the
+   * Resolves the ref (asking the remote which commit a branch or tag names now), fetches that
+   * commit at depth 1 unless the store has it, and points the app's git dir at it, all under the
    * store's lock, so no maintenance can run between the fetch and the app's ref naming the commit.
    */
-  sync(req: StoreSync): Promise<{ commitSha: string; branch: string }> {
+  sync(req: StoreSync): Promise<Synced> {
     const store = this.pathOf(req.url);
     // The app's git dir needs nothing from the network: it is made while the store fetches.
     const gitDirMade = this.ensureGitDir(req.gitDir);
     gitDirMade.catch(() => {});
     return this.exclusive(store, async () => {
-      let branch = req.branch;
-      if (!(await exists(join(store, "HEAD")))) {
-        await mkdir(this.o.dir, { recursive: true, mode: 0o700 });
-        // Cloned beside and renamed: a clone cut short never looks like a store.
-        const temp = `${store}.tmp-${randomBytes(4).toString("hex")}`;
-        try {
-          await this.o.network(
-            "clone",
-            ["clone", "--bare", "--depth", "1", "--single-branch", "--no-tags", "--progress", ...(branch ? ["--branch", branch] : []), "--", req.url, temp],
-            null,
-            req.signal,
-            req.progress,
-          );
-          await rename(temp, store);
-        } finally {
-          await removeTree(temp);
-        }
-      } else {
-        branch ??= (await this.o.local(["symbolic-ref", "--short", "HEAD"], { gitDir: store })).trim();
-        // Asked first, because a shallow fetch of a tip the store already has may send the whole
-        // tree again (git 2.39, about half the time here); a moved tip is then fetched at depth 1,
-        // which sends only its new objects.
-        const [remote, local] = await Promise.all([
-          this.o.network("ls-remote", ["ls-remote", "--", req.url, `refs/heads/${branch}`], store, req.signal),
-          this.o.local(["rev-parse", "--verify", "-q", `refs/heads/${branch}`], { gitDir: store }).catch(() => ""),
-        ]);
-        const tip = /^([0-9a-f]{40,64})\t/.exec(remote)?.[1];
-        if (!tip || tip !== local.trim()) {
-          await this.o.network(
-            "fetch",
-            ["fetch", "--depth", "1", "--no-tags", "--no-recurse-submodules", "--progress", "--", req.url, `+refs/heads/${branch}:refs/heads/${branch}`],
-            store,
-            req.signal,
-            req.progress,
-          );
-        }
-      }
-      const ref = branch ? `refs/heads/${branch}` : "HEAD";
-      const [commitSha = "", full = ""] = (await this.o.local(["rev-parse", ref, "--symbolic-full-name", ref], { gitDir: store })).trim().split("\n");
-      const name = full.replace(/^refs\/heads\//, "");
-      if (!SHA.test(commitSha)) throw new Error(`git returned an unexpected commit id ${JSON.stringify(commitSha)}`);
+      const haveStore = await exists(join(store, "HEAD"));
+      const target = await this.resolve(req, haveStore ? store : null);
+      // Asked first, because a shallow fetch of a tip the store already has may send the whole
+      // tree again (git 2.39, about half the time here); a moved tip is then fetched at depth 1,
+      // which sends only its new objects.
+      if (!haveStore) await this.create(store, req, target.refspec);
+      else if (!(await this.hasCommit(store, target.commitSha))) await this.fetch(store, req, target.refspec);
+      const commitSha = (await this.o.local(["rev-parse", "--verify", "-q", `${target.commitSha}^{commit}`], { gitDir: store })).trim();
+      if (commitSha !== target.commitSha) throw new OpsError("FAILED", `${req.url} did not send commit ${target.commitSha}`);
       await gitDirMade;
-      await this.link(req.gitDir, store, name, commitSha);
-      return { commitSha, branch: name };
+      await this.link(req.gitDir, store, target);
+      return { commitSha, kind: target.kind, name: target.name };
     });
+  }
+
+  /** A SHA is taken as is; a name is looked up on the remote (a tag wins over a branch, as in git). */
+  private async resolve(req: StoreSync, store: string | null): Promise<Target> {
+    const ref = req.ref;
+    if (ref !== null && SHA.test(ref)) return { kind: "commit", name: ref, commitSha: ref, refspec: ref };
+    const patterns = ref === null ? ["HEAD"] : [`refs/tags/${ref}`, `refs/tags/${ref}^{}`, `refs/heads/${ref}`];
+    // Before the first clone this question is part of cloning (its time limit and messages say "clone").
+    const out = await this.o.network(store ? "ls-remote" : "clone", ["ls-remote", "--symref", "--", req.url, ...patterns], store, req.signal);
+    const refs = new Map<string, string>();
+    let head: string | null = null;
+    for (const line of out.split("\n")) {
+      const symref = /^ref: refs\/heads\/(\S+)\tHEAD$/.exec(line);
+      if (symref) head = symref[1]!;
+      const m = /^([0-9a-f]{40,64})\t(\S+)$/.exec(line);
+      if (m) refs.set(m[2]!, m[1]!);
+    }
+    if (ref === null) {
+      if (!head || !refs.get("HEAD")) throw new OpsError("FAILED", `${req.url} has no default branch (is the repository empty?)`);
+      this.o.checkName(head);
+      return { kind: "branch", name: head, commitSha: refs.get("HEAD")!, refspec: `+refs/heads/${head}:refs/heads/${head}` };
+    }
+    const tag = refs.get(`refs/tags/${ref}^{}`) ?? refs.get(`refs/tags/${ref}`);
+    if (tag) return { kind: "tag", name: ref, commitSha: tag, refspec: `+refs/tags/${ref}:refs/tags/${ref}` };
+    const branch = refs.get(`refs/heads/${ref}`);
+    if (branch) return { kind: "branch", name: ref, commitSha: branch, refspec: `+refs/heads/${ref}:refs/heads/${ref}` };
+    throw new OpsError("FAILED", `gitRef ${JSON.stringify(ref)} is neither a branch nor a tag of ${req.url}`);
+  }
+
+  /** A new store: an empty bare repository beside, one fetch, renamed (a fetch cut short never looks like a store). */
+  private async create(store: string, req: StoreSync, refspec: string): Promise<void> {
+    await mkdir(this.o.dir, { recursive: true, mode: 0o700 });
+    const temp = `${store}.tmp-${randomBytes(4).toString("hex")}`;
+    try {
+      await this.o.local(["init", "-q", "--bare", "--", temp], {});
+      await this.fetch(temp, req, refspec, "clone");
+      await rename(temp, store);
+    } finally {
+      await removeTree(temp);
+    }
+  }
+
+  private async fetch(store: string, req: StoreSync, refspec: string, what: "clone" | "fetch" = "fetch"): Promise<void> {
+    await this.o.network(what, ["fetch", "--depth", "1", "--no-tags", "--no-recurse-submodules", "--progress", "--", req.url, refspec], store, req.signal, req.progress);
+  }
+
+  private hasCommit(store: string, sha: string): Promise<boolean> {
+    return this.o.local(["cat-file", "-e", `${sha}^{commit}`], { gitDir: store }).then(
+      () => true,
+      () => false,
+    );
   }
 
   /** After a git dir was removed (deinstall, cleanup): drops what no app uses any more. */
@@ -177,8 +214,8 @@ export class GitStore {
     await this.o.local(["init", "-q", "--bare", "--", gitDir], {});
   }
 
-  /** Borrows the store's objects and shallow list, and sets the app's tracking ref. */
-  private async link(gitDir: string, store: string, branch: string, commitSha: string): Promise<void> {
+  /** Borrows the store's objects and shallow list, and sets the app's tracking ref (what maintenance keeps). */
+  private async link(gitDir: string, store: string, target: Synced): Promise<void> {
     const alternates = join(gitDir, "objects", "info", "alternates");
     const current = await readFile(alternates, "utf8").catch(() => "");
     const want = join(store, "objects");
@@ -189,9 +226,10 @@ export class GitStore {
     // The app's commit is a shallow one: its git dir must know where its history stops.
     const shallow = new Set([...(await lines(join(gitDir, "shallow"))), ...(await lines(join(store, "shallow")))]);
     if (shallow.size) await writeFile(join(gitDir, "shallow"), `${[...shallow].join("\n")}\n`);
-    const ref = join(gitDir, "refs", "remotes", "origin", branch);
+    const refPath = target.kind === "branch" ? `refs/remotes/origin/${target.name}` : target.kind === "tag" ? `refs/tags/${target.name}` : "refs/dcc/pinned";
+    const ref = join(gitDir, refPath);
     await mkdir(dirname(ref), { recursive: true });
-    await writeFile(ref, `${commitSha}\n`);
+    await writeFile(ref, `${target.commitSha}\n`);
   }
 
   /** One task at a time per store (deploys of two apps from one repository, maintenance). */

@@ -3,56 +3,78 @@
 // the agent's state dir borrows them. Every run names the git dir (GIT_DIR) and the work tree
 // (GIT_WORK_TREE) explicitly, so a
 // `.git` file, hooks or config a container writes into /app are never read. Prompts are off,
-// only http(s) may be spoken, no submodules, no system or user git config. The URL is checked
-// again right before git sees it and always follows `--`.
+// only http(s) may be spoken, redirects are not followed, no system or user git config;
+// submodules only when the app asks for them (./git-submodules.ts). The URL and ref are checked
+// again right before git sees them, the host name is resolved and checked, and the URL always
+// follows `--`; a ref only ever appears inside a refspec built here.
+import { lookup } from "node:dns/promises";
 import { mkdir } from "node:fs/promises";
+import { isIP } from "node:net";
 import { dirname } from "node:path";
-import { repositorySchema } from "../contract/validation";
+import { gitRefProblem, resolvedAddressProblem } from "../contract/git-ref";
+import { repositoryProblem } from "../contract/validation";
 import type { Progress } from "../contract/reports";
 import { OpsError, errorMessage, formatDuration } from "./errors";
 import { ExecError, exec as realExec, type Exec } from "./exec";
-import { GitStore, type GitProgress } from "./git-store";
+import { GitStore, type GitProgress, type RefKind } from "./git-store";
+import { Submodules } from "./git-submodules";
 import { removeGitPointer } from "./workspace";
 
 export interface CloneRequest {
   url: string;
   gitDir: string;
   workTree: string;
+  /** Branch, tag or full commit SHA; null or absent: the remote's default branch. */
+  ref?: string | null;
+  /** Also fetch and check out the repository's submodules (one level, each URL checked). */
+  submodules?: boolean;
   onProgress?: (p: Progress) => void;
   /** Aborting kills the git process (a deadline or a cancel). */
   signal?: AbortSignal;
 }
 
-export interface FetchRequest extends CloneRequest {
-  branch: string;
+export interface FetchRequest extends Omit<CloneRequest, "submodules"> {
+  ref: string | null;
 }
 
 export interface CheckoutRequest {
   gitDir: string;
   workTree: string;
-  branch: string;
+  /** The commit to bring the work tree to (a fetch's answer, or the previous one on a rollback). */
+  commit: string;
   /** Also delete untracked files (except `keepPaths`). */
   clean: boolean;
   keepPaths: string[];
-  /** Check this commit out instead of the branch's fetched head (a rollback to the previous one). */
-  commit?: string;
+  /** The repository URL, when its submodules are to be fetched too (relative submodule URLs resolve against it). */
+  submodulesOf?: string;
   onProgress?: (p: Progress) => void;
   signal?: AbortSignal;
 }
 
+/** Where a ref led: the commit, and whether it is a branch (followed later), a tag or a commit (kept). */
+export interface Fetched {
+  commitSha: string;
+  /** The branch or tag name; for a commit, the SHA. */
+  branch: string;
+  refKind: RefKind;
+}
+
 /** The git operations the app manager needs; tests may substitute their own. */
 export interface GitOps {
-  /** Shallow clone of the default branch into an empty work tree; returns its commit and branch. */
-  clone(req: CloneRequest): Promise<{ commitSha: string; branch: string }>;
-  /** Fetches the branch's newest commit into the git dir; the work tree is not touched. Answers that commit. */
-  fetch(req: FetchRequest): Promise<{ commitSha: string }>;
-  /** Resets the work tree to the fetched commit, keeping untracked files unless `clean`. */
+  /** Shallow clone of the ref (default: the default branch) into an empty work tree; returns its commit and name. */
+  clone(req: CloneRequest): Promise<Fetched>;
+  /** Fetches the ref's newest commit (or the given SHA) unless the host has it; the work tree is not touched. */
+  fetch(req: FetchRequest): Promise<Fetched>;
+  /** Resets the work tree to the commit, keeping untracked files unless `clean`. */
   checkout(req: CheckoutRequest): Promise<{ commitSha: string }>;
   /** After an app's git dir was removed: the repository's objects no app uses any more go. */
   release?(url: string): Promise<void>;
   /** Every object store: unused ones removed, the rest pruned to what apps use. */
   maintain?(): Promise<{ removed: number; kept: number }>;
 }
+
+/** Resolves a host name to its addresses (the real DNS lookup unless a test hands its own). */
+export type ResolveHost = (host: string) => Promise<string[]>;
 
 export interface GitOptions {
   /** Agent-owned empty folder used as HOME (and cwd) for git: no user config is read. */
@@ -66,6 +88,7 @@ export interface GitOptions {
   storeDir: string;
   gitDirs: string;
   exec?: Exec;
+  resolveHost?: ResolveHost;
 }
 
 /** A clone or fetch that ran past its time limit. */
@@ -75,9 +98,7 @@ export class GitTimeoutError extends OpsError {
   }
 }
 
-const BRANCH = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$/;
 const SHA = /^[0-9a-f]{40,64}$/;
-const tracking = (branch: string) => `refs/remotes/origin/${branch}`;
 const PROXY_VARS = ["http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"];
 
 /**
@@ -95,11 +116,16 @@ const GIT_CONFIG = [
   // for 3,000 files here). Size, mode and mtime still tell a changed file.
   "core.checkStat=minimal",
   "core.trustctime=false",
+  // A redirect could lead git to another host than the one checked (an internal address).
+  "http.followRedirects=false",
 ];
 
 export class SimpleGitOps implements GitOps {
   private readonly exec: Exec;
   private readonly store: GitStore;
+  private readonly submodules: Submodules;
+  /** Per host name: the addresses its last check resolved, pinned for git's connection (no second lookup to rebind). */
+  private readonly pinned = new Map<string, string[]>();
 
   constructor(private readonly options: GitOptions) {
     this.exec = options.exec ?? realExec;
@@ -108,40 +134,47 @@ export class SimpleGitOps implements GitOps {
       gitDirs: options.gitDirs,
       local: (args, dirs, signal) => this.local(args, dirs, signal),
       network: (what, args, gitDir, signal, progress) => this.network(what, signal, gitDir, progress, args),
+      checkName: (name) => {
+        const problem = gitRefProblem(name);
+        if (problem) throw new OpsError("FAILED", `the repository's default branch ${JSON.stringify(name.slice(0, 200))} is not supported: it ${problem}`);
+      },
+    });
+    this.submodules = new Submodules({
+      rules: { allowInsecure: options.allowInsecure },
+      local: (args, dirs, signal) => this.local(args, dirs, signal),
+      network: (what, args, gitDir, signal) => this.network(what, signal, gitDir, undefined, args),
+      checkHost: (url) => this.checkUrl(url, null),
     });
   }
 
-  async clone(req: CloneRequest): Promise<{ commitSha: string; branch: string }> {
-    this.checkUrl(req.url);
+  async clone(req: CloneRequest): Promise<Fetched> {
+    await this.checkUrl(req.url, req.ref);
     await mkdir(req.workTree, { recursive: true });
     await mkdir(dirname(req.gitDir), { recursive: true, mode: 0o700 });
     req.onProgress?.({ step: "clone", message: "cloning repository", pct: 0 });
-    const { commitSha, branch } = await this.synced(req, null, req.onProgress && cloneProgress(req.onProgress));
-    if (!BRANCH.test(branch)) throw new OpsError("FAILED", `the repository's default branch ${JSON.stringify(branch)} is not supported`);
+    const fetched = await this.synced(req, req.onProgress && cloneProgress(req.onProgress));
     await removeGitPointer(req.workTree);
-    await this.local(["reset", "-q", "--hard", "--no-recurse-submodules", commitSha, "--"], req, req.signal);
+    await this.local(["reset", "-q", "--hard", "--no-recurse-submodules", fetched.commitSha, "--"], req, req.signal);
     await removeGitPointer(req.workTree);
-    req.onProgress?.({ step: "clone", message: `cloned ${branch} at ${commitSha.slice(0, 12)}`, pct: 100 });
-    return { commitSha, branch };
+    if (req.submodules) await this.submodules.update({ url: req.url, gitDir: req.gitDir, workTree: req.workTree, commit: fetched.commitSha, onProgress: req.onProgress, signal: req.signal });
+    req.onProgress?.({ step: "clone", message: `cloned ${fetched.refKind === "commit" ? "commit" : `${fetched.refKind} ${fetched.branch}`} at ${fetched.commitSha.slice(0, 12)}`, pct: 100 });
+    return fetched;
   }
 
-  async fetch(req: FetchRequest): Promise<{ commitSha: string }> {
-    this.checkUrl(req.url);
-    if (!BRANCH.test(req.branch)) throw new OpsError("INVALID", `branch ${JSON.stringify(req.branch)} is not supported`);
+  async fetch(req: FetchRequest): Promise<Fetched> {
+    await this.checkUrl(req.url, req.ref);
     await mkdir(req.workTree, { recursive: true });
     await removeGitPointer(req.workTree);
-    req.onProgress?.({ step: "fetch", message: `fetching ${req.branch}` });
-    const { commitSha } = await this.synced(req, req.branch, req.onProgress && fetchProgress(req.onProgress));
-    return { commitSha };
+    req.onProgress?.({ step: "fetch", message: req.ref ? `fetching ${req.ref}` : "fetching the default branch" });
+    return this.synced(req, req.onProgress && fetchProgress(req.onProgress));
   }
 
   async checkout(req: CheckoutRequest): Promise<{ commitSha: string }> {
-    if (!BRANCH.test(req.branch)) throw new OpsError("INVALID", `branch ${JSON.stringify(req.branch)} is not supported`);
-    if (req.commit !== undefined && !SHA.test(req.commit)) throw new OpsError("INVALID", "commit must be a full SHA");
+    if (!SHA.test(req.commit)) throw new OpsError("INVALID", "commit must be a full SHA");
     await mkdir(req.workTree, { recursive: true });
     await removeGitPointer(req.workTree);
     req.onProgress?.({ step: "checkout", message: req.clean ? "updating the work tree and removing untracked files" : "updating the work tree (untracked files kept)" });
-    await this.local(["reset", "-q", "--hard", "--no-recurse-submodules", req.commit ?? tracking(req.branch), "--"], req, req.signal);
+    await this.local(["reset", "-q", "--hard", "--no-recurse-submodules", req.commit, "--"], req, req.signal);
     if (req.clean) {
       const keep = req.keepPaths.flatMap((p) => ["-e", `/${p}`]);
       await this.local(["clean", "-q", "-f", "-f", "-d", "-x", ...keep, "--"], req, req.signal);
@@ -149,6 +182,7 @@ export class SimpleGitOps implements GitOps {
     await removeGitPointer(req.workTree);
     const commitSha = (await this.local(["rev-parse", "--verify", "HEAD^{commit}"], req)).trim();
     if (!SHA.test(commitSha)) throw new OpsError("FAILED", `git returned an unexpected commit id ${JSON.stringify(commitSha)}`);
+    if (req.submodulesOf) await this.submodules.update({ url: req.submodulesOf, gitDir: req.gitDir, workTree: req.workTree, commit: commitSha, onProgress: req.onProgress, signal: req.signal });
     return { commitSha };
   }
 
@@ -160,8 +194,9 @@ export class SimpleGitOps implements GitOps {
     return this.store.maintainAll();
   }
 
-  private synced(req: CloneRequest, branch: string | null, progress: GitProgress | undefined) {
-    return this.store.sync({ url: req.url, gitDir: req.gitDir, branch, signal: req.signal, progress });
+  private async synced(req: CloneRequest, progress: GitProgress | undefined): Promise<Fetched> {
+    const { commitSha, kind, name } = await this.store.sync({ url: req.url, gitDir: req.gitDir, ref: req.ref ?? null, signal: req.signal, progress });
+    return { commitSha, branch: name, refKind: kind };
   }
 
   /**
@@ -177,7 +212,7 @@ export class SimpleGitOps implements GitOps {
     let idleTimer = setTimeout(() => idle.abort(), idleMs);
     const abort = AbortSignal.any([timeout, idle.signal, ...(signal ? [signal] : [])]);
     try {
-      const result = await this.exec(["git", ...GIT_CONFIG.flatMap((c) => ["-c", c]), ...args], {
+      const result = await this.exec(["git", ...GIT_CONFIG.flatMap((c) => ["-c", c]), ...this.pins(args), ...args], {
         env: this.environment(gitDir ? { gitDir } : {}),
         cwd: this.options.homeDir,
         signal: abort,
@@ -227,11 +262,57 @@ export class SimpleGitOps implements GitOps {
     return env;
   }
 
-  /** The URL is checked again right before git sees it, whatever validated it upstream. */
-  private checkUrl(url: string): void {
-    const checked = repositorySchema({ allowInsecure: this.options.allowInsecure }).safeParse(url);
-    if (!checked.success) throw new OpsError("INVALID", `repository ${checked.error.issues[0]?.message ?? "is not valid"}`);
+  /**
+   * The URL (and ref) are checked again right before git sees them, whatever validated them
+   * upstream; then the host name is resolved, and refused when an address it resolves to is
+   * link-local or a metadata service (or loopback/private without the insecure switch).
+   */
+  private async checkUrl(url: string, ref: string | null | undefined): Promise<void> {
+    const rules = { allowInsecure: this.options.allowInsecure };
+    const problem = repositoryProblem(url, rules);
+    if (problem) throw new OpsError("INVALID", `repository ${problem}`);
+    if (ref != null) {
+      const refProblem = gitRefProblem(ref);
+      if (refProblem) throw new OpsError("INVALID", `gitRef ${refProblem}`);
+    }
+    const host = new URL(url).hostname.replace(/^\[|\]$/g, "").toLowerCase();
+    if (isIP(host)) return; // a literal address was checked with the URL
+    const resolve = this.options.resolveHost ?? lookupAll;
+    const addresses = await resolve(host).catch(() => null);
+    // Unresolvable: git says so itself ("Could not resolve host"), in the words operators know.
+    if (addresses === null) return;
+    const refused = resolvedAddressProblem(host, addresses, rules);
+    if (refused) throw new OpsError("INVALID", `repository ${url} refused: ${refused}`);
+    this.pinned.set(host, addresses);
   }
+
+  /**
+   * `http.curloptResolve` for the URLs in a network command: git connects to the addresses the
+   * check saw, so a name cannot resolve to a safe address for the check and another for git.
+   */
+  private pins(args: string[]): string[] {
+    const out: string[] = [];
+    for (const arg of args) {
+      if (!/^https?:\/\//.test(arg)) continue;
+      let url: URL;
+      try {
+        url = new URL(arg);
+      } catch {
+        continue;
+      }
+      const addresses = this.pinned.get(url.hostname.toLowerCase());
+      if (!addresses?.length) continue;
+      const port = url.port || (url.protocol === "https:" ? "443" : "80");
+      const list = addresses.map((a) => (isIP(a) === 6 ? `[${a}]` : a)).join(",");
+      out.push("-c", `http.curloptResolve=${url.hostname.toLowerCase()}:${port}:${list}`);
+    }
+    return out;
+  }
+}
+
+async function lookupAll(host: string): Promise<string[]> {
+  const answers = await lookup(host, { all: true, verbatim: true });
+  return answers.map((a) => a.address);
 }
 
 function cloneProgress(report: (p: Progress) => void): (stage: string, pct: number) => void {
@@ -283,7 +364,9 @@ export function gitFailure(err: unknown, url: string): OpsError {
     // git names the file it could not write, not why: nearly always a full disk
     return new OpsError("FAILED", `git could not write the code of ${url}: no space left on the disk holding the workspace or the agent's state, or it is not writable (${fatal})`, { cause: err });
   }
-  if (/could not read Username|Authentication failed|terminal prompts disabled/i.test(text)) {
+  if (/returned error: 30[1278]/i.test(text)) {
+    reason = "the repository answers with a redirect, which is not followed (give the URL it redirects to)";
+  } else if (/could not read Username|Authentication failed|terminal prompts disabled/i.test(text)) {
     reason = "the repository asks for credentials (private or missing repository)";
   } else if (/repository '.*' not found|not found|404/i.test(text)) {
     reason = "the repository was not found";

@@ -12,7 +12,7 @@ import { ComposeRunner, loadComposeBase, type ComposeOps } from "./compose";
 import { DockerContainers, type ContainerOps } from "./containers";
 import { OpsError, errorMessage, formatDuration } from "./errors";
 import { collectHostFacts } from "./facts";
-import { SimpleGitOps, type GitOps } from "./git";
+import { SimpleGitOps, type GitOps, type ResolveHost } from "./git";
 import { InstallRunner } from "./install";
 import { AppObserver, type OpsLog } from "./observer";
 import type { Probe } from "./probe";
@@ -36,6 +36,8 @@ export interface OpsOptions {
   gid?: number;
   docker?: Dockerode;
   git?: GitOps;
+  /** How git's host names are resolved for the address check (tests); the real DNS lookup by default. */
+  resolveHost?: ResolveHost;
   compose?: ComposeOps;
   containers?: ContainerOps;
   probe?: Probe;
@@ -75,6 +77,7 @@ export class Ops {
         cloneTimeoutMs: o.cloneTimeoutMs,
         storeDir: this.layout.storesDir,
         gitDirs: this.layout.gitDirs,
+        resolveHost: o.resolveHost,
       }));
     this.compose = o.compose ?? new ComposeRunner({ homeDir: this.layout.homeDir });
     this.containers = o.containers ?? new DockerContainers(this.docker, o.hostId);

@@ -18,6 +18,7 @@ import { AppLogFollowInput, AppLogsInput, DEFAULT_TAIL, followAppLogs, readAppLo
 import { appVulnerabilityReport } from "../../services/scan.server";
 import { asTrpcErrors, checkedByService, operatorProcedure, router, viewerProcedure } from "../init";
 import { applyApp } from "../../services/apply.server";
+import { DeploysInput, RollbackInput, listDeploys, rollbackApp } from "../../services/deploys.server";
 import { deleteWebhook, ensureWebhook, WebhookDeleteInput, WebhookInput } from "../../services/webhooks.server";
 
 /** The console's origin for URLs it hands out (webhooks): DCC_PUBLIC_URL, else the request's. */
@@ -45,6 +46,10 @@ export const appsRouter = router({
   reinstall: operatorProcedure
     .input(ReinstallInput)
     .mutation(({ ctx, input }) => runLifecycle(ctx, ctx.actor, "reinstall", input.name, { clean: input.clean })),
+  /** Deployed commits, newest first: commit, ref, who, when, outcome. */
+  deploys: viewerProcedure.input(DeploysInput).query(async ({ ctx, input }) => ({ items: await listDeploys(ctx, input.name) })),
+  /** Redeploys the previous successful commit, or the given one from the app's history (untracked files kept). */
+  rollback: operatorProcedure.input(RollbackInput).mutation(({ ctx, input }) => rollbackApp(ctx, ctx.actor, input)),
   /** The app's stored event timeline, newest first (`events` is the live stream). */
   timeline: viewerProcedure.input(AppEventsListInput).query(async ({ ctx, input }) => ({ items: await listAppEvents(ctx, input) })),
   /** With `force: true` (admin): the record goes at once, for an app whose host is offline or revoked. */
