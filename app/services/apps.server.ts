@@ -21,6 +21,7 @@ import { ServiceError } from "./errors";
 import { publishAll, recordEvent } from "./events.server";
 import { assertPortFree, conflictOf, holdGpus, hostCandidates } from "./app-writes.server";
 import { assignGpus } from "./placement.server";
+import { AppConfigFields, checkConfig, planSecretWrites, sealedSecrets, writeSecretRows, type DeclaredSecret } from "./app-config.server";
 
 const HostIdSchema = z.string().min(1, { error: "is required" }).max(64).regex(/^[A-Za-z0-9_-]+$/, { error: "is not a host id" });
 
@@ -36,6 +37,7 @@ export const AppCreateInput = z.strictObject({
   image: ImageSchema.optional(),
   installCommand: CommandSchema.optional(),
   gpu: GpuRequirementSchema.optional(),
+  ...AppConfigFields,
 });
 export type AppCreateInput = z.infer<typeof AppCreateInput>;
 
@@ -46,6 +48,7 @@ export const AppUpdateInput = z.strictObject({
   image: ImageSchema.nullable().optional(),
   installCommand: CommandSchema.nullable().optional(),
   gpu: GpuRequirementSchema.optional(),
+  ...AppConfigFields,
 });
 export type AppUpdateInput = z.infer<typeof AppUpdateInput>;
 
@@ -82,6 +85,13 @@ export interface AppDto {
   usage: Record<string, number> | null;
   /** When the status last changed: uptime while RUNNING. */
   statusSince: string | null;
+  // ---- app configuration: env is readable; secrets and the git credential are write-only
+  env: Record<string, string>;
+  secretNames: string[];
+  hasGitCredential: boolean;
+  resources: { memoryMiB?: number; cpus?: number };
+  healthPath: string;
+  // ----
   createdAt: string;
   updatedAt: string;
 }
@@ -107,6 +117,11 @@ export function toAppDto(row: App, hostName: string | null = null, hostOnline = 
     gpuDevices: row.gpuDevices ?? [],
     usage: row.usage ?? null,
     statusSince: row.statusSince ?? null,
+    env: row.env ?? {},
+    secretNames: row.secretNames ?? [],
+    hasGitCredential: Boolean(row.gitCredentialSealed),
+    resources: row.resources ?? {},
+    healthPath: row.healthPath ?? "/",
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
   };
@@ -171,6 +186,11 @@ export function deploySpecOf(config: Pick<ConsoleContext["config"], "baseImage">
     gpuDevices: row.gpuDevices ?? [],
     capAdd: (tpl?.capAdd ?? []) as DeploySpec["capAdd"],
     keepPaths: tpl?.keepPaths ?? [],
+    env: row.env ?? {},
+    secretNames: row.secretNames ?? [],
+    secretsVersion: row.secretsVersion ?? null,
+    resources: row.resources ?? {},
+    healthPath: row.healthPath ?? "/",
   };
 }
 
@@ -186,10 +206,19 @@ export async function updateApp(ctx: ConsoleContext, actor: Actor, raw: unknown)
     image: input.image === undefined ? row.image : input.image,
     installCommand: input.installCommand === undefined ? row.installCommand : input.installCommand,
     gpu: input.gpu ?? row.gpu ?? undefined,
+    env: input.env ?? row.env,
+    resources: input.resources ?? row.resources,
+    healthPath: input.healthPath ?? row.healthPath,
   };
-  const changed = Object.fromEntries(
+  const declared = await declaredSecrets(db, row.templateId);
+  checkConfig(input, { env: next.env, existingSecrets: row.secretNames, declared, template: row.templateId ?? undefined });
+  const secretPlan = planSecretWrites(ctx, row.id, row, input, await sealedSecrets(db, row.id));
+  const changed: Record<string, unknown> = Object.fromEntries(
     Object.entries(next).filter(([k, v]) => JSON.stringify(v ?? null) !== JSON.stringify((row as Record<string, unknown>)[k] ?? null)),
   );
+  // Secret changes are named, never their values.
+  if (secretPlan.summary.secretsSet.length || secretPlan.summary.secretsRemoved.length) changed.secrets = true;
+  if (secretPlan.summary.gitCredential) changed.gitCredential = true;
   if (Object.keys(changed).length === 0) return requireApp(db, row.name);
   if (changed.port !== undefined) await assertPortFree(db, row.hostId, next.port, row.name);
 
@@ -209,9 +238,10 @@ export async function updateApp(ctx: ConsoleContext, actor: Actor, raw: unknown)
     await db.transaction(async (tx) => {
       const [updated] = await tx
         .update(apps)
-        .set({ ...next, gpu: next.gpu ?? null, gpuDevices, updatedAt: new Date().toISOString() })
+        .set({ ...next, ...secretPlan.columns, gpu: next.gpu ?? null, gpuDevices, updatedAt: new Date().toISOString() })
         .where(eq(apps.id, row.id))
         .returning();
+      await writeSecretRows(tx, row.id, secretPlan);
       if (changed.gpu !== undefined) await holdGpus(tx, row.id, row.hostId, gpuDevices);
       if (row.hostId) {
         const params = { spec: await buildDeploySpec(ctx, updated) };
@@ -220,7 +250,7 @@ export async function updateApp(ctx: ConsoleContext, actor: Actor, raw: unknown)
         if (change) changes.push(change);
       }
       changes.push(await recordEvent(tx, { appId: row.id, appName: row.name, type: "updated", data: { changed: Object.keys(changed) } }));
-      await recordAudit(tx, actor, { action: "app.update", target: row.name, detail: { changed: Object.keys(changed) } });
+      await recordAudit(tx, actor, { action: "app.update", target: row.name, detail: { changed: Object.keys(changed), ...secretSummary(secretPlan.summary) } });
     });
   } catch (e) {
     throw conflictOf(e) ?? e;
@@ -230,3 +260,19 @@ export async function updateApp(ctx: ConsoleContext, actor: Actor, raw: unknown)
   return requireApp(db, row.name);
 }
 
+
+/** A template's declared secrets (none without a template). */
+export async function declaredSecrets(db: Db, templateId: string | null): Promise<DeclaredSecret[]> {
+  if (!templateId) return [];
+  const [t] = await db.select({ secrets: marketplaceTemplates.secrets }).from(marketplaceTemplates).where(eq(marketplaceTemplates.slug, templateId));
+  return t?.secrets ?? [];
+}
+
+/** What an audit entry says about secret writes: names only, and only when something changed. */
+export function secretSummary(s: { secretsSet: string[]; secretsRemoved: string[]; gitCredential?: "set" | "removed" }): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (s.secretsSet.length) out.secretsSet = s.secretsSet;
+  if (s.secretsRemoved.length) out.secretsRemoved = s.secretsRemoved;
+  if (s.gitCredential) out.gitCredential = s.gitCredential;
+  return out;
+}

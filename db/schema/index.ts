@@ -12,3 +12,4 @@ export * from "./dependencies";
 export * from "./notifications";
 export * from "./osv-cache";
 export * from "./vulnerabilities";
+export * from "./secrets";

@@ -11,6 +11,7 @@ import {
   repositorySchema,
   type RepositoryRules,
 } from "./validation";
+import { EnvSchema, HealthPathSchema, ResourcesSchema, SecretNamesSchema } from "./app-config";
 
 export const LIFECYCLE_ACTIONS = ["provision", "start", "stop", "restart", "reinstall", "update", "deinstall"] as const;
 export type LifecycleAction = (typeof LIFECYCLE_ACTIONS)[number];
@@ -29,9 +30,25 @@ export function deploySpecSchema(rules: RepositoryRules) {
     gpuDevices: z.array(z.string().regex(/^\d{1,3}$/)).max(16),
     capAdd: z.array(CapabilitySchema).max(8),
     keepPaths: z.array(KeepPathSchema).max(32),
+    // ---- app configuration (environment, secrets, limits, probe path). Defaults keep records
+    // written before these fields existed readable.
+    env: EnvSchema.default({}),
+    /** Names only: the values travel beside the command, signed apart (./command-secrets.ts). */
+    secretNames: SecretNamesSchema.default([]),
+    /** Changes whenever a secret value or the git credential changes (an opaque id, never derived from a value). */
+    secretsVersion: z.string().max(64).regex(/^[A-Za-z0-9-]+$/).nullable().default(null),
+    resources: ResourcesSchema.default({}),
+    healthPath: HealthPathSchema.default("/"),
+    // ---- end app configuration
   });
 }
 export type DeploySpec = z.infer<ReturnType<typeof deploySpecSchema>>;
+
+/** The configuration part of a spec for an app that has none (no env, secrets or limits). */
+export const NO_APP_CONFIG = { env: {}, secretNames: [], secretsVersion: null, resources: {}, healthPath: "/" } satisfies Pick<
+  DeploySpec,
+  "env" | "secretNames" | "secretsVersion" | "resources" | "healthPath"
+>;
 
 /** Parameters per action: the spec for actions that (re)create, a flag for a clean reinstall. */
 export function actionParamsSchema(rules: RepositoryRules) {

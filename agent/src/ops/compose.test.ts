@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
-import type { DeploySpec } from "../contract/spec";
+import { NO_APP_CONFIG, type DeploySpec } from "../contract/spec";
 import { DEFAULT_COMPOSE_BASE, escapeDollars, loadComposeBase, renderCompose, serializeCompose, shellCommand } from "./compose";
 
 const spec: DeploySpec = {
@@ -15,6 +15,7 @@ const spec: DeploySpec = {
   gpuDevices: [],
   capAdd: [],
   keepPaths: [],
+  ...NO_APP_CONFIG,
 };
 
 function render(overrides: Partial<DeploySpec> = {}) {

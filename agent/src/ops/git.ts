@@ -13,6 +13,8 @@ import { OpsError, errorMessage, formatDuration } from "./errors";
 import { ExecError, exec as realExec, type Exec } from "./exec";
 import { GitStore, type GitProgress } from "./git-store";
 import { removeGitPointer } from "./workspace";
+import { commandGitCredential } from "./command-context";
+import { gitAuthFailure, gitCredentialEnvironment } from "./git-credential";
 
 export interface CloneRequest {
   url: string;
@@ -176,9 +178,10 @@ export class SimpleGitOps implements GitOps {
     const idle = new AbortController();
     let idleTimer = setTimeout(() => idle.abort(), idleMs);
     const abort = AbortSignal.any([timeout, idle.signal, ...(signal ? [signal] : [])]);
+    const credential = commandGitCredential();
     try {
       const result = await this.exec(["git", ...GIT_CONFIG.flatMap((c) => ["-c", c]), ...args], {
-        env: this.environment(gitDir ? { gitDir } : {}),
+        env: { ...this.environment(gitDir ? { gitDir } : {}), ...gitCredentialEnvironment(credential) },
         cwd: this.options.homeDir,
         signal: abort,
         onLine: (line) => {
@@ -193,6 +196,9 @@ export class SimpleGitOps implements GitOps {
       if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new OpsError("FAILED", `git ${what} was aborted`);
       if (timeout.aborted) throw new GitTimeoutError(what, ms);
       if (idle.signal.aborted) throw new OpsError("FAILED", `git ${what} stopped: no progress for ${formatDuration(idleMs)}`);
+      const url = args.find((a) => /^https?:\/\//.test(a));
+      const auth = err instanceof ExecError && url ? gitAuthFailure(err.output, url, credential !== undefined, err) : null;
+      if (auth) throw auth;
       throw err;
     } finally {
       clearTimeout(idleTimer);
