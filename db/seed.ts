@@ -16,6 +16,7 @@ import {
   repositorySchema,
 } from "../agent/src/contract/validation";
 import type { Db } from "./client";
+import { DeclaredSecretsSchema, EnvSchema } from "../agent/src/contract/app-config";
 import { marketplaceTemplates } from "./schema";
 
 export const TemplateFileSchema = z.strictObject({
@@ -32,6 +33,9 @@ export const TemplateFileSchema = z.strictObject({
   image: ImageSchema.optional(),
   keepPaths: z.array(KeepPathSchema).max(32).default([]),
   capAdd: z.array(CapabilitySchema).max(8).default([]),
+  // App configuration a template declares: env defaults and the secrets it asks for (names only).
+  env: EnvSchema.default({}),
+  secrets: DeclaredSecretsSchema.default([]),
 });
 export type TemplateFile = z.infer<typeof TemplateFileSchema>;
 
@@ -85,6 +89,8 @@ export async function seedMarketplace(db: Db, dir: string): Promise<number> {
     image: t.image ?? null,
     keepPaths: t.keepPaths,
     capAdd: t.capAdd,
+    env: t.env,
+    secrets: t.secrets,
     source: "seed" as const,
     position: i,
   }));
@@ -108,6 +114,8 @@ export async function seedMarketplace(db: Db, dir: string): Promise<number> {
         gpuCount: excluded("gpu_count"),
         gpuMinMemoryMiB: excluded("gpu_min_memory_mib"),
         image: excluded("image"),
+        env: excluded("env"),
+        secrets: excluded("secrets"),
         keepPaths: excluded("keep_paths"),
         capAdd: excluded("cap_add"),
         position: excluded("position"),

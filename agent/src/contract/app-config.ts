@@ -90,6 +90,14 @@ export const HealthPathSchema = z
   .max(512, { error: "must be at most 512 characters" })
   .regex(/^\/[A-Za-z0-9._~!&'()*+,;=:@%/?-]*$/, { error: "must be an absolute URL path such as /health (no spaces or control characters)" });
 
+/** A secret a template asks for: shown in the Add App dialog; a required one must be given. */
+export const DeclaredSecretSchema = z.strictObject({
+  name: EnvNameSchema,
+  description: z.string().min(1).max(300).refine((s) => !CONTROL.test(s), { error: "must not contain control characters" }),
+  required: z.boolean().default(false),
+});
+export const DeclaredSecretsSchema = z.array(DeclaredSecretSchema).max(SECRET_MAX_COUNT);
+
 // ---------------------------------------------------------------- registry credentials
 
 /** A registry host as an image reference names it: `registry.example.com` or `host:5000`. */
