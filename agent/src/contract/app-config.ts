@@ -4,6 +4,8 @@
 // trimmed, and a `$` stays a `$` all the way into the container.
 import { z } from "zod";
 
+const str = { error: (iss: { input?: unknown }) => (iss.input === undefined ? "is required" : "must be a string") };
+
 /** Set by the platform for every container (or meaningless to override): never an app's own. */
 export const RESERVED_ENV_NAMES = ["PORT", "HOME", "PATH", "USER", "LOGNAME"] as const;
 export const ENV_NAME_MAX = 128;
@@ -41,14 +43,19 @@ export const SecretValueSchema = z
  * reports a bad key without its path; here the issue's path is the key itself).
  */
 function namedRecord<V extends z.ZodType>(value: V, maxCount: number) {
-  return z.record(z.string(), value).superRefine((obj, ctx) => {
-    const keys = Object.keys(obj);
-    if (keys.length > maxCount) ctx.addIssue({ code: "custom", message: `must have at most ${maxCount} entries` });
-    for (const k of keys) {
-      const r = EnvNameSchema.safeParse(k);
-      if (!r.success) ctx.addIssue({ code: "custom", path: [k], message: r.error.issues[0]!.message });
-    }
-  });
+  // Keys are checked on the input object itself: a key such as `__proto__` would vanish from a
+  // parsed copy instead of being refused.
+  return z
+    .custom<Record<string, unknown>>((v) => typeof v === "object" && v !== null && !Array.isArray(v), { error: "must be an object of NAME: value" })
+    .superRefine((obj, ctx) => {
+      const keys = Object.keys(obj);
+      if (keys.length > maxCount) ctx.addIssue({ code: "custom", message: `must have at most ${maxCount} entries` });
+      for (const k of keys) {
+        const r = EnvNameSchema.safeParse(k);
+        if (!r.success) ctx.addIssue({ code: "custom", path: [k], message: r.error.issues[0]!.message });
+      }
+    })
+    .pipe(z.record(z.string(), value));
 }
 
 /** `env` on the API and in the spec: NAME → value. */
@@ -108,8 +115,8 @@ export const RegistryHostSchema = z
 
 export const RegistryCredentialSchema = z.strictObject({
   host: RegistryHostSchema,
-  username: z.string({ error: "must be a string" }).min(1, { error: "is required" }).max(256).refine((s) => !CONTROL.test(s), { error: "must not contain control characters" }),
-  password: z.string({ error: "must be a string" }).min(1, { error: "is required" }).max(4096).refine((s) => !CONTROL.test(s), { error: "must not contain control characters" }),
+  username: z.string(str).min(1, { error: "is required" }).max(256).refine((s) => !CONTROL.test(s), { error: "must not contain control characters" }),
+  password: z.string(str).min(1, { error: "is required" }).max(4096).refine((s) => !CONTROL.test(s), { error: "must not contain control characters" }),
 });
 export type RegistryCredential = z.infer<typeof RegistryCredentialSchema>;
 
