@@ -13,6 +13,7 @@ import { listVulnerabilities, scanStatus } from "../services/scan.server";
 import { useLiveApps, type LiveChange } from "../components/useLiveApps";
 import { requireUser } from "../access.server";
 import { CsrfInput } from "../components/CsrfInput";
+import { AppConfigPanel } from "../components/AppConfig";
 import { findApp } from "../services/apps.server";
 import { composePreview } from "../services/compose-preview.server";
 import { ServiceError } from "../services/errors";
@@ -24,7 +25,7 @@ export const links: LinksFunction = () => [{ rel: "stylesheet", href: appPageSty
 export const meta: MetaFunction<typeof loader> = ({ data }) => [{ title: `${data?.app.name ?? "App"} · Docker Control Center` }];
 
 export async function loader({ params, request, context }: LoaderFunctionArgs) {
-  await requireUser(request, context, "viewer");
+  const user = await requireUser(request, context, "viewer");
   const name = AppNameSchema.safeParse(params.name);
   const app = name.success ? await findApp(context.dcc.db, name.data) : null;
   if (!app) throw new Response("No app by that name", { status: 404, statusText: "Not Found" });
@@ -34,7 +35,7 @@ export async function loader({ params, request, context }: LoaderFunctionArgs) {
     listVulnerabilities(context.dcc, app.name),
     scanStatus(context.dcc, app.name),
   ]);
-  return { app, timeline, compose, vulns, scan };
+  return { app, timeline, compose, vulns, scan, canEdit: user.role !== "viewer" };
 }
 
 /** "Promote to marketplace": the app becomes a template that links back to it. */
@@ -148,6 +149,7 @@ export default function AppPage() {
           ))}
         </dl>
       </section>
+      <AppConfigPanel app={{ name: app.name, env: data.app.env, secretNames: data.app.secretNames, hasGitCredential: data.app.hasGitCredential }} canEdit={data.canEdit} />
       <LogsPanel name={app.name} status={app.status} />
       <section className="panel" aria-labelledby="observe-title">
         <h2 id="observe-title">Health and resources</h2>
