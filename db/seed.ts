@@ -16,6 +16,7 @@ import {
   repositorySchema,
 } from "../agent/src/contract/validation";
 import type { Db } from "./client";
+import { DeclaredSecretsSchema, EnvSchema } from "../agent/src/contract/app-config";
 import { marketplaceTemplates } from "./schema";
 
 export const TemplateFileSchema = z.strictObject({
@@ -34,6 +35,9 @@ export const TemplateFileSchema = z.strictObject({
   capAdd: z.array(CapabilitySchema).max(8).default([]),
   /** Apps from this template fetch the repository's git submodules (checked, one level). */
   gitSubmodules: z.boolean().default(false),
+  // App configuration a template declares: env defaults and the secrets it asks for (names only).
+  env: EnvSchema.default({}),
+  secrets: DeclaredSecretsSchema.default([]),
 });
 export type TemplateFile = z.infer<typeof TemplateFileSchema>;
 
@@ -88,6 +92,8 @@ export async function seedMarketplace(db: Db, dir: string): Promise<number> {
     keepPaths: t.keepPaths,
     capAdd: t.capAdd,
     gitSubmodules: t.gitSubmodules,
+    env: t.env,
+    secrets: t.secrets,
     source: "seed" as const,
     position: i,
   }));
@@ -111,6 +117,8 @@ export async function seedMarketplace(db: Db, dir: string): Promise<number> {
         gpuCount: excluded("gpu_count"),
         gpuMinMemoryMiB: excluded("gpu_min_memory_mib"),
         image: excluded("image"),
+        env: excluded("env"),
+        secrets: excluded("secrets"),
         keepPaths: excluded("keep_paths"),
         capAdd: excluded("cap_add"),
         gitSubmodules: excluded("git_submodules"),

@@ -52,6 +52,9 @@ Options:
   --exclude-paths GLOBS    comma-separated patterns inside a workspace to leave out
                            (e.g. 'models/**,*.safetensors,*.ckpt'); may be given more than once
   --gzip                   compress the tars (.tar.gz)
+  --with-secret-key        also save the console's secret key (secret.key), which opens the app
+                           secrets, git credentials and registry passwords sealed in the database.
+                           Left out by default: keep it (or DCC_SECRET_KEY) apart from the backups
   --keep N                 after a successful backup keep only the N newest in --out
   --quiet                  print only the backup's path
   --help                   this text
@@ -82,6 +85,7 @@ function parse(argv, env) {
       "no-data-dir": { type: "boolean" },
       "no-workspaces": { type: "boolean" },
       "exclude-large": { type: "string" },
+      "with-secret-key": { type: "boolean" },
       "exclude-paths": { type: "string", multiple: true },
       gzip: { type: "boolean" },
       keep: { type: "string" },
@@ -106,6 +110,7 @@ function parse(argv, env) {
     database: !values["no-database"],
     dataDirPart: !values["no-data-dir"],
     workspaces: !values["no-workspaces"],
+    withSecretKey: values["with-secret-key"] === true,
     excludeLarge: values["exclude-large"] !== undefined ? parseSize(values["exclude-large"]) : undefined,
     excludeLargeText: values["exclude-large"],
     excludePaths: (values["exclude-paths"] ?? []).flatMap((s) => s.split(",")).filter((s) => s.trim()).map(globMatcher),
@@ -241,6 +246,9 @@ async function tarList(dir, list, dest, gzip) {
   return r.code === 1 ? [r.stderr.trim()] : [];
 }
 
+/** An agent's plaintext secret files (one folder per app), never saved. */
+const AGENT_SECRET_FILES = ["*compose/*/secrets"];
+
 /** A whole folder as one tar, minus the paths given (relative, e.g. "dcc.db"). */
 async function tarDir(dir, dest, gzip, excludeRel = []) {
   const args = ["--create", `--file=${dest}`, `--directory=${dir}`, "--numeric-owner", "--anchored", ...excludeRel.map((p) => `--exclude=./${p}`), ...(gzip ? ["--gzip"] : []), "."];
@@ -349,6 +357,11 @@ async function main() {
         leaveOut.push(rel, `${rel}-wal`, `${rel}-shm`, `${rel}-journal`);
       }
       if (isInside(opts.dataDir, opts.workspaceRoot) && opts.workspaceRoot !== opts.dataDir) leaveOut.push(relative(opts.dataDir, opts.workspaceRoot));
+      // Secrets stay out of backups: the key that opens the sealed values in the database (unless
+      // asked for), and the plaintext secret files a local agent keeps for its containers (the
+      // console sends them again with the next deploy, update or reinstall).
+      if (!opts.withSecretKey) leaveOut.push("secret.key");
+      leaveOut.push(...AGENT_SECRET_FILES);
       if (opts.agentStateDir && isInside(opts.dataDir, opts.agentStateDir)) {
         // saved with the data dir already
         opts.agentStateDir = undefined;
@@ -363,7 +376,7 @@ async function main() {
     if (opts.agentStateDir) {
       if (!existsSync(opts.agentStateDir)) throw new UsageError(`agent state dir ${opts.agentStateDir} does not exist`);
       await mkdir(join(work, "agent"));
-      const warnings = await tarDir(opts.agentStateDir, join(work, "agent", `agent-state${ext}`), opts.gzip);
+      const warnings = await tarDir(opts.agentStateDir, join(work, "agent", `agent-state${ext}`), opts.gzip, AGENT_SECRET_FILES);
       manifest.agentStateDir = { path: opts.agentStateDir, file: `agent/agent-state${ext}` };
       manifest.warnings.push(...warnings);
       say(`agent state: ${opts.agentStateDir}`);

@@ -233,6 +233,11 @@ async function main() {
   }
   const dataTar = opts.only.has("data") && manifest.dataDir ? inBackup(opts.backup, manifest.dataDir.file) : null;
   if (dataTar) plan.push(`console data dir (keys, session secret, local agent state) → ${opts.dataDir}`);
+  // The secret key is left out of backups unless --with-secret-key: sealed app secrets, git
+  // credentials and registry passwords open only with the key they were sealed with.
+  if (dataTar && manifest.dataDir.leftOut?.includes("secret.key") && !process.env.DCC_SECRET_KEY && !existsSync(join(opts.dataDir, "secret.key"))) {
+    plan.push(`NOTE: this backup holds no secret key: put the original ${join(opts.dataDir, "secret.key")} back (mode 0600) or set DCC_SECRET_KEY before starting the console, or app secrets will not open`);
+  }
   const agentTar = opts.only.has("agent") && manifest.agentStateDir ? inBackup(opts.backup, manifest.agentStateDir.file) : null;
   const agentDir = opts.agentStateDir ?? manifest.agentStateDir?.path;
   if (agentTar) {

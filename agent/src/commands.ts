@@ -17,6 +17,7 @@ import {
   type RefusalCode,
 } from "./contract/protocol";
 import { CleanupParamsSchema } from "./contract/cleanup";
+import { verifyCommandSecrets } from "./contract/command-secrets";
 import type { StatusReport } from "./contract/reports";
 import { actionParamsSchema } from "./contract/spec";
 import { fieldErrors, type RepositoryRules } from "./contract/validation";
@@ -48,7 +49,7 @@ export class CommandProcessor {
   }
 
   /** Resolves once the command is refused, answered from the journal, or finished. */
-  async handle(env: Pick<CommandEnvelope, "payload" | "sig">): Promise<void> {
+  async handle(env: Pick<CommandEnvelope, "payload" | "sig" | "secrets">): Promise<void> {
     const { log } = this.o;
     const checked = verifyCommand(env, this.o.consoleKey);
     if (!checked.ok) return this.refuse(checked.code, checked.reason);
@@ -60,12 +61,12 @@ export class CommandProcessor {
 
     const hash = createHash("sha256").update(env.payload).digest("hex");
     const seen = this.o.journal.get(cmd.id);
-    if (seen) return this.replay(seen, hash, cmd);
+    if (seen) return this.replay(seen, hash, cmd, env);
 
     const now = (this.o.now ?? Date.now)();
     if (Date.parse(cmd.expiresAt) <= now) return this.refuse("expired", `command expired at ${cmd.expiresAt}`, cmd);
 
-    const valid = this.validate(cmd);
+    const valid = this.validate(cmd, env);
     if (!valid.ok) return this.refuse("invalid-params", valid.reason, cmd);
 
     log("info", "command verified", ctx);
@@ -88,7 +89,7 @@ export class CommandProcessor {
     await Promise.allSettled([...this.running.values()]);
   }
 
-  private async replay(seen: JournalEntry, hash: string, cmd: CommandPayload): Promise<void> {
+  private async replay(seen: JournalEntry, hash: string, cmd: CommandPayload, env: Pick<CommandEnvelope, "secrets">): Promise<void> {
     const ctx = { id: cmd.id, action: cmd.action, app: cmd.app };
     if (seen.hash !== hash) return this.refuse("replay-mismatch", "command id was already used for a different command", cmd);
     if (seen.state === "done") {
@@ -106,7 +107,7 @@ export class CommandProcessor {
     }
     // Journaled as running but not running here: the agent stopped part-way. Lifecycle actions
     // are idempotent, so finishing the job means running it again once.
-    const valid = this.validate(cmd);
+    const valid = this.validate(cmd, env);
     if (!valid.ok) return this.refuse("invalid-params", valid.reason, cmd);
     this.o.log("warn", "command was interrupted by an agent restart: running it again", ctx);
     this.o.send({ type: "ack", id: cmd.id });
@@ -164,7 +165,7 @@ export class CommandProcessor {
   }
 
   /** The one validation of a command's parameters, into the typed command the dispatcher runs. */
-  private validate(cmd: CommandPayload): { ok: true; cmd: ValidCommand } | { ok: false; reason: string } {
+  private validate(cmd: CommandPayload, env: Pick<CommandEnvelope, "secrets">): { ok: true; cmd: ValidCommand } | { ok: false; reason: string } {
     const bad = (fields: Record<string, string>) => ({
       ok: false as const,
       reason: "invalid parameters: " + Object.entries(fields).map(([k, v]) => `${k} ${v}`).join("; "),
@@ -184,6 +185,13 @@ export class CommandProcessor {
     const spec = params.spec as { name?: string } | undefined;
     if (spec && spec.name !== cmd.app) return bad({ "spec.name": `must match the command's app (${cmd.app})` });
     const valid = { id: cmd.id, action: cmd.action, app: cmd.app, params, issuedAt: cmd.issuedAt, deadlineAt: cmd.deadlineAt } as ValidCommand;
+    // Secret values ride beside the command, signed apart and bound to it; they are used for this
+    // run only and never journaled.
+    if (env.secrets) {
+      const s = verifyCommandSecrets(env.secrets, this.o.consoleKey, { commandId: cmd.id, hostId: this.o.hostId });
+      if (!s.ok) return bad({ secrets: s.reason });
+      valid.secrets = s.secrets;
+    }
     return { ok: true, cmd: valid };
   }
 

@@ -169,3 +169,41 @@ describe("Dispatcher", () => {
   });
 });
 
+
+describe("Dispatcher: secret values never leave in output or errors", () => {
+  it("writes the app's secret files from the command, and hides every value in progress output and the error", async () => {
+    const written: Record<string, string>[] = [];
+    const files = new Map<string, string[]>();
+    const ops = {
+      secrets: {
+        write: async (app: string, values: Record<string, string>) => {
+          written.push(values);
+          files.set(app, Object.values(values));
+        },
+        values: async (app: string) => files.get(app) ?? [],
+      },
+      actions: {
+        provision: async (_spec: unknown, ctx: ActionContext) => {
+          ctx.progress({ step: "install", message: "using hf_secret_value_1", output: ["token is hf_secret_value_1", "git ghp_git_token_2 ok"] });
+          throw new Error("install failed: echo hf_secret_value_1 and ghp_git_token_2");
+        },
+      },
+      observe: async (app: string) => observation(app),
+      observer: { current: (app: string) => observation(app) },
+    } as unknown as Ops;
+    const progress: unknown[] = [];
+    const cmd = {
+      id: id(),
+      action: "provision",
+      app: "web",
+      params: { spec: { name: "web", secretNames: ["HF_TOKEN"] } },
+      secrets: { commandId: "x", hostId: "gpu-box-1", values: { HF_TOKEN: "hf_secret_value_1" }, git: { token: "ghp_git_token_2" } },
+    } as unknown as ValidCommand;
+    const outcome = await dispatcher(ops).run(cmd, (p) => progress.push(p));
+    expect(written).toEqual([{ HF_TOKEN: "hf_secret_value_1" }]);
+    expect(outcome.ok).toBe(false);
+    expect(outcome.error).toBe("install failed: echo *** and ***");
+    expect(JSON.stringify(progress)).not.toMatch(/hf_secret_value_1|ghp_git_token_2/);
+    expect(JSON.stringify(progress)).toContain("token is ***");
+  });
+});

@@ -5,6 +5,9 @@
 // answer is an outcome, and for an app it carries the agent's observation of that app right after.
 import type { CancelParamsSchema, CommandAction, HostAction, PingParamsSchema, PrepullParamsSchema } from "./contract/protocol";
 import type { CleanupParams } from "./contract/cleanup";
+import { redact } from "./contract/app-config";
+import { secretValuesOf, type CommandSecrets } from "./contract/command-secrets";
+import { withCommandSecrets } from "./ops/command-context";
 import type { Progress, StatusReport } from "./contract/reports";
 import type { LifecycleAction, actionParamsSchema } from "./contract/spec";
 import type { z } from "zod";
@@ -31,6 +34,8 @@ export type ValidCommand = {
     params: CommandParams[A];
     issuedAt?: string;
     deadlineAt?: string;
+    /** Verified secret values sent beside the command (never journaled). */
+    secrets?: CommandSecrets;
   };
 }[CommandAction];
 
@@ -107,11 +112,19 @@ export class Dispatcher implements CommandRunner {
     const entry: InFlight = { app: cmd.app, controller, done: new Promise<void>((r) => (finished = r)) };
     this.inflight.set(cmd.id, entry);
     const timer = this.armDeadline(cmd, controller);
-    const ctx: Ctx = { signal: controller.signal, progress: safeProgress(progress), ops: () => this.requireOps() };
+    // Every text that leaves for the console (progress output, errors) is cleared of the secret
+    // values this command carries and the app's stored ones.
+    const hidden = [...secretValuesOf(cmd.secrets), ...(cmd.app ? await this.storedSecrets(cmd.app) : [])];
+    const hide = (text: string) => (hidden.length ? redact(text, hidden) : text);
+    const ctx: Ctx = { signal: controller.signal, progress: safeProgress(progress, hide), ops: () => this.requireOps() };
     let outcome: Outcome;
     try {
       const handler = this.handlers[cmd.action] as Handler<CommandAction>;
-      const task = async () => ({ ...(await handler(cmd as never, ctx)) }) as Record<string, unknown>;
+      const task = async () => {
+        const spec = (cmd.params as { spec?: { name: string; secretNames?: string[] } }).spec;
+        if (spec) await this.applySecrets(spec, cmd.secrets, hidden);
+        return withCommandSecrets(cmd.secrets, async () => ({ ...(await handler(cmd as never, ctx)) }) as Record<string, unknown>);
+      };
       // An app's commands wait their turn; cancel and host-wide commands do not.
       const result = cmd.app !== null && cmd.action !== "cancel" ? await this.o.queue.run(cmd.app, cmd.id, task, controller.signal) : await untilAborted(task(), controller.signal);
       outcome = { ok: true, result };
@@ -123,7 +136,7 @@ export class Dispatcher implements CommandRunner {
         }
       }
     } catch (err) {
-      outcome = { ok: false, error: (controller.signal.aborted ? failureReason(controller.signal) : errorMessage(err)).slice(0, 4000) };
+      outcome = { ok: false, error: hide(controller.signal.aborted ? failureReason(controller.signal) : errorMessage(err)).slice(0, 4000) };
     } finally {
       if (timer) clearTimeout(timer);
       this.inflight.delete(cmd.id);
@@ -134,6 +147,24 @@ export class Dispatcher implements CommandRunner {
       if (observed) outcome.observed = observed;
     }
     return outcome;
+  }
+
+  /** The app's secret files follow the command: the values it carries, or none when its spec names none. */
+  private async applySecrets(spec: { name: string; secretNames?: string[] }, secrets: CommandSecrets | undefined, hidden: string[]): Promise<void> {
+    const ops = await this.requireOps();
+    if (!ops.secrets) return; // an ops layer without secret files (test doubles)
+    if (secrets) await ops.secrets.write(spec.name, secrets.values);
+    else if (!spec.secretNames?.length) await ops.secrets.write(spec.name, {});
+    hidden.push(...(await ops.secrets.values(spec.name)));
+  }
+
+  private async storedSecrets(app: string): Promise<string[]> {
+    try {
+      const ops = await this.o.ops();
+      return (await ops?.secrets?.values(app)) ?? [];
+    } catch {
+      return [];
+    }
   }
 
   async observe(app: string): Promise<StatusReport | undefined> {
@@ -219,10 +250,11 @@ function untilAborted<T>(task: Promise<T>, signal: AbortSignal): Promise<T> {
 const OUTPUT_LINE_MAX = 4000;
 
 /** Output lines are capped and split into messages the protocol accepts; a failing sink never fails the action. */
-function safeProgress(progress: (p: Progress) => void): (p: Progress) => void {
+function safeProgress(progress: (p: Progress) => void, hide: (text: string) => string): (p: Progress) => void {
   return (p) => {
     try {
-      const out = p.output?.map((l) => l.slice(0, OUTPUT_LINE_MAX));
+      if (p.message !== undefined) p = { ...p, message: hide(p.message) };
+      const out = p.output?.map((l) => hide(l).slice(0, OUTPUT_LINE_MAX));
       if (out && out.length > 200) {
         for (let i = 0; i < out.length; i += 200) progress({ ...p, output: out.slice(i, i + 200) });
         return;

@@ -31,6 +31,8 @@ import { countAttempts, unfinishedCommands } from "../services/outbox.server";
 import { applyInventory, applyStatusReports, publishLogLines, type Refusal } from "../services/reports.server";
 import { hostDisconnected, type HostOnline } from "../services/host-presence.server";
 import { commandDeadline } from "../services/commands.server";
+import { commandSecrets } from "../services/app-config.server";
+import { signCommandSecrets } from "../../agent/src/contract/command-secrets";
 import { notifyEvent } from "../services/notify.server";
 import { recordDependencies } from "../services/scan.server";
 import type { HubLogger } from "./log.server";
@@ -274,6 +276,10 @@ export class AgentSession {
               },
               key.privateKey,
             );
+            // Secret values are resolved now and signed apart, bound to this command: the
+            // commands row holds only their names.
+            const secrets = await commandSecrets(ctx, c);
+            if (secrets) env = { ...env, secrets: signCommandSecrets(secrets, key.privateKey) };
           } catch (e) {
             await commandRejected(ctx, hostId, c.id, `cannot be sent: ${(e as Error).message.slice(0, 500)}`);
             log("error", "command cannot be sent", { hostId, id: c.id, error: (e as Error).message });

@@ -8,6 +8,8 @@ import { CsrfInput } from "../components/CsrfInput";
 import { createApp } from "../services/register.server";
 import { ServiceError, httpStatusOf } from "../services/errors";
 import { listTemplates, type TemplateDto } from "../services/templates.server";
+import { EnvEditor, GitCredentialFields, SecretsEditor } from "../components/AppConfig";
+import { configFromForm } from "../components/app-config-form";
 
 export const meta: MetaFunction = () => [{ title: "Add app · Docker Control Center" }];
 
@@ -31,7 +33,10 @@ export function formToInput(form: FormData): Record<string, unknown> {
   // A checkbox sends "on" when ticked and nothing otherwise: the dialog always shows it (pre-ticked
   // by a template that wants submodules), so its state is the operator's choice either way.
   input.gitSubmodules = form.get("gitSubmodules") === "on";
-  return input;
+  // Environment, secrets and git credential (an empty environment is simply none on create).
+  const config = configFromForm(form);
+  if (config.env && Object.keys(config.env).length === 0) delete config.env;
+  return { ...input, ...config };
 }
 
 export async function action({ request, context }: ActionFunctionArgs) {
@@ -142,7 +147,20 @@ export default function AddApp() {
         {field("repository", "Git repository", insecureGit ? "An https:// (or, in this lab, http://) URL." : "An https:// URL to a public repository.", { placeholder: "https://github.com/owner/repo.git", inputMode: "url" })}
         {field("startCommand", "Start command", "Runs in the container with /bin/sh -c, in /app. $PORT holds the app's port.", { placeholder: "python main.py --listen 0.0.0.0 --port ${PORT}" })}
         {field("port", "Port", "The port the app listens on, 1024–65535.", { inputMode: "numeric", placeholder: "7860" })}
-        <details className="advanced" open={Boolean(errors.installCommand || errors.image || errors.gitRef || errors.gitSubmodules || values.installCommand || values.image || values.gitRef)}>
+        <details
+          className="advanced"
+          open={Boolean(
+            errors.installCommand ||
+              errors.image ||
+              errors.gitRef ||
+              errors.gitSubmodules ||
+              values.installCommand ||
+              values.image ||
+              values.gitRef ||
+              Object.keys(errors).some((k) => /^(env|secrets|gitCredential)\b/.test(k)) ||
+              chosen?.secrets.some((d) => d.required),
+          )}
+        >
           <summary>Advanced</summary>
           {field("installCommand", "Install command", "Optional; runs before the start command on each deploy.", { placeholder: "pip install --user -r requirements.txt" })}
           {field("image", "Image", "Optional base image; the console's default NVIDIA image is used otherwise.", { placeholder: "nvcr.io/nvidia/pytorch:24.10-py3" })}
@@ -165,6 +183,10 @@ export default function AddApp() {
               {errors.gitSubmodules ? <p className="field-error" data-field="gitSubmodules">Submodules {errors.gitSubmodules}</p> : null}
             </div>
           </fieldset>
+          {/* App configuration: a template's env defaults and declared secrets come with it. */}
+          <EnvEditor key={`env-${values.templateId ?? ""}`} initial={chosen?.env ?? {}} errors={errors} />
+          <SecretsEditor key={`secrets-${values.templateId ?? ""}`} declared={chosen?.secrets ?? []} errors={errors} />
+          <GitCredentialFields errors={errors} />
         </details>
         <div className="form-actions">
           <button type="submit" className="button primary" disabled={busy}>

@@ -16,6 +16,7 @@ import { DeployHistory } from "../components/DeployHistory";
 import { RollbackInput, listDeploys, rollbackApp } from "../services/deploys.server";
 import { httpStatusOf } from "../services/errors";
 import { CsrfInput } from "../components/CsrfInput";
+import { AppConfigPanel } from "../components/AppConfig";
 import { findApp } from "../services/apps.server";
 import { composePreview } from "../services/compose-preview.server";
 import { ServiceError } from "../services/errors";
@@ -168,6 +169,7 @@ export default function AppPage() {
         </dl>
       </section>
       <DeployHistory app={app} items={data.deploys} canRollback={data.canOperate} error={promoted?.rollbackError} />
+      <AppConfigPanel app={{ name: app.name, env: data.app.env, secretNames: data.app.secretNames, hasGitCredential: data.app.hasGitCredential }} canEdit={data.canOperate} />
       <LogsPanel name={app.name} status={app.status} />
       <section className="panel" aria-labelledby="observe-title">
         <h2 id="observe-title">Health and resources</h2>

@@ -23,7 +23,7 @@ export interface ApplyResult {
 }
 
 /** Fields apps.update can change in place. */
-const UPDATABLE = ["startCommand", "port", "image", "installCommand", "gpu", "gitRef", "gitSubmodules"] as const;
+const UPDATABLE = ["startCommand", "port", "image", "installCommand", "gpu", "gitRef", "gitSubmodules", "env", "resources", "healthPath"] as const;
 /** Fields that name where and what the app is; changing them means a new app. */
 const FIXED = ["repository", "templateId", "hostId"] as const;
 
@@ -68,6 +68,9 @@ export async function applyApp(ctx: ConsoleContext, actor: Actor, raw: unknown):
   for (const k of UPDATABLE) {
     if (input[k] !== undefined && canonical(input[k]) !== canonical((row as App)[k])) patch[k] = input[k];
   }
+  // Write-only fields: given means set (their stored values cannot be compared without opening them).
+  if (input.secrets !== undefined && Object.keys(input.secrets).length) patch.secrets = input.secrets;
+  if (input.gitCredential !== undefined) patch.gitCredential = input.gitCredential;
   const changed = Object.keys(patch);
   if (!changed.length) {
     return { app: await requireApp(ctx.db, row.name), created: false, changed: [], commandId: null };

@@ -22,6 +22,7 @@ import { ServiceError } from "./errors";
 import { publishAll, recordEvent } from "./events.server";
 import { assertPortFree, conflictOf, holdGpus, hostCandidates } from "./app-writes.server";
 import { assignGpus } from "./placement.server";
+import { AppConfigFields, checkConfig, planSecretWrites, sealedSecrets, writeSecretRows, type DeclaredSecret } from "./app-config.server";
 
 const HostIdSchema = z.string().min(1, { error: "is required" }).max(64).regex(/^[A-Za-z0-9_-]+$/, { error: "is not a host id" });
 
@@ -41,6 +42,7 @@ export const AppCreateInput = z.strictObject({
   gitRef: GitRefSchema.optional(),
   gitSubmodules: z.boolean({ error: "must be true or false" }).optional(),
   // -- end git refs ----------------------------------------------------------------------------
+  ...AppConfigFields,
 });
 export type AppCreateInput = z.infer<typeof AppCreateInput>;
 
@@ -54,6 +56,7 @@ export const AppUpdateInput = z.strictObject({
   // -- git refs: null goes back to the repository's default branch; a change redeploys the code --
   gitRef: GitRefSchema.nullable().optional(),
   gitSubmodules: z.boolean({ error: "must be true or false" }).optional(),
+  ...AppConfigFields,
 });
 export type AppUpdateInput = z.infer<typeof AppUpdateInput>;
 
@@ -93,6 +96,13 @@ export interface AppDto {
   usage: Record<string, number> | null;
   /** When the status last changed: uptime while RUNNING. */
   statusSince: string | null;
+  // ---- app configuration: env is readable; secrets and the git credential are write-only
+  env: Record<string, string>;
+  secretNames: string[];
+  hasGitCredential: boolean;
+  resources: { memoryMiB?: number; cpus?: number };
+  healthPath: string;
+  // ----
   createdAt: string;
   updatedAt: string;
 }
@@ -120,6 +130,11 @@ export function toAppDto(row: App, hostName: string | null = null, hostOnline = 
     gpuDevices: row.gpuDevices ?? [],
     usage: row.usage ?? null,
     statusSince: row.statusSince ?? null,
+    env: row.env ?? {},
+    secretNames: row.secretNames ?? [],
+    hasGitCredential: Boolean(row.gitCredentialSealed),
+    resources: row.resources ?? {},
+    healthPath: row.healthPath ?? "/",
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
   };
@@ -187,6 +202,11 @@ export function deploySpecOf(config: Pick<ConsoleContext["config"], "baseImage">
     // Only when set, so that the specs of apps without them read as before.
     ...(row.gitRef ? { gitRef: row.gitRef } : {}),
     ...(row.gitSubmodules ? { gitSubmodules: true } : {}),
+    env: row.env ?? {},
+    secretNames: row.secretNames ?? [],
+    secretsVersion: row.secretsVersion ?? null,
+    resources: row.resources ?? {},
+    healthPath: row.healthPath ?? "/",
   };
 }
 
@@ -204,10 +224,19 @@ export async function updateApp(ctx: ConsoleContext, actor: Actor, raw: unknown)
     gpu: input.gpu ?? row.gpu ?? undefined,
     gitRef: input.gitRef === undefined ? row.gitRef : input.gitRef,
     gitSubmodules: input.gitSubmodules ?? row.gitSubmodules,
+    env: input.env ?? row.env,
+    resources: input.resources ?? row.resources,
+    healthPath: input.healthPath ?? row.healthPath,
   };
-  const changed = Object.fromEntries(
+  const declared = await declaredSecrets(db, row.templateId);
+  checkConfig(input, { env: next.env, existingSecrets: row.secretNames, declared, template: row.templateId ?? undefined });
+  const secretPlan = planSecretWrites(ctx, row.id, row, input, await sealedSecrets(db, row.id));
+  const changed: Record<string, unknown> = Object.fromEntries(
     Object.entries(next).filter(([k, v]) => JSON.stringify(v ?? null) !== JSON.stringify((row as Record<string, unknown>)[k] ?? null)),
   );
+  // Secret changes are named, never their values.
+  if (secretPlan.summary.secretsSet.length || secretPlan.summary.secretsRemoved.length) changed.secrets = true;
+  if (secretPlan.summary.gitCredential) changed.gitCredential = true;
   if (Object.keys(changed).length === 0) return requireApp(db, row.name);
   if (changed.port !== undefined) await assertPortFree(db, row.hostId, next.port, { exceptName: row.name });
 
@@ -227,9 +256,10 @@ export async function updateApp(ctx: ConsoleContext, actor: Actor, raw: unknown)
     await db.transaction(async (tx) => {
       const [updated] = await tx
         .update(apps)
-        .set({ ...next, gpu: next.gpu ?? null, gpuDevices, updatedAt: new Date().toISOString() })
+        .set({ ...next, ...secretPlan.columns, gpu: next.gpu ?? null, gpuDevices, updatedAt: new Date().toISOString() })
         .where(eq(apps.id, row.id))
         .returning();
+      await writeSecretRows(tx, row.id, secretPlan);
       if (changed.gpu !== undefined) await holdGpus(tx, row.id, row.hostId, gpuDevices);
       if (row.hostId) {
         // Another ref or submodule choice means other code: a reinstall fetches it (untracked files kept).
@@ -240,7 +270,7 @@ export async function updateApp(ctx: ConsoleContext, actor: Actor, raw: unknown)
         if (change) changes.push(change);
       }
       changes.push(await recordEvent(tx, { appId: row.id, appName: row.name, type: "updated", data: { changed: Object.keys(changed) } }));
-      await recordAudit(tx, actor, { action: "app.update", target: row.name, detail: { changed: Object.keys(changed) } });
+      await recordAudit(tx, actor, { action: "app.update", target: row.name, detail: { changed: Object.keys(changed), ...secretSummary(secretPlan.summary) } });
     });
   } catch (e) {
     throw conflictOf(e) ?? e;
@@ -250,3 +280,22 @@ export async function updateApp(ctx: ConsoleContext, actor: Actor, raw: unknown)
   return requireApp(db, row.name);
 }
 
+
+/** A template's declared secrets (none without a template). */
+export async function declaredSecrets(db: Db, templateId: string | null): Promise<DeclaredSecret[]> {
+  if (!templateId) return [];
+  const [t] = await db.select({ secrets: marketplaceTemplates.secrets }).from(marketplaceTemplates).where(eq(marketplaceTemplates.slug, templateId));
+  return t?.secrets ?? [];
+}
+
+/**
+ * What an audit entry says about secret writes: names only, and only when something changed. The
+ * keys avoid the words the audit log masks (a list of names is not a value).
+ */
+export function secretSummary(s: { secretsSet: string[]; secretsRemoved: string[]; gitCredential?: "set" | "removed" }): Record<string, unknown> {
+  const w: Record<string, unknown> = {};
+  if (s.secretsSet.length) w.set = s.secretsSet;
+  if (s.secretsRemoved.length) w.removed = s.secretsRemoved;
+  if (s.gitCredential) w.gitLogin = s.gitCredential;
+  return Object.keys(w).length ? { writeOnly: w } : {};
+}

@@ -15,6 +15,8 @@ import { ServiceError } from "./errors";
 import { publishAll, recordEvent } from "./events.server";
 import { inGroupTransaction } from "./group-commit.server";
 import { assignGpus, pickHost } from "./placement.server";
+import { checkConfig, planSecretWrites, writeSecretRows } from "./app-config.server";
+import { secretSummary } from "./apps.server";
 
 function templateGpu(t: MarketplaceTemplate): GpuRequirement {
   const gpu: GpuRequirement = { mode: t.gpuMode };
@@ -86,7 +88,11 @@ export async function registerApp(ctx: ConsoleContext, actor: Actor, raw: unknow
     if (!tpl) throw ServiceError.field("NOT_FOUND", "templateId", `does not name a marketplace template (${input.templateId})`);
   }
   const spec = resolveSpec(ctx, input, tpl);
+  // Template env defaults under the operator's own; a template's required secrets must be given.
+  const env = { ...(tpl?.env ?? {}), ...(input.env ?? {}) };
+  checkConfig(input, { env, existingSecrets: [], declared: tpl?.secrets ?? [], template: tpl?.slug });
   const id = randomUUID();
+  const secretPlan = planSecretWrites(ctx, id, { secretNames: [], secretsVersion: null, gitCredentialSealed: null }, input);
   let done;
   try {
     // The checks run inside the transaction: registrations grouped into one commit see each other.
@@ -127,6 +133,10 @@ export async function registerApp(ctx: ConsoleContext, actor: Actor, raw: unknow
           templateId: tpl?.slug ?? null,
           gitRef: input.gitRef ?? null,
           gitSubmodules: input.gitSubmodules ?? tpl?.gitSubmodules ?? false,
+          env,
+          ...secretPlan.columns,
+          resources: input.resources ?? {},
+          healthPath: input.healthPath ?? "/",
           hostId,
           status: initial.status ?? "STOPPED",
           phase: initial.phase ?? null,
@@ -135,12 +145,13 @@ export async function registerApp(ctx: ConsoleContext, actor: Actor, raw: unknow
           updatedAt: now,
         })
         .returning();
+      await writeSecretRows(tx, id, secretPlan);
       if (hostId && gpuDevices.length) await holdGpus(tx, id, hostId, gpuDevices);
       const commandId = hostId
         ? await enqueueCommand(tx, actor, { hostId, appId: id, appName: spec.name, action: "provision", params: { spec: deploySpecOf(ctx.config, row, tpl) } }, ctx.metrics)
         : null;
       const change = await recordEvent(tx, { appId: id, appName: spec.name, type: "created", data: { status: initial.status, phase: initial.phase, hostId } });
-      await recordAudit(tx, actor, { action: "app.create", target: spec.name, detail: { hostId, templateId: tpl?.slug ?? null } });
+      await recordAudit(tx, actor, { action: "app.create", target: spec.name, detail: { hostId, templateId: tpl?.slug ?? null, ...secretSummary(secretPlan.summary) } });
       return { row, change, commandId, hostName: host?.name ?? null, hostOnline: Boolean(host?.online && !host.revoked) };
     });
   } catch (e) {

@@ -27,6 +27,9 @@ export interface TemplateDto {
   originAppId: string | null;
   /** Name of the app a promoted template came from, while that app exists. */
   originApp: string | null;
+  /** Environment defaults and the secrets the template asks for (names and descriptions, never values). */
+  env: Record<string, string>;
+  secrets: { name: string; description: string; required: boolean }[];
 }
 
 export function toTemplateDto(t: MarketplaceTemplate, originApp: string | null = null): TemplateDto {
@@ -50,6 +53,8 @@ export function toTemplateDto(t: MarketplaceTemplate, originApp: string | null =
     source: t.source,
     originAppId: t.originAppId,
     originApp,
+    env: t.env ?? {},
+    secrets: t.secrets ?? [],
   };
 }
 
@@ -106,10 +111,20 @@ export async function promoteApp(ctx: ConsoleContext, actor: Actor, input: z.inf
       keepPaths: base?.keepPaths ?? [],
       capAdd: base?.capAdd ?? [],
       gitSubmodules: app.gitSubmodules,
+      // The app's env becomes the defaults; its secrets travel as declared names only, never values.
+      env: app.env ?? {},
+      secrets: mergeDeclared(base?.secrets ?? [], app.secretNames ?? []),
       originAppId: app.id,
       source: "promoted",
     });
     await recordAudit(tx, actor, { action: "template.promote", target: slug, detail: { app: app.name, commitSha: app.commitSha } });
   });
   return getTemplate(ctx, slug);
+}
+
+/** The base template's declared secrets, plus the app's other secret names as optional ones. */
+function mergeDeclared(declared: TemplateDto["secrets"], names: string[]): TemplateDto["secrets"] {
+  const out = [...declared];
+  for (const name of names) if (!out.some((d) => d.name === name)) out.push({ name, description: `secret ${name} (set per app)`, required: false });
+  return out;
 }

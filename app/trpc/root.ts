@@ -5,6 +5,7 @@ import { auditRouter } from "./routers/audit";
 import { authRouter } from "./routers/auth";
 import { hostsRouter } from "./routers/hosts";
 import { notificationsRouter } from "./routers/notifications";
+import { registriesRouter } from "./routers/registries";
 import { templatesRouter } from "./routers/templates";
 import { tokensRouter } from "./routers/tokens";
 import { usersRouter } from "./routers/users";
@@ -18,6 +19,7 @@ export const appRouter = router({
   tokens: tokensRouter,
   users: usersRouter,
   notifications: notificationsRouter,
+  registries: registriesRouter,
 });
 
 export type AppRouter = typeof appRouter;

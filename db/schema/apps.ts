@@ -42,6 +42,18 @@ export const apps = sqliteTable(
     observed: text("observed", { mode: "json" }).$type<ObservedState>(),
     /** When `status` last changed (kept by a trigger, whoever writes the status); uptime derives from it. */
     statusSince: text("status_since"),
+    // ---- app configuration (environment, secrets, git credential, limits, probe path)
+    /** Plain environment variables NAME → value (not secret: shown by apps.get). */
+    env: text("env", { mode: "json" }).$type<Record<string, string>>().notNull().default(sql`'{}'`),
+    /** Names of the app's secrets (values sealed in app_secrets). */
+    secretNames: text("secret_names", { mode: "json" }).$type<string[]>().notNull().default(sql`'[]'`),
+    /** Opaque id changed whenever a secret or the git credential changes (so an update recreates). */
+    secretsVersion: text("secrets_version"),
+    /** `{ username?, token }` sealed with the console's secret key (purpose `git-credential:<app id>`). */
+    gitCredentialSealed: text("git_credential_sealed"),
+    resources: text("resources", { mode: "json" }).$type<{ memoryMiB?: number; cpus?: number }>().notNull().default(sql`'{}'`),
+    healthPath: text("health_path").notNull().default("/"),
+    // ---- end app configuration
     createdAt: text("created_at").notNull().default(sql`(strftime('%Y-%m-%dT%H:%M:%fZ','now'))`),
     updatedAt: text("updated_at").notNull().default(sql`(strftime('%Y-%m-%dT%H:%M:%fZ','now'))`),
   },

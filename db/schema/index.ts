@@ -13,3 +13,4 @@ export * from "./notifications";
 export * from "./osv-cache";
 export * from "./vulnerabilities";
 export * from "./deploys";
+export * from "./secrets";

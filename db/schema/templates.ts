@@ -26,6 +26,10 @@ export const marketplaceTemplates = sqliteTable(
     /** Apps from this template fetch the repository's submodules (git refs block). */
     gitSubmodules: integer("git_submodules", { mode: "boolean" }).notNull().default(false),
     homepage: text("homepage"),
+    // ---- app configuration a template declares: env defaults and the secrets it asks for (names only)
+    env: text("env", { mode: "json" }).$type<Record<string, string>>().notNull().default(sql`'{}'`),
+    secrets: text("secrets", { mode: "json" }).$type<{ name: string; description: string; required: boolean }[]>().notNull().default(sql`'[]'`),
+    // ---- end app configuration
     /** The app this template was promoted from; cleared (not the template) when that app goes. */
     originAppId: text("origin_app_id").references(() => apps.id, { onDelete: "set null" }),
     source: text("source", { enum: ["seed", "promoted"] }).notNull().default("seed"),

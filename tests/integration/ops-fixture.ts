@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import type { Progress, StatusReport, UsageSample } from "../../agent/src/contract/reports";
-import { actionParamsSchema, type DeploySpec, type LifecycleAction } from "../../agent/src/contract/spec";
+import { actionParamsSchema, NO_APP_CONFIG, type DeploySpec, type LifecycleAction } from "../../agent/src/contract/spec";
 import { Dispatcher, type Outcome, type ValidCommand } from "../../agent/src/dispatch";
 import { Ops, type OpsOptions } from "../../agent/src/ops/ops";
 import { AppQueue } from "../../agent/src/queue";
@@ -68,6 +68,7 @@ export function testSpec(name: string, repository: string, port: number, overrid
     image: TEST_IMAGE,
     gpuDevices: [],
     capAdd: [],
+    ...NO_APP_CONFIG,
     keepPaths: [],
     ...overrides,
   };

@@ -213,8 +213,19 @@ function handle(root: string, req: IncomingMessage, res: ServerResponse, log: Gi
   req.on("aborted", () => child.kill("SIGKILL"));
 }
 
+export interface GitServerOptions {
+  /** Require HTTP Basic auth with these credentials on every request (401 otherwise), as a private forge does. */
+  basicAuth?: { username: string; password: string };
+}
+
+/** Whether the request carries the expected Basic credentials. */
+function authorized(req: IncomingMessage, auth: { username: string; password: string }): boolean {
+  const m = /^Basic ([A-Za-z0-9+/=]+)$/.exec(req.headers.authorization ?? "");
+  return m !== null && Buffer.from(m[1]!, "base64").toString("utf8") === `${auth.username}:${auth.password}`;
+}
+
 /** Start a smart-HTTP git server on 127.0.0.1 with a random free port and an empty temp project root. */
-export async function startGitServer(): Promise<GitServer> {
+export async function startGitServer(opts: GitServerOptions = {}): Promise<GitServer> {
   const base = await mkdtemp(join(tmpdir(), "dcc-git-"));
   const root = join(base, "repos");
   const work = join(base, "work");
@@ -223,7 +234,13 @@ export async function startGitServer(): Promise<GitServer> {
 
   const requests: GitRequest[] = [];
   let redirect: string | null = null;
-  const server: Server = createServer((req, res) => handle(root, req, res, requests, redirect));
+  const server: Server = createServer((req, res) => {
+    if (opts.basicAuth && !authorized(req, opts.basicAuth)) {
+      res.writeHead(401, { "WWW-Authenticate": 'Basic realm="git"', "Content-Type": "text/plain" }).end("authentication required\n");
+      return;
+    }
+    handle(root, req, res, requests, redirect);
+  });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(0, "127.0.0.1", () => resolve());

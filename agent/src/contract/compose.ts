@@ -85,7 +85,35 @@ export interface RenderInput {
   uid: number;
   gid: number;
   base: ComposeBase;
+  /** Agent-owned folder holding the app's secrets, one file per name (mounted read-only, never inlined). */
+  secretsDir?: string;
 }
+
+// ---- app configuration: the container's shell environment and the entrypoint that loads secrets
+
+/** Where the secrets folder appears inside the container. */
+export const SECRETS_MOUNT = "/run/dcc-secrets";
+/** The user name apps see in USER / LOGNAME (the container runs as a numeric uid). */
+export const APP_USER = "app";
+
+/**
+ * The entrypoint script (fixed text, no user data): exports each secret file as a variable, puts
+ * ~/.local/bin first on the image's own PATH, then runs the command it was given. Set as the
+ * entrypoint, so an image whose ENTRYPOINT ignores its arguments still runs the start command, and
+ * the image's environment is kept. Values are read from files, so they are never in the compose
+ * file, and `$(cat …; printf x)` keeps trailing newlines exactly.
+ */
+export const ENTRYPOINT_SCRIPT = [
+  `if [ -d ${SECRETS_MOUNT} ]; then for f in ${SECRETS_MOUNT}/*; do [ -f "$f" ] || continue; v="$(cat "$f"; printf x)"; export "\${f##*/}=\${v%x}"; done; unset f v; fi`,
+  `PATH="$HOME/.local/bin:\${PATH:-/usr/local/bin:/usr/bin:/bin}"; export PATH`,
+  `exec "$@"`,
+].join("\n");
+
+/** The variables every container gets; the app's own `env` cannot name these (see RESERVED_ENV_NAMES). */
+export function platformEnvironment(spec: Pick<DeploySpec, "port">): Record<string, string> {
+  return { HOME: "/app", PORT: String(spec.port), USER: APP_USER, LOGNAME: APP_USER };
+}
+// ---- end app configuration
 
 /** Labels every container and network of an app carries. */
 export function appLabels(spec: Pick<DeploySpec, "name" | "appId">, hostId: string): Record<string, string> {
@@ -124,13 +152,20 @@ export function renderCompose(input: RenderInput): Record<string, unknown> {
     security_opt: securityOpt,
     user: `${input.uid}:${input.gid}`,
     working_dir: "/app",
-    // Only these two variables: nothing from the agent's environment reaches the container.
-    environment: { HOME: "/app", PORT: String(spec.port) },
+    // The app's env and the platform's variables only: nothing from the agent's environment
+    // reaches the container. pip's cache lives in the persistent home (an app may point it elsewhere).
+    environment: { PIP_CACHE_DIR: "/app/.cache/pip", ...spec.env, ...platformEnvironment(spec) },
+    entrypoint: ["/bin/sh", "-c", ENTRYPOINT_SCRIPT, "dcc-entrypoint"],
     command: ["/bin/sh", "-c", shellCommand(spec.startCommand)],
     ports: [`${spec.port}:${spec.port}`],
-    volumes: [{ type: "bind", source: input.workspace, target: "/app" }],
+    volumes: [
+      { type: "bind", source: input.workspace, target: "/app" },
+      ...(input.secretsDir ? [{ type: "bind", source: input.secretsDir, target: SECRETS_MOUNT, read_only: true }] : []),
+    ],
     labels,
   };
+  if (spec.resources.memoryMiB !== undefined) service.mem_limit = `${spec.resources.memoryMiB}m`;
+  if (spec.resources.cpus !== undefined) service.cpus = spec.resources.cpus;
   if (spec.capAdd.length > 0) service.cap_add = [...spec.capAdd];
   if (spec.gpuDevices.length > 0) {
     service.deploy = {

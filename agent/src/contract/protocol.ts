@@ -16,6 +16,7 @@
 //   console → logs-stop {requestId} ends a follow.
 import { createHash, createPublicKey, generateKeyPairSync, randomBytes, sign, verify, type KeyObject } from "node:crypto";
 import { z } from "zod";
+import { SecretsEnvelopeSchema } from "./command-secrets";
 import { DependenciesMessageSchema } from "./dependencies";
 import { HostFactsSchema } from "./facts";
 import { InventoryItemSchema, LogLineSchema, ProgressSchema, StatusReportSchema, UsageSampleSchema } from "./reports";
@@ -145,6 +146,8 @@ export const CommandEnvelopeSchema = z.strictObject({
   /** The exact signed bytes (JSON of a CommandPayload). */
   payload: z.string().min(2).max(256 * 1024),
   sig: Signature,
+  /** The secret values the command needs, signed apart and bound to it (./command-secrets.ts). */
+  secrets: SecretsEnvelopeSchema.optional(),
 });
 /** The app's last `tail` log lines; with `follow`, then its live lines until `logs-stop`. Answered by `log` messages with the same requestId. */
 export const LogsRequestSchema = z.strictObject({

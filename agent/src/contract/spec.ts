@@ -14,6 +14,7 @@ import {
 // -- git refs, history and rollback ------------------------------------------------------------
 import { CommitShaSchema, GitRefSchema } from "./git-ref";
 // -- end git refs ------------------------------------------------------------------------------
+import { EnvSchema, HealthPathSchema, ResourcesSchema, SecretNamesSchema } from "./app-config";
 
 export const LIFECYCLE_ACTIONS = ["provision", "start", "stop", "restart", "reinstall", "update", "deinstall"] as const;
 export type LifecycleAction = (typeof LIFECYCLE_ACTIONS)[number];
@@ -38,9 +39,25 @@ export function deploySpecSchema(rules: RepositoryRules) {
     /** Fetch the repository's submodules (one level, each URL checked like the repository's). */
     gitSubmodules: z.boolean().optional(),
     // -- end git refs --------------------------------------------------------------------------
+    // ---- app configuration (environment, secrets, limits, probe path). Defaults keep records
+    // written before these fields existed readable.
+    env: EnvSchema.default({}),
+    /** Names only: the values travel beside the command, signed apart (./command-secrets.ts). */
+    secretNames: SecretNamesSchema.default([]),
+    /** Changes whenever a secret value or the git credential changes (an opaque id, never derived from a value). */
+    secretsVersion: z.string().max(64).regex(/^[A-Za-z0-9-]+$/).nullable().default(null),
+    resources: ResourcesSchema.default({}),
+    healthPath: HealthPathSchema.default("/"),
+    // ---- end app configuration
   });
 }
 export type DeploySpec = z.infer<ReturnType<typeof deploySpecSchema>>;
+
+/** The configuration part of a spec for an app that has none (no env, secrets or limits). */
+export const NO_APP_CONFIG = { env: {}, secretNames: [], secretsVersion: null, resources: {}, healthPath: "/" } satisfies Pick<
+  DeploySpec,
+  "env" | "secretNames" | "secretsVersion" | "resources" | "healthPath"
+>;
 
 /** Parameters per action: the spec for actions that (re)create, a flag for a clean reinstall. */
 export function actionParamsSchema(rules: RepositoryRules) {

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
-import type { DeploySpec } from "../contract/spec";
+import { NO_APP_CONFIG, type DeploySpec } from "../contract/spec";
 import { DEFAULT_COMPOSE_BASE, escapeDollars, loadComposeBase, renderCompose, serializeCompose, shellCommand } from "./compose";
 
 const spec: DeploySpec = {
@@ -15,6 +15,7 @@ const spec: DeploySpec = {
   gpuDevices: [],
   capAdd: [],
   keepPaths: [],
+  ...NO_APP_CONFIG,
 };
 
 function render(overrides: Partial<DeploySpec> = {}) {
@@ -23,6 +24,30 @@ function render(overrides: Partial<DeploySpec> = {}) {
   const parsed = parse(serializeCompose(doc)) as { services: Record<string, Record<string, any>>; networks: Record<string, any>; version?: string };
   return { doc: parsed, service: parsed.services.app! };
 }
+
+describe("renderCompose: app configuration", () => {
+  it("writes env values literally ($ escaped for compose), platform variables last", () => {
+    const { service } = render({ env: { A: "$HOME x", COMMANDLINE_ARGS: "--api ${X}", PIP_CACHE_DIR: "/app/pip" } });
+    expect(service.environment).toEqual({ PIP_CACHE_DIR: "/app/pip", A: "$$HOME x", COMMANDLINE_ARGS: "--api $${X}", HOME: "/app", PORT: "7860", USER: "app", LOGNAME: "app" });
+  });
+
+  it("sets the entrypoint (secrets loader, ~/.local/bin on PATH) and mounts the secrets folder read-only; no value is in the file", () => {
+    const doc = renderCompose({ spec: { ...spec, secretNames: ["HF_TOKEN"] }, hostId: "h", workspace: "/w", uid: 1000, gid: 1000, base: DEFAULT_COMPOSE_BASE, secretsDir: "/state/compose/sd-webui/secrets" });
+    const service = (parse(serializeCompose(doc)) as { services: Record<string, Record<string, any>> }).services.app!;
+    expect(service.entrypoint[0]).toBe("/bin/sh");
+    expect(service.entrypoint[2]).toContain("/run/dcc-secrets");
+    expect(service.entrypoint[2]).toContain('PATH="$$HOME/.local/bin:');
+    expect(service.entrypoint[2]).toContain('exec "$$@"');
+    expect(service.volumes).toContainEqual({ type: "bind", source: "/state/compose/sd-webui/secrets", target: "/run/dcc-secrets", read_only: true });
+    expect(serializeCompose(doc)).not.toContain("HF_TOKEN");
+  });
+
+  it("maps resources to mem_limit and cpus", () => {
+    const { service } = render({ resources: { memoryMiB: 2048, cpus: 1.5 } });
+    expect(service.mem_limit).toBe("2048m");
+    expect(service.cpus).toBe(1.5);
+  });
+});
 
 describe("renderCompose", () => {
   it("writes every $ in user text as $$ so compose interpolates nothing", () => {
@@ -39,7 +64,7 @@ describe("renderCompose", () => {
     expect(service.volumes).toEqual([{ type: "bind", source: "/opt/dockerstore/sd-webui", target: "/app" }]);
     expect(service.working_dir).toBe("/app");
     expect(service.user).toBe("1000:1000");
-    expect(service.environment).toEqual({ HOME: "/app", PORT: "7860" });
+    expect(service.environment).toEqual({ PIP_CACHE_DIR: "/app/.cache/pip", HOME: "/app", PORT: "7860", USER: "app", LOGNAME: "app" });
     expect(service.ports).toEqual(["7860:7860"]);
     expect(service.env_file).toBeUndefined();
   });

@@ -6,6 +6,8 @@ import type { LogLine } from "../contract/reports";
 import { OpsError, checkAborted, errorMessage } from "./errors";
 import { streamLogs, type LogRequest } from "./logs";
 import type { PullEvent } from "./pull-progress";
+import { registryOf } from "../contract/app-config";
+import { commandRegistryCredential } from "./command-context";
 import type { ContainerSnapshot } from "./status";
 import type { DockerStats } from "./usage";
 
@@ -131,7 +133,10 @@ export class DockerContainers implements ContainerOps {
   async pull(image: string, signal?: AbortSignal, onEvent?: (e: PullEvent) => void): Promise<void> {
     checkAborted(signal);
     // The engine answers the pull request only once it reached the registry: the signal ends the request too.
-    const request = this.docker.pull(image, signal ? { abortSignal: signal } : {}) as Promise<NodeJS.ReadableStream & { destroy?: (e?: Error) => void }>;
+    // A private image: the registry login the command carries goes to the engine with this pull only.
+    const login = commandRegistryCredential(registryOf(image));
+    const auth = login ? { authconfig: { username: login.username, password: login.password, serveraddress: login.host } } : {};
+    const request = this.docker.pull(image, { ...auth, ...(signal ? { abortSignal: signal } : {}) }) as Promise<NodeJS.ReadableStream & { destroy?: (e?: Error) => void }>;
     const stream = await untilAborted(request, signal);
     await new Promise<void>((resolve, reject) => {
       const onAbort = () => {

@@ -19,6 +19,9 @@ import { ExecError, exec as realExec, type Exec } from "./exec";
 import { GitStore, type GitProgress, type RefKind } from "./git-store";
 import { Submodules } from "./git-submodules";
 import { removeGitPointer } from "./workspace";
+import { commandGitCredential } from "./command-context";
+import type { GitCredential } from "../contract/app-config";
+import { gitAuthFailure, gitCredentialEnvironment } from "./git-credential";
 
 export interface CloneRequest {
   url: string;
@@ -133,7 +136,7 @@ export class SimpleGitOps implements GitOps {
       dir: options.storeDir,
       gitDirs: options.gitDirs,
       local: (args, dirs, signal) => this.local(args, dirs, signal),
-      network: (what, args, gitDir, signal, progress) => this.network(what, signal, gitDir, progress, args),
+      network: (what, args, gitDir, signal, progress) => this.network(what, signal, gitDir, progress, args, commandGitCredential()),
       checkName: (name) => {
         const problem = gitRefProblem(name);
         if (problem) throw new OpsError("FAILED", `the repository's default branch ${JSON.stringify(name.slice(0, 200))} is not supported: it ${problem}`);
@@ -142,7 +145,9 @@ export class SimpleGitOps implements GitOps {
     this.submodules = new Submodules({
       rules: { allowInsecure: options.allowInsecure },
       local: (args, dirs, signal) => this.local(args, dirs, signal),
-      network: (what, args, gitDir, signal) => this.network(what, signal, gitDir, undefined, args),
+      // Submodules live on other repositories (often other hosts): the app's git credential is for
+      // its own repository only, so they are always fetched without it.
+      network: (what, args, gitDir, signal) => this.network(what, signal, gitDir, undefined, args, undefined),
       checkHost: (url) => this.checkUrl(url, null),
     });
   }
@@ -204,7 +209,14 @@ export class SimpleGitOps implements GitOps {
    * so a cancel, a deadline or the time limit kills git together with the `git-remote-http` it
    * started (which would otherwise keep waiting on a silent server).
    */
-  private async network(what: string, signal: AbortSignal | undefined, gitDir: string | null, progress: GitProgress | undefined, args: string[]): Promise<string> {
+  private async network(
+    what: string,
+    signal: AbortSignal | undefined,
+    gitDir: string | null,
+    progress: GitProgress | undefined,
+    args: string[],
+    credential: GitCredential | undefined,
+  ): Promise<string> {
     const ms = this.options.cloneTimeoutMs ?? 3_600_000;
     const idleMs = this.options.idleTimeoutMs ?? 300_000;
     const timeout = AbortSignal.timeout(ms);
@@ -213,7 +225,7 @@ export class SimpleGitOps implements GitOps {
     const abort = AbortSignal.any([timeout, idle.signal, ...(signal ? [signal] : [])]);
     try {
       const result = await this.exec(["git", ...GIT_CONFIG.flatMap((c) => ["-c", c]), ...this.pins(args), ...args], {
-        env: this.environment(gitDir ? { gitDir } : {}),
+        env: { ...this.environment(gitDir ? { gitDir } : {}), ...gitCredentialEnvironment(credential) },
         cwd: this.options.homeDir,
         signal: abort,
         onLine: (line) => {
@@ -228,6 +240,9 @@ export class SimpleGitOps implements GitOps {
       if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new OpsError("FAILED", `git ${what} was aborted`);
       if (timeout.aborted) throw new GitTimeoutError(what, ms);
       if (idle.signal.aborted) throw new OpsError("FAILED", `git ${what} stopped: no progress for ${formatDuration(idleMs)}`);
+      const url = args.find((a) => /^https?:\/\//.test(a));
+      const auth = err instanceof ExecError && url ? gitAuthFailure(err.output, url, credential !== undefined, err) : null;
+      if (auth) throw auth;
       throw err;
     } finally {
       clearTimeout(idleTimer);

@@ -21,6 +21,8 @@ export interface AppObserverOptions {
   hostId: string;
   /** The app's published port (from its record). */
   port: (app: string) => number | undefined;
+  /** The app's health path (from its record; default `/`). */
+  healthPath?: (app: string) => string | undefined;
   probe?: Probe;
   /** How often CPU/memory (and GPU) usage is sampled while watching; default 10 s. */
   usageIntervalMs?: number;
@@ -47,10 +49,11 @@ export class AppObserver {
 
   constructor(private readonly o: AppObserverOptions) {
     this.tracker = new StatusTracker((report) => this.onReport(report));
-    this.probe = o.probe ?? ((port) => probePort(port));
+    this.probe = o.probe ?? ((port, path) => probePort(port, { path }));
     this.prober = new ProbeScheduler({
       probe: this.probe,
       port: o.port,
+      path: o.healthPath,
       mode: (app) => this.tracker.probeMode(app),
       onResult: (app, result) => this.tracker.probe(app, result.reachable),
     });
@@ -126,7 +129,7 @@ export class AppObserver {
       }
       const port = this.o.port(app);
       if (port !== undefined && this.tracker.probeMode(app)) {
-        const result = await this.probe(port).catch(() => ({ reachable: false }));
+        const result = await this.probe(port, this.o.healthPath?.(app)).catch(() => ({ reachable: false }));
         this.tracker.probe(app, result.reachable);
         this.prober.schedule(app);
       }

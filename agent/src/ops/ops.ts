@@ -17,6 +17,8 @@ import { InstallRunner } from "./install";
 import { AppObserver, type OpsLog } from "./observer";
 import type { Probe } from "./probe";
 import { AppRecords, AppStore } from "./app-records";
+import { AppSecrets } from "./app-secrets";
+import { redact } from "../contract/app-config";
 import { Steps } from "./steps";
 import { Layout } from "./workspace";
 
@@ -53,6 +55,7 @@ export interface OpsOptions {
 export class Ops {
   readonly actions: AppActions;
   readonly observer: AppObserver;
+  readonly secrets: AppSecrets;
   private readonly layout: Layout;
   private readonly records: AppRecords;
   private readonly containers: ContainerOps;
@@ -90,11 +93,13 @@ export class Ops {
       containers: this.containers,
       hostId: o.hostId,
       port: (app) => this.records.get(app)?.spec.port,
+      healthPath: (app) => this.records.get(app)?.spec.healthPath,
       probe: o.probe,
       usageIntervalMs: o.usageIntervalMs,
       log: o.log,
     });
-    const steps = (this.steps = new Steps({ hostId: o.hostId, compose: this.compose, containers: this.containers, base: loadComposeBase(o.composeBasePath).base, uid, gid, pullTimeoutMs: o.pullTimeoutMs, log: o.log }));
+    this.secrets = new AppSecrets({ layout: this.layout, uid, gid });
+    const steps = (this.steps = new Steps({ hostId: o.hostId, compose: this.compose, containers: this.containers, base: loadComposeBase(o.composeBasePath).base, uid, gid, pullTimeoutMs: o.pullTimeoutMs, log: o.log, secrets: this.secrets }));
     const install = new InstallRunner({ compose: this.compose, containers: this.containers, timeoutMs: o.installTimeoutMs });
     this.actions = new AppActions({ layout: this.layout, records: this.records, observer: this.observer, git, compose: this.compose, containers: this.containers, steps, install, log: o.log });
     this.cleaner = new OrphanCleaner({
@@ -166,7 +171,10 @@ export class Ops {
       if (!this.records.get(app)) throw new OpsError("NOT_FOUND", `app ${app} is not installed on this host`);
       const container = await this.containers.findApp(app);
       if (!container) throw new OpsError("NOT_FOUND", `app ${app} has no container`);
-      await this.containers.logs(container.id, app, req, onLine, abort.signal);
+      // Every relay of the app's output (a tail, a live follow) hides its secret values.
+      const hidden = await this.secrets.values(app);
+      const relay = hidden.length ? (line: LogLine) => onLine({ ...line, line: redact(line.line, hidden) }) : onLine;
+      await this.containers.logs(container.id, app, req, relay, abort.signal);
     })().then(
       () => onEnd(),
       (err: unknown) => onEnd(err instanceof Error ? err : new Error(String(err))),

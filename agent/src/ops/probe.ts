@@ -1,7 +1,8 @@
 // Port probes: a TCP connect to 127.0.0.1:<port>, then an HTTP GET on the same connection. Only an
 // HTTP answer counts as reachable: Docker's userland proxy accepts a connection on a published
 // port even while nothing in the container listens yet.
-import { connect } from "node:net";
+import { connect, type Socket } from "node:net";
+import { connect as tlsConnect } from "node:tls";
 
 export interface ProbeResult {
   tcp: boolean;
@@ -11,14 +12,26 @@ export interface ProbeResult {
   error?: string;
 }
 
-export type Probe = (port: number) => Promise<ProbeResult>;
+export type Probe = (port: number, path?: string) => Promise<ProbeResult>;
 
-export function probePort(port: number, { host = "127.0.0.1", timeoutMs = 2000 } = {}): Promise<ProbeResult> {
+/**
+ * Plain HTTP first; an app that accepted the connection but gave no HTTP answer is asked again over
+ * TLS (an app serving HTTPS with a self-signed certificate answers there: the certificate is not
+ * checked, only that it speaks HTTP behind it). `path` is the app's health path (default `/`).
+ */
+export async function probePort(port: number, { host = "127.0.0.1", timeoutMs = 2000, path = "/" } = {}): Promise<ProbeResult> {
+  const plain = await probeOnce(port, host, timeoutMs, path, false);
+  if (plain.reachable || !plain.tcp) return plain;
+  const tls = await probeOnce(port, host, timeoutMs, path, true);
+  return tls.reachable ? tls : plain;
+}
+
+function probeOnce(port: number, host: string, timeoutMs: number, path: string, secure: boolean): Promise<ProbeResult> {
   return new Promise((resolve) => {
     let tcp = false;
     let settled = false;
     let received = "";
-    const socket = connect({ host, port });
+    const socket: Socket = secure ? tlsConnect({ host, port, rejectUnauthorized: false, servername: undefined }) : connect({ host, port });
     const finish = (result: ProbeResult) => {
       if (settled) return;
       settled = true;
@@ -28,9 +41,9 @@ export function probePort(port: number, { host = "127.0.0.1", timeoutMs = 2000 }
     };
     const timer = setTimeout(() => finish({ tcp, reachable: false, error: tcp ? "no HTTP answer in time" : "connect timed out" }), timeoutMs);
     socket.setNoDelay(true);
-    socket.once("connect", () => {
+    socket.once(secure ? "secureConnect" : "connect", () => {
       tcp = true;
-      socket.write(`GET / HTTP/1.0\r\nHost: ${host}:${port}\r\nUser-Agent: dcc-agent-probe\r\nConnection: close\r\n\r\n`);
+      socket.write(`GET ${path} HTTP/1.0\r\nHost: ${host}:${port}\r\nUser-Agent: dcc-agent-probe\r\nConnection: close\r\n\r\n`);
     });
     socket.on("data", (chunk: Buffer) => {
       received += chunk.toString("latin1");
@@ -67,6 +80,8 @@ export class ProbeScheduler {
     private readonly options: {
       probe: Probe;
       port: (app: string) => number | undefined;
+      /** The app's health path (default `/`). */
+      path?: (app: string) => string | undefined;
       mode: (app: string) => "fast" | "slow" | null;
       onResult: (app: string, result: ProbeResult) => void;
       fastMs?: number;
@@ -123,7 +138,7 @@ export class ProbeScheduler {
     if (port === undefined || !this.options.mode(app)) return;
     this.inFlight.add(app);
     try {
-      const result = await this.options.probe(port);
+      const result = await this.options.probe(port, this.options.path?.(app));
       this.options.onResult(app, result);
     } finally {
       this.inFlight.delete(app);

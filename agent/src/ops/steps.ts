@@ -13,6 +13,7 @@ import { exec } from "./exec";
 import { PullProgress, describePull, type PullFigure } from "./pull-progress";
 import type { OpsLog } from "./observer";
 import { chownTree, removeTree, type AppPaths } from "./workspace";
+import type { AppSecrets } from "./app-secrets";
 
 export interface StepsOptions {
   hostId: string;
@@ -24,6 +25,8 @@ export interface StepsOptions {
   /** Longest an image pull may take (DCC_PULL_TIMEOUT_S); default 2 h. */
   pullTimeoutMs?: number;
   log: OpsLog;
+  /** The app's secret files (their folder is mounted read-only; values never enter the compose file). */
+  secrets?: AppSecrets;
 }
 
 /** Least time between two pull progress reports (each one is a database write on the console). */
@@ -38,8 +41,9 @@ export class Steps {
 
   async writeCompose(spec: DeploySpec, paths: AppPaths, progress: (p: Progress) => void = () => {}): Promise<void> {
     progress({ step: "compose", message: "writing the compose file" });
-    const doc = renderCompose({ spec, hostId: this.o.hostId, workspace: paths.workspace, uid: this.o.uid, gid: this.o.gid, base: this.o.base });
     await mkdir(paths.composeDir, { recursive: true, mode: 0o700 });
+    const secretsDir = this.o.secrets ? await this.o.secrets.ensureDir(paths) : undefined;
+    const doc = renderCompose({ spec, hostId: this.o.hostId, workspace: paths.workspace, uid: this.o.uid, gid: this.o.gid, base: this.o.base, secretsDir });
     await writeFile(paths.composeFile, serializeCompose(doc), { mode: 0o600 });
   }
 
