@@ -5,7 +5,7 @@ import type { AppDto } from "../services/apps.server";
 type Verb = "start" | "stop" | "restart" | "reinstall" | "deinstall" | "cancel" | "remove";
 const VERBS = new Set<string>(["start", "stop", "restart", "reinstall", "deinstall", "cancel", "remove"]);
 const CONFIRM: Partial<Record<Verb, (name: string) => string>> = {
-  reinstall: (n) => `Reinstall ${n}? The container is recreated from the newest commit; untracked files are kept.`,
+  reinstall: (n) => `Reinstall ${n}? The container is recreated from the newest commit of its branch (an app pinned to a tag or commit stays there); untracked files are kept.`,
   deinstall: (n) => `Deinstall ${n}? Its container, network and workspace are removed, then the record.`,
   cancel: (n) => `Cancel what ${n} is deploying? The app is left as its host last saw it.`,
   remove: (n) => `Remove ${n} now? Its host is offline: the record goes at once (name, port and GPUs are freed) and the host removes the container and files when it is back.`,

@@ -151,14 +151,16 @@ export async function runLifecycle(
   const params: Record<string, unknown> = WITH_SPEC.has(verb) ? { spec: await buildDeploySpec(ctx, row) } : {};
   if (verb === "reinstall") params.clean = Boolean(opts.clean);
   if (verb === "reinstall" && opts.commitSha) params.commitSha = opts.commitSha;
-  const state = queuedState(verb, !queued);
+  const rollback = verb === "reinstall" && opts.commitSha ? opts.commitSha : null;
+  const queuedPatch = queuedState(verb, !queued);
+  // A rollback says so (and to which commit) where the app's phase and timeline show it.
+  const state = rollback ? { ...queuedPatch, phase: queuedPatch.phase!.replace(/^[a-z]+/, `rolling back to ${rollback.slice(0, 12)}`) } : queuedPatch;
   const changes: AppChange[] = [];
   let commandId = "";
   await ctx.db.transaction(async (tx) => {
     commandId = await enqueueCommand(tx, actor, { hostId, appId: row.id, appName: row.name, action: verb, params }, ctx.metrics);
-    const change = await writeAppState(tx, row, state, { type: "action", data: { action: verb, ...state } });
+    const change = await writeAppState(tx, row, state, { type: "action", data: { action: verb, ...state, ...(rollback ? { rollback } : {}) } });
     if (change) changes.push(change);
-    const rollback = verb === "reinstall" && opts.commitSha;
     await recordAudit(tx, actor, {
       action: rollback ? "app.rollback" : `app.${verb}`,
       target: row.name,

@@ -77,6 +77,17 @@ describe("Add App → Git section", () => {
       return a?.status === "RUNNING" && a.commitSha === one;
     });
   });
+
+  it("a template that wants submodules (SD.Next) ticks the box", async () => {
+    await page.goto(`${s.c.url}/apps/new?template=sdnext`);
+    const dialog = page.getByRole("dialog", { name: "Add app" });
+    await dialog.waitFor();
+    await dialog.getByText("Advanced").click();
+    expect(await dialog.getByRole("group", { name: "Git" }).getByLabel("Fetch git submodules").isChecked()).toBe(true);
+    await page.goto(`${s.c.url}/apps/new?template=stable-diffusion-webui`);
+    await page.getByRole("dialog", { name: "Add app" }).getByText("Advanced").click();
+    expect(await page.getByRole("dialog", { name: "Add app" }).getByLabel("Fetch git submodules").isChecked()).toBe(false);
+  });
 });
 
 describe("deploy history and rollback on the app page", () => {

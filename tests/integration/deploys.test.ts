@@ -68,6 +68,10 @@ describe("deploy history and rollback through the console", () => {
     expect(created.status).toBe(200);
     expect(created.body.result!.data).toMatchObject({ gitRef: "main", gitSubmodules: false });
     await atCommit(one);
+    // nothing earlier to go back to yet
+    const none = await s.c.mutate("apps.rollback", { name: NAME });
+    expect(none.status).toBe(412);
+    expect(none.body.error!.data.fields).toHaveProperty("commitSha");
     two = await s.git.commit(NAME, { "index.html": "two\n" });
     const r = await s.c.mutate<LifecycleReply>("apps.reinstall", { name: NAME });
     expect((await ended(r.body.result!.data.commandId!)).state).toBe("done");
