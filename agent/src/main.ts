@@ -77,6 +77,7 @@ async function run(config: AgentConfig, log: Logger): Promise<void> {
         exclusive: (app, task) => queue.exclusive(app, task),
         cloneTimeoutMs: config.cloneTimeoutS * 1000,
         pullTimeoutMs: config.pullTimeoutS * 1000,
+        modelsDir: config.modelsDir,
         log: (level, message) => log(level, message, { part: "ops" }),
       });
       unwatch = ops.watch(

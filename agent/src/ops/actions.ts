@@ -59,6 +59,7 @@ export class AppActions {
     try {
       await this.ensureComposeFile(record, paths);
       if (container?.snapshot.state !== "restarting") await assertPortFree(record.spec.port);
+      await this.o.steps.checkGpus(record.spec, ctx.force);
       // `up -d` starts a stopped container and recreates a missing one: start always converges.
       await this.o.compose.up(this.project(paths), { signal: ctx.signal }).catch((err) => Promise.reject(composeFailure(err, record.spec)));
     } catch (err) {
@@ -95,7 +96,10 @@ export class AppActions {
       await this.ensureComposeFile(record, paths);
       const project = this.project(paths);
       const state = container?.snapshot.state;
-      if (state !== "running" && state !== "restarting") await assertPortFree(record.spec.port);
+      if (state !== "running" && state !== "restarting") {
+        await assertPortFree(record.spec.port);
+        await this.o.steps.checkGpus(record.spec, ctx.force);
+      }
       await (container ? this.o.compose.restart(project, { signal: ctx.signal }) : this.o.compose.up(project, { signal: ctx.signal })).catch((err) =>
         Promise.reject(composeFailure(err, record.spec)),
       );
@@ -145,6 +149,7 @@ export class AppActions {
       await steps.handOver(paths.workspace);
       observer.setCommit(spec.name, commitSha);
       await steps.writeCompose(spec, paths, progress);
+      await steps.prepareModels(spec, paths.workspace);
       observer.phase(spec.name, "install");
       await this.o.install.run(spec, project, progress, signal);
       observer.phase(spec.name, "start");
@@ -191,6 +196,7 @@ export class AppActions {
         await compose.stop(project, { signal }).catch((err) => Promise.reject(composeFailure(err, previous.spec)));
       }
       await steps.writeCompose(spec, paths, progress);
+      await steps.prepareModels(spec, paths.workspace);
       if (reinstall) {
         observer.phase(spec.name, "install");
         await this.o.install.run(spec, project, progress, signal);
