@@ -97,6 +97,7 @@ export class Ops {
       containers: this.containers,
       hostId: o.hostId,
       port: (app) => this.records.get(app)?.spec.port,
+      stallSeconds: (app) => this.records.get(app)?.spec.startupStallSeconds,
       probe: o.probe,
       usageIntervalMs: o.usageIntervalMs,
       log: o.log,
