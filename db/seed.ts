@@ -15,6 +15,7 @@ import {
   fieldErrors,
   repositorySchema,
 } from "../agent/src/contract/validation";
+import { ModelStoreUseSchema } from "../agent/src/contract/models";
 import type { Db } from "./client";
 import { marketplaceTemplates } from "./schema";
 
@@ -32,6 +33,8 @@ export const TemplateFileSchema = z.strictObject({
   image: ImageSchema.optional(),
   keepPaths: z.array(KeepPathSchema).max(32).default([]),
   capAdd: z.array(CapabilitySchema).max(8).default([]),
+  /** How the app finds the host's shared model store (flags appended to its start command, a config file the agent writes); absent: the template does not use it. */
+  modelStore: ModelStoreUseSchema.optional(),
 });
 export type TemplateFile = z.infer<typeof TemplateFileSchema>;
 
@@ -85,6 +88,7 @@ export async function seedMarketplace(db: Db, dir: string): Promise<number> {
     image: t.image ?? null,
     keepPaths: t.keepPaths,
     capAdd: t.capAdd,
+    modelStore: t.modelStore ?? null,
     source: "seed" as const,
     position: i,
   }));
@@ -108,6 +112,7 @@ export async function seedMarketplace(db: Db, dir: string): Promise<number> {
         gpuCount: excluded("gpu_count"),
         gpuMinMemoryMiB: excluded("gpu_min_memory_mib"),
         image: excluded("image"),
+        modelStore: excluded("model_store"),
         keepPaths: excluded("keep_paths"),
         capAdd: excluded("cap_add"),
         position: excluded("position"),

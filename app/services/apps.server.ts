@@ -12,7 +12,7 @@ import {
   type GpuRequirement,
 } from "../../agent/src/contract/validation";
 import type { Db } from "../../db/client";
-import { APP_STATUSES, apps, hosts, marketplaceTemplates, type App, type AppStatus, type MarketplaceTemplate } from "../../db/schema";
+import { APP_STATUSES, apps, hosts, marketplaceTemplates, type App, type AppStatus, type MarketplaceTemplate, type StartupProgress } from "../../db/schema";
 import type { Actor, AppChange, ConsoleContext } from "../context.server";
 import { queuedState, writeAppState } from "./app-status.server";
 import { recordAudit } from "./audit.server";
@@ -21,6 +21,7 @@ import { ServiceError } from "./errors";
 import { publishAll, recordEvent } from "./events.server";
 import { assertPortFree, conflictOf, holdGpus, hostCandidates } from "./app-writes.server";
 import { assignGpus } from "./placement.server";
+import { STALL_DEFAULT_S, StartupStallSchema } from "../../agent/src/contract/models";
 
 const HostIdSchema = z.string().min(1, { error: "is required" }).max(64).regex(/^[A-Za-z0-9_-]+$/, { error: "is not a host id" });
 
@@ -36,6 +37,10 @@ export const AppCreateInput = z.strictObject({
   image: ImageSchema.optional(),
   installCommand: CommandSchema.optional(),
   gpu: GpuRequirementSchema.optional(),
+  // ---- shared model store, startup watching
+  sharedModels: z.boolean({ error: "must be true or false" }).optional(),
+  startupStallSeconds: StartupStallSchema.optional(),
+  // ---- end
 });
 export type AppCreateInput = z.infer<typeof AppCreateInput>;
 
@@ -46,6 +51,10 @@ export const AppUpdateInput = z.strictObject({
   image: ImageSchema.nullable().optional(),
   installCommand: CommandSchema.nullable().optional(),
   gpu: GpuRequirementSchema.optional(),
+  // ---- shared model store, startup watching
+  sharedModels: z.boolean({ error: "must be true or false" }).optional(),
+  startupStallSeconds: StartupStallSchema.optional(),
+  // ---- end
 });
 export type AppUpdateInput = z.infer<typeof AppUpdateInput>;
 
@@ -82,6 +91,12 @@ export interface AppDto {
   usage: Record<string, number> | null;
   /** When the status last changed: uptime while RUNNING. */
   statusSince: string | null;
+  // ---- shared model store, startup watching
+  sharedModels: boolean;
+  startupStallSeconds: number;
+  /** While STARTING: the download the app's output shows; null otherwise. */
+  progress: StartupProgress | null;
+  // ---- end
   createdAt: string;
   updatedAt: string;
 }
@@ -107,6 +122,9 @@ export function toAppDto(row: App, hostName: string | null = null, hostOnline = 
     gpuDevices: row.gpuDevices ?? [],
     usage: row.usage ?? null,
     statusSince: row.statusSince ?? null,
+    sharedModels: row.sharedModels,
+    startupStallSeconds: row.startupStallSeconds ?? STALL_DEFAULT_S,
+    progress: row.status === "STARTING" ? (row.progress ?? null) : null,
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
   };
@@ -171,6 +189,10 @@ export function deploySpecOf(config: Pick<ConsoleContext["config"], "baseImage">
     gpuDevices: row.gpuDevices ?? [],
     capAdd: (tpl?.capAdd ?? []) as DeploySpec["capAdd"],
     keepPaths: tpl?.keepPaths ?? [],
+    // The template says how its app finds the store; an app without a template just gets /models.
+    modelStore: row.sharedModels ? (tpl?.modelStore ?? { args: [], config: null }) : null,
+    startupStallSeconds: row.startupStallSeconds ?? STALL_DEFAULT_S,
+    gpuMinMemoryMiB: row.gpu?.minMemoryMiB ?? null,
   };
 }
 
@@ -186,6 +208,8 @@ export async function updateApp(ctx: ConsoleContext, actor: Actor, raw: unknown)
     image: input.image === undefined ? row.image : input.image,
     installCommand: input.installCommand === undefined ? row.installCommand : input.installCommand,
     gpu: input.gpu ?? row.gpu ?? undefined,
+    sharedModels: input.sharedModels ?? row.sharedModels,
+    startupStallSeconds: input.startupStallSeconds ?? row.startupStallSeconds,
   };
   const changed = Object.fromEntries(
     Object.entries(next).filter(([k, v]) => JSON.stringify(v ?? null) !== JSON.stringify((row as Record<string, unknown>)[k] ?? null)),

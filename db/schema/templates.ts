@@ -1,6 +1,7 @@
 import { sql } from "drizzle-orm";
 import { check, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
 import { GPU_MODES } from "../../agent/src/contract/enums";
+import type { ModelStoreUse } from "../../agent/src/contract/models";
 import { apps } from "./apps";
 import { oneOf } from "./check";
 
@@ -24,6 +25,8 @@ export const marketplaceTemplates = sqliteTable(
     keepPaths: text("keep_paths", { mode: "json" }).$type<string[]>().notNull().default(sql`'[]'`),
     capAdd: text("cap_add", { mode: "json" }).$type<string[]>().notNull().default(sql`'[]'`),
     homepage: text("homepage"),
+    /** How the template's app finds the shared model store (flags appended, config file); null: it does not use it. */
+    modelStore: text("model_store", { mode: "json" }).$type<ModelStoreUse>(),
     /** The app this template was promoted from; cleared (not the template) when that app goes. */
     originAppId: text("origin_app_id").references(() => apps.id, { onDelete: "set null" }),
     source: text("source", { enum: ["seed", "promoted"] }).notNull().default("seed"),
