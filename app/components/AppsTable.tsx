@@ -58,9 +58,12 @@ const AppRow = memo(function AppRow({ app, index, address, csrfToken, now, cpu, 
         {progress ? (
           <span className="startup-progress small" data-progress={progress.percent ?? ""} title={progressText(progress)}>
             {progress.percent !== null ? (
-              <progress max={100} value={progress.percent} aria-label={`${app.name}: ${progressText(progress)}`} />
+              <span className="startup-progress-bar">
+                <progress max={100} value={progress.percent} aria-label={`${app.name}: ${progressText(progress)}`} />
+                <span className="mono">{Math.round(progress.percent)} %</span>
+              </span>
             ) : null}
-            <span className="startup-progress-text">{progressText(progress)}</span>
+            <span className="startup-progress-text">{progress.label}</span>
           </span>
         ) : null}
       </td>
