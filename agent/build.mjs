@@ -24,3 +24,14 @@ await build({
   },
   logLevel: "warning",
 });
+// The GPU ledger and preflight on their own, for scripts/gpu-check.sh on a host without Docker.
+await build({
+  entryPoints: [join(here, "src/gpu-check.ts")],
+  outfile: join(here, "dist/gpu-check.mjs"),
+  bundle: true,
+  platform: "node",
+  format: "esm",
+  target: "node20",
+  banner: { js: "#!/usr/bin/env node" },
+  logLevel: "warning",
+});

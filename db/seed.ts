@@ -15,6 +15,7 @@ import {
   fieldErrors,
   repositorySchema,
 } from "../agent/src/contract/validation";
+import { ModelStoreUseSchema } from "../agent/src/contract/models";
 import type { Db } from "./client";
 import { DeclaredSecretsSchema, EnvSchema } from "../agent/src/contract/app-config";
 import { marketplaceTemplates } from "./schema";
@@ -38,6 +39,8 @@ export const TemplateFileSchema = z.strictObject({
   // App configuration a template declares: env defaults and the secrets it asks for (names only).
   env: EnvSchema.default({}),
   secrets: DeclaredSecretsSchema.default([]),
+  /** How the app finds the host's shared model store (flags appended to its start command, a config file the agent writes); absent: the template does not use it. */
+  modelStore: ModelStoreUseSchema.optional(),
 });
 export type TemplateFile = z.infer<typeof TemplateFileSchema>;
 
@@ -94,6 +97,7 @@ export async function seedMarketplace(db: Db, dir: string): Promise<number> {
     gitSubmodules: t.gitSubmodules,
     env: t.env,
     secrets: t.secrets,
+    modelStore: t.modelStore ?? null,
     source: "seed" as const,
     position: i,
   }));
@@ -119,6 +123,7 @@ export async function seedMarketplace(db: Db, dir: string): Promise<number> {
         image: excluded("image"),
         env: excluded("env"),
         secrets: excluded("secrets"),
+        modelStore: excluded("model_store"),
         keepPaths: excluded("keep_paths"),
         capAdd: excluded("cap_add"),
         gitSubmodules: excluded("git_submodules"),

@@ -66,3 +66,12 @@ describe("git and pull time limits", () => {
     expect(() => loadAgentConfig(base, { DCC_PULL_TIMEOUT_S: v })).toThrow(/DCC_PULL_TIMEOUT_S/);
   });
 });
+
+describe("shared model store location", () => {
+  const base = ["--console", "https://console.example.com", "--state-dir", "/var/lib/dcc-state", "--workspace-root", "/srv/apps"];
+  it("defaults to <workspace root>/.models, DCC_MODELS_DIR overrides, never over the state dir", () => {
+    expect(loadAgentConfig(base, {}).modelsDir).toBe("/srv/apps/.models");
+    expect(loadAgentConfig(base, { DCC_MODELS_DIR: "/data/models" }).modelsDir).toBe("/data/models");
+    expect(() => loadAgentConfig(base, { DCC_MODELS_DIR: "/var/lib" })).toThrow(/DCC_MODELS_DIR and --state-dir/);
+  });
+});

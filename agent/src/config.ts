@@ -22,6 +22,8 @@ export interface AgentConfig {
   cloneTimeoutS: number;
   /** Longest an image pull may take (DCC_PULL_TIMEOUT_S, default 7200 s). */
   pullTimeoutS: number;
+  /** The shared model store (DCC_MODELS_DIR, default <workspace root>/.models). */
+  modelsDir: string;
 }
 
 export class AgentConfigError extends Error {}
@@ -42,7 +44,8 @@ export const USAGE = `Usage: dcc-agent --console <url> [--enroll <token>] [optio
   --version                   print the version and exit
 
 Environment only: DCC_CLONE_TIMEOUT_S (longest git clone/fetch, default 3600),
-DCC_PULL_TIMEOUT_S (longest image pull, default 7200).
+DCC_PULL_TIMEOUT_S (longest image pull, default 7200), DCC_MODELS_DIR (the shared model store
+mounted at /models in apps that use it, default <workspace root>/.models).
 `;
 
 const SWITCH_ON = /^(1|true|on|yes)$/i;
@@ -148,6 +151,11 @@ export function loadAgentConfig(argv: string[], env: Record<string, string | und
   if (inside(workspaceRoot, resolve(stateDir)) || inside(resolve(stateDir), workspaceRoot)) {
     throw new AgentConfigError(`--state-dir and --workspace-root must not contain one another (${resolve(stateDir)}, ${workspaceRoot})`);
   }
+  // The model store is mounted into containers: like a workspace, it must not hold the agent's state.
+  const modelsDir = resolve(env.DCC_MODELS_DIR || join(workspaceRoot, ".models"));
+  if (inside(modelsDir, resolve(stateDir)) || inside(resolve(stateDir), modelsDir)) {
+    throw new AgentConfigError(`DCC_MODELS_DIR and --state-dir must not contain one another (${modelsDir}, ${resolve(stateDir)})`);
+  }
   return {
     consoleUrl: normalizeConsoleUrl(rawUrl, allowInsecureWs),
     enrollToken: pick(values.enroll, "DCC_ENROLL_TOKEN"),
@@ -162,5 +170,6 @@ export function loadAgentConfig(argv: string[], env: Record<string, string | und
     healthPort,
     cloneTimeoutS,
     pullTimeoutS,
+    modelsDir,
   };
 }

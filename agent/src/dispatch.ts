@@ -92,9 +92,9 @@ export class Dispatcher implements CommandRunner {
   private readonly inflight = new Map<string, InFlight>();
   private readonly handlers: { [A in CommandAction]: Handler<A> } = {
     provision: (c, x) => x.ops().then((o) => o.actions.provision(c.params.spec, x)),
-    start: (c, x) => x.ops().then((o) => o.actions.start(c.app, c.params.spec, x)),
+    start: (c, x) => x.ops().then((o) => o.actions.start(c.app, c.params.spec, { ...x, force: c.params.force })),
     stop: (c, x) => x.ops().then((o) => o.actions.stop(c.app, x)),
-    restart: (c, x) => x.ops().then((o) => o.actions.restart(c.app, c.params.spec, x)),
+    restart: (c, x) => x.ops().then((o) => o.actions.restart(c.app, c.params.spec, { ...x, force: c.params.force })),
     reinstall: (c, x) => x.ops().then((o) => o.actions.reinstall(c.params.spec, c.params.clean, x, c.params.commitSha)),
     update: (c, x) => x.ops().then((o) => o.actions.update(c.params.spec, x)),
     deinstall: (c, x) => x.ops().then((o) => o.actions.deinstall(c.app, x, c.params.appId)),

@@ -27,6 +27,8 @@ import { AppQueue } from "./queue";
 import { ensureStateDir, loadIdentity, loadOrCreateAgentKey, type Identity } from "./state-dir";
 
 export const VERSION = "0.1.0";
+/** How often the agent reports its facts again (DCC_FACTS_INTERVAL_MS for tests; default 60 s). */
+const FACTS_INTERVAL_MS = Math.max(1000, Number(process.env.DCC_FACTS_INTERVAL_MS) || 60_000);
 
 /** Exit codes a supervisor can act on: 2 = fix the configuration or enrol again, 3 = this host's access ended. */
 const EXIT_CONFIG = 2;
@@ -77,6 +79,7 @@ async function run(config: AgentConfig, log: Logger): Promise<void> {
         exclusive: (app, task) => queue.exclusive(app, task),
         cloneTimeoutMs: config.cloneTimeoutS * 1000,
         pullTimeoutMs: config.pullTimeoutS * 1000,
+        modelsDir: config.modelsDir,
         log: (level, message) => log(level, message, { part: "ops" }),
       });
       unwatch = ops.watch(
@@ -175,6 +178,18 @@ async function run(config: AgentConfig, log: Logger): Promise<void> {
     if (channel.send({ type: "usage", samples })) for (const s of samples) usageQueue.delete(s.app);
   }, 5000);
   usageTimer.unref();
+  // The GPU ledger and model store sizes change while the agent runs: facts again every minute.
+  const factsTimer = setInterval(() => {
+    if (!ops || !channel.connected) return;
+    void ops
+      .facts(VERSION)
+      .then((value) => {
+        facts = { at: Date.now(), value };
+        channel.send({ type: "facts", facts: value });
+      })
+      .catch((e) => log("warn", "collecting host facts failed", { error: (e as Error).message }));
+  }, FACTS_INTERVAL_MS);
+  factsTimer.unref();
 
   let health: Server | null = null;
   if (config.healthPort !== undefined) {
@@ -187,6 +202,7 @@ async function run(config: AgentConfig, log: Logger): Promise<void> {
     if (stopping) return;
     stopping = true;
     clearInterval(usageTimer);
+    clearInterval(factsTimer);
     // A command about to finish may still send its result; a long one is re-run after restart.
     await Promise.race([(processor as CommandProcessor | null)?.drain(), new Promise((r) => setTimeout(r, 3000).unref())]);
     logRelay.stopAll("agent shutting down");

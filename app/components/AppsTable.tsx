@@ -2,8 +2,9 @@ import { useWindowVirtualizer } from "@tanstack/react-virtual";
 import { memo, useLayoutEffect, useRef, useState } from "react";
 import { AppActions } from "./AppActions";
 import { formatBytes, MiniSpark } from "./AppHealth";
-import type { Row, Sort, SortKey } from "./dashboard-rows";
+import { progressText, type Row, type Sort, type SortKey } from "./dashboard-rows";
 import { StatusLight } from "./StatusLight";
+import { formatMiB } from "../../agent/src/contract/units";
 import { VulnBadge } from "./Vulnerabilities";
 
 /** Row height before it is measured (one line of cells at desktop width). */
@@ -43,7 +44,8 @@ interface RowProps {
  * aware link per row), and the CSRF token comes as a prop (no row subscribes to router state).
  */
 const AppRow = memo(function AppRow({ app, index, address, csrfToken, now, cpu, measure }: RowProps) {
-  const usage = app.usage as { cpuPct?: number; memoryBytes?: number; gpuUtilPct?: number } | null;
+  const usage = app.usage as { cpuPct?: number; memoryBytes?: number; gpuUtilPct?: number; gpuMemoryMiB?: number } | null;
+  const progress = app.status === "STARTING" ? app.progress : null;
   return (
     <tr data-app={app.name} data-index={index} aria-rowindex={index + 2} ref={measure}>
       <th scope="row" className="app-name">
@@ -53,6 +55,17 @@ const AppRow = memo(function AppRow({ app, index, address, csrfToken, now, cpu, 
       </th>
       <td>
         <StatusLight app={app} reason />
+        {progress ? (
+          <span className="startup-progress small" data-progress={progress.percent ?? ""} title={progressText(progress)}>
+            {progress.percent !== null ? (
+              <span className="startup-progress-bar">
+                <progress max={100} value={progress.percent} aria-label={`${app.name}: ${progressText(progress)}`} />
+                <span className="mono">{Math.round(progress.percent)} %</span>
+              </span>
+            ) : null}
+            <span className="startup-progress-text">{progress.label}</span>
+          </span>
+        ) : null}
       </td>
       <td>{app.hostName ?? <span className="muted">—</span>}</td>
       <td>
@@ -75,9 +88,19 @@ const AppRow = memo(function AppRow({ app, index, address, csrfToken, now, cpu, 
             <span>
               {usage.cpuPct !== undefined ? `${usage.cpuPct.toFixed(0)} %` : ""}
               {usage.memoryBytes !== undefined ? ` · ${formatBytes(usage.memoryBytes)}` : ""}
-              {usage.gpuUtilPct !== undefined ? ` · GPU ${usage.gpuUtilPct.toFixed(0)} %` : ""}
             </span>
           </>
+        ) : (
+          <span className="muted">—</span>
+        )}
+      </td>
+      <td className="small gpu-cell" data-gpu>
+        {app.gpuDevices.length || usage?.gpuMemoryMiB !== undefined ? (
+          <span title={app.gpuDevices.length ? `GPU ${app.gpuDevices.join(", ")}` : undefined}>
+            {app.gpuDevices.length ? `GPU ${app.gpuDevices.join(",")}` : "GPU"}
+            {usage?.gpuMemoryMiB !== undefined && app.status !== "STOPPED" ? ` · ${formatMiB(usage.gpuMemoryMiB)}` : ""}
+            {usage?.gpuUtilPct !== undefined && app.status !== "STOPPED" ? ` · ${usage.gpuUtilPct.toFixed(0)} %` : ""}
+          </span>
         ) : (
           <span className="muted">—</span>
         )}
@@ -153,6 +176,7 @@ export function AppsTable(props: {
           <th scope="col">Commit</th>
           <th scope="col">Uptime</th>
           <th scope="col">CPU · memory</th>
+          <th scope="col">GPU</th>
           <th scope="col">
             <span className="sr-only">Actions</span>
           </th>
@@ -188,7 +212,7 @@ export function AppsTable(props: {
         {bottom > 0 ? <tr className="spacer" aria-hidden="true" style={{ height: bottom }} /> : null}
         {rows.length === 0 ? (
           <tr>
-            <td colSpan={8} className="muted">
+            <td colSpan={9} className="muted">
               {props.emptyText}
             </td>
           </tr>

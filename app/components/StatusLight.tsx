@@ -18,7 +18,8 @@ export function lightOf(app: LightInput): Light {
 export function statusDetail(app: LightInput & Pick<AppDto, "phase" | "lastError">): string {
   if (app.hostOnline === false) return `host offline (was ${app.status})${app.lastError ? `: ${app.lastError}` : ""}`;
   if (app.status === "STOPPED") return app.lastError ?? app.phase ?? "stopped";
-  if (app.status === "STARTING") return app.phase ?? "starting";
+  // A stalled start says why (no output, no answer for so long) instead of the bare phase.
+  if (app.status === "STARTING") return app.phase === "stalled" && app.lastError ? app.lastError : (app.phase ?? "starting");
   if (app.lastError && app.health === "reachable") return `port answering; ${app.lastError}`;
   return app.health === "reachable" ? "port answering" : "port not answering";
 }

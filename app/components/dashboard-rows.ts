@@ -30,7 +30,22 @@ export type RowTuple = [
   statusSince: string | null,
   usage: Record<string, number> | null,
   vulns: [VulnSummary["severity"], number] | null,
+  // ---- startup progress and GPUs
+  progress: StartupProgressView | null,
+  gpuDevices: string[] | null,
 ];
+
+/** A download the app's output shows while it starts (the `progress` of the app object). */
+export interface StartupProgressView {
+  label: string;
+  percent: number | null;
+  updatedAt?: string;
+}
+
+/** "downloading sd_xl_base_1.0.safetensors 42 %" */
+export function progressText(p: StartupProgressView): string {
+  return p.percent === null ? p.label : `${p.label} ${Math.round(p.percent)} %`;
+}
 
 export interface Row {
   name: string;
@@ -47,10 +62,12 @@ export interface Row {
   statusSince: string | null;
   usage: Record<string, number> | null;
   vulns: VulnSummary | null;
+  progress: StartupProgressView | null;
+  gpuDevices: string[];
 }
 
 export function decodeRows(rows: RowTuple[], hosts: DashboardHost[]): Row[] {
-  return rows.map(([name, status, health, phase, lastError, h, port, commitSha, templateId, statusSince, usage, v]) => {
+  return rows.map(([name, status, health, phase, lastError, h, port, commitSha, templateId, statusSince, usage, v, progress, gpuDevices]) => {
     const host = h >= 0 ? hosts[h] : undefined;
     return {
       name,
@@ -67,6 +84,8 @@ export function decodeRows(rows: RowTuple[], hosts: DashboardHost[]): Row[] {
       statusSince,
       usage,
       vulns: v ? { severity: v[0], count: v[1] } : null,
+      progress: progress ?? null,
+      gpuDevices: gpuDevices ?? [],
     };
   });
 }

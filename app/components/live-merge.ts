@@ -8,7 +8,7 @@ import type { LiveChange } from "../live-event.server";
 export type LiveMessage = LiveChange;
 
 /** Fields a change message may carry for an app row; they are patched into the row in place. */
-export const IN_PLACE = ["status", "health", "phase", "lastError", "commitSha", "usage", "hostId", "hostName", "hostOnline", "gpuDevices", "statusSince"] as const;
+export const IN_PLACE = ["status", "health", "phase", "lastError", "commitSha", "usage", "hostId", "hostName", "hostOnline", "gpuDevices", "statusSince", "progress"] as const;
 /**
  * Changes after which the list itself is out of date (an app came or went, or changed in ways the
  * message does not carry, such as its placement's host name): the loader data is fetched again.

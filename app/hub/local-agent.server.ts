@@ -72,7 +72,9 @@ export async function startLocalAgent(ctx: ConsoleContext, opts: { port: number;
     if (stopping) return;
     // The console's own secrets (database token, admin token, session key) stay out of its env.
     const env: Record<string, string> = { PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin" };
-    for (const k of ["HOME", "DOCKER_HOST", "DOCKER_CONFIG", "LANG", "TZ"]) if (process.env[k]) env[k] = process.env[k]!;
+    // DCC_MODELS_DIR: the shared model store, when it is not <workspace root>/.models;
+    // DCC_FACTS_INTERVAL_MS: how often the agent reports its facts (GPU ledger) again.
+    for (const k of ["HOME", "DOCKER_HOST", "DOCKER_CONFIG", "LANG", "TZ", "DCC_MODELS_DIR", "DCC_FACTS_INTERVAL_MS"]) if (process.env[k]) env[k] = process.env[k]!;
     if (!existsSync(join(stateDir, IDENTITY_FILE))) {
       const e = await createEnrollment(ctx, SYSTEM, { name: hostname().replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 63) || "local", consoleOrigin: origin, ttlMs: 10 * 60_000 });
       env.DCC_ENROLL_TOKEN = e.token;

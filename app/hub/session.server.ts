@@ -35,6 +35,7 @@ import { commandSecrets } from "../services/app-config.server";
 import { signCommandSecrets } from "../../agent/src/contract/command-secrets";
 import { notifyEvent } from "../services/notify.server";
 import { recordDependencies } from "../services/scan.server";
+import { updateHostFacts } from "../services/hosts.server";
 import type { HubLogger } from "./log.server";
 
 /** What a session needs from its hub. */
@@ -184,6 +185,8 @@ export class AgentSession {
         return this.logRefusals("log", await publishLogLines(ctx, hostId, msg.lines));
       case "dependencies":
         return this.logRefusals("dependencies", await recordDependencies(ctx, hostId, msg));
+      case "facts":
+        return updateHostFacts(ctx, hostId, msg.facts);
       default:
         return this.close(CLOSE.protocolError, `unexpected ${msg.type} after hello`);
     }

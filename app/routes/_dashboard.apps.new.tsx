@@ -5,7 +5,7 @@ import { useEffect, useRef, useState } from "react";
 import { RouteDialog } from "../components/Dialog";
 import { requireUser } from "../access.server";
 import { CsrfInput } from "../components/CsrfInput";
-import { createApp } from "../services/register.server";
+import { createApp, suggestPort } from "../services/register.server";
 import { ServiceError, httpStatusOf } from "../services/errors";
 import { listTemplates, type TemplateDto } from "../services/templates.server";
 import { EnvEditor, GitCredentialFields, SecretsEditor } from "../components/AppConfig";
@@ -19,7 +19,12 @@ type Values = Partial<Record<Field | "templateId" | "gitSubmodules", string>>;
 
 export async function loader({ request, context }: LoaderFunctionArgs) {
   await requireUser(request, context, "operator");
-  return { templates: await listTemplates(context.dcc), insecureGit: context.dcc.config.allowInsecureGit };
+  const templates = await listTemplates(context.dcc);
+  // Each template's default port as it would be now: taken on the host the app would go to → the next free one.
+  const ports = Object.fromEntries(
+    await Promise.all(templates.map(async (t) => [t.slug, await suggestPort(context.dcc, { templateId: t.slug }).catch(() => null)] as const)),
+  );
+  return { templates, ports, insecureGit: context.dcc.config.allowInsecureGit };
 }
 
 /** Browser forms send strings: convert them explicitly, then the API's strict rules apply. */
@@ -52,14 +57,16 @@ export async function action({ request, context }: ActionFunctionArgs) {
   }
 }
 
-function fromTemplate(t: TemplateDto | undefined): Values {
+type PortPreview = { port: number; moved: boolean } | null | undefined;
+
+function fromTemplate(t: TemplateDto | undefined, preview?: PortPreview): Values {
   if (!t) return {};
   return {
     templateId: t.slug,
     repository: t.repository,
     startCommand: t.startCommand,
     installCommand: t.installCommand ?? "",
-    port: String(t.defaultPort),
+    port: String(preview?.port ?? t.defaultPort),
     image: t.image ?? "",
     gitSubmodules: t.gitSubmodules ? "on" : "",
   };
@@ -72,12 +79,13 @@ function gpuText(t: TemplateDto): string {
 }
 
 export default function AddApp() {
-  const { templates, insecureGit } = useLoaderData<typeof loader>();
+  const { templates, ports, insecureGit } = useLoaderData<typeof loader>();
   const result = useActionData<typeof action>();
   const [params] = useSearchParams();
   const navigation = useNavigation();
   const busy = navigation.state === "submitting";
-  const initial = result?.values ?? { name: "", ...fromTemplate(templates.find((t) => t.slug === params.get("template"))) };
+  const fromParams = templates.find((t) => t.slug === params.get("template"));
+  const initial = result?.values ?? { name: "", ...fromTemplate(fromParams, fromParams ? ports[fromParams.slug] : undefined) };
   const [values, setValues] = useState<Values>(initial);
   const errors: Record<string, string> = result?.fields ?? {};
   const firstField = useRef<HTMLInputElement>(null);
@@ -94,9 +102,14 @@ export default function AddApp() {
   const set = (k: keyof Values) => (e: React.ChangeEvent<HTMLInputElement | HTMLSelectElement>) => setValues((v) => ({ ...v, [k]: e.target.value }));
   const pickTemplate = (e: React.ChangeEvent<HTMLSelectElement>) => {
     const t = templates.find((x) => x.slug === e.target.value);
-    setValues((v) => ({ name: v.name, ...fromTemplate(t), templateId: e.target.value }));
+    setValues((v) => ({ name: v.name, ...fromTemplate(t, t ? ports[t.slug] : undefined), templateId: e.target.value }));
   };
   const chosen = templates.find((t) => t.slug === values.templateId);
+  const preview = chosen ? ports[chosen.slug] : null;
+  const portHint =
+    preview?.moved && values.port === String(preview.port)
+      ? `The template's port ${chosen!.defaultPort} is taken on the host this app would go to: ${preview.port} is the next free one.`
+      : "The port the app listens on, 1024–65535.";
 
   const field = (k: Field, label: string, hint: string, props: React.ComponentPropsWithRef<"input"> = {}) => (
     <div className={`field${errors[k] ? " invalid" : ""}`}>
@@ -146,7 +159,7 @@ export default function AddApp() {
         {field("name", "Name", "Lower-case letters, digits and hyphens; it names the workspace and the container.", { ref: firstField, maxLength: 63, placeholder: "my-diffusion" })}
         {field("repository", "Git repository", insecureGit ? "An https:// (or, in this lab, http://) URL." : "An https:// URL to a public repository.", { placeholder: "https://github.com/owner/repo.git", inputMode: "url" })}
         {field("startCommand", "Start command", "Runs in the container with /bin/sh -c, in /app. $PORT holds the app's port.", { placeholder: "python main.py --listen 0.0.0.0 --port ${PORT}" })}
-        {field("port", "Port", "The port the app listens on, 1024–65535.", { inputMode: "numeric", placeholder: "7860" })}
+        {field("port", "Port", portHint, { inputMode: "numeric", placeholder: "7860" })}
         <details
           className="advanced"
           open={Boolean(

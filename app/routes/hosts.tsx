@@ -7,6 +7,7 @@ import { hasRole, requireUser } from "../access.server";
 import { OrphansPanel, type OrphansActionData } from "../components/OrphansPanel";
 import { CsrfInput } from "../components/CsrfInput";
 import { StatusLight } from "../components/StatusLight";
+import { HostGpuPanel } from "../components/HostGpuPanel";
 import { listApps } from "../services/apps.server";
 import { HostCleanupInput, HostOrphansInput, awaitCommand, cleanupHost, getOrphans, scanOrphans, type HostOrphans } from "../services/cleanup.server";
 import { ServiceError, httpStatusOf } from "../services/errors";
@@ -217,6 +218,7 @@ export default function Hosts() {
                   ) : (
                     <p className="muted small">No NVIDIA GPUs reported.</p>
                   )}
+                  <HostGpuPanel facts={h.facts} hostName={h.name} />
                   <HostPull host={h} canPrepull={orphans !== null} busy={busy} />
                   <div className="host-apps">
                     <h3>Apps</h3>

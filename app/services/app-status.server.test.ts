@@ -82,3 +82,22 @@ describe("changedFields", () => {
     expect(changedFields(a, { health: "unreachable" })).toEqual({ health: "unreachable" });
   });
 });
+
+describe("startup progress", () => {
+  const report = (over: Partial<Parameters<typeof observedState>[0]> = {}) => ({ app: "demo", status: "STARTING" as const, health: "unknown" as const, at: "2026-01-01T00:00:00Z", ...over });
+  const p = { label: "downloading sd_xl_base_1.0.safetensors", percent: 42, updatedAt: "2026-01-01T00:00:00Z" };
+
+  it("carries the agent's progress while STARTING and clears it otherwise", () => {
+    expect(observedState(report({ progress: p })).progress).toEqual(p);
+    expect(observedState(report()).progress).toBeNull();
+    expect(observedState(report({ status: "RUNNING", health: "reachable", progress: p })).progress).toBeNull();
+    expect(queuedState("start", true).progress).toBeNull();
+    expect(queuedState("stop", true)).not.toHaveProperty("progress");
+  });
+
+  it("compares progress by value", () => {
+    const a = app({ progress: p });
+    expect(changedFields(a, { progress: { ...p } })).toEqual({});
+    expect(changedFields(a, { progress: { ...p, percent: 77 } })).toEqual({ progress: { ...p, percent: 77 } });
+  });
+});

@@ -16,7 +16,7 @@ import { publishAll, recordEvent } from "./events.server";
 
 type Tx = Pick<Db, "insert" | "update" | "select">;
 type StateFields = Pick<App, "status" | "health" | "phase" | "lastError">;
-export type StatePatch = Partial<StateFields & Pick<App, "commitSha" | "observed">>;
+export type StatePatch = Partial<StateFields & Pick<App, "commitSha" | "observed" | "progress">>;
 
 const SHA = /^[0-9a-f]{40,64}$/;
 
@@ -43,6 +43,8 @@ export function queuedState(action: string, hostOnline: boolean, current?: App["
     ...(raises ? { status: "STARTING" as const } : {}),
     phase: hostOnline ? phase : `${phase} (queued: host offline)`,
     lastError: null,
+    // A new start begins without the last one's download figure.
+    ...(raises ? { progress: null } : {}),
   };
 }
 
@@ -60,6 +62,8 @@ export function observedState(r: StatusReport, failure?: string): StatePatch {
     phase: r.phase ?? null,
     lastError,
     observed: { status: r.status, health: r.health, phase: r.phase ?? null, lastError, at: r.at },
+    // A download the app's output shows belongs to STARTING; any other observation clears it.
+    progress: r.status === "STARTING" ? (r.progress ?? null) : null,
   };
   if (r.commitSha && SHA.test(r.commitSha)) patch.commitSha = r.commitSha;
   return patch;
@@ -113,6 +117,8 @@ export function changedFields(app: App, patch: StatePatch): StatePatch {
       const next = v as ObservedState | null;
       const same = next !== null && JSON.stringify(lastObserved(app)) === JSON.stringify({ status: next.status, health: next.health, phase: next.phase, lastError: next.lastError });
       if (!same) out.observed = next;
+    } else if (k === "progress") {
+      if (JSON.stringify(app.progress ?? null) !== JSON.stringify(v ?? null)) out.progress = (v ?? null) as App["progress"];
     } else if ((app as Record<string, unknown>)[k] !== v) (out as Record<string, unknown>)[k] = v;
   }
   return out;

@@ -28,6 +28,7 @@ export async function hostCandidates(db: Reader, only?: string): Promise<HostCan
       ? await db.select({ hostId: apps.hostId, n: sql<number>`count(*)` }).from(apps).where(inArray(apps.hostId, ids)).groupBy(apps.hostId)
       : [];
   const held = await db.select().from(gpuAssignments).where(inArray(gpuAssignments.hostId, ids));
+  const ports = await db.select({ hostId: apps.hostId, port: apps.port }).from(apps).where(inArray(apps.hostId, ids));
   return rows.map((h) => ({
     id: h.id,
     name: h.name,
@@ -36,6 +37,7 @@ export async function hostCandidates(db: Reader, only?: string): Promise<HostCan
     facts: HostFactsSchema.catch({}).parse(h.facts),
     appCount: counts.find((c) => c.hostId === h.id)?.n ?? 0,
     heldGpus: held.filter((g) => g.hostId === h.id).map((g) => g.device),
+    usedPorts: ports.filter((p) => p.hostId === h.id).map((p) => p.port),
   }));
 }
 
@@ -74,4 +76,10 @@ export function conflictOf(e: unknown): ServiceError | null {
   if (isUniqueViolation(e, "apps.host_id")) return ServiceError.field("CONFLICT", "port", "is already used on this host");
   if (isUniqueViolation(e, "gpu_assignments")) return ServiceError.field("CONFLICT", "gpu", "the GPU chosen for this app was just given to another app; try again");
   return null;
+}
+
+/** Ports taken on a host (or among apps waiting for one, with `hostId` null). */
+export async function usedPorts(db: Reader, hostId: string | null): Promise<number[]> {
+  const rows = await db.select({ port: apps.port }).from(apps).where(hostId ? eq(apps.hostId, hostId) : isNull(apps.hostId));
+  return rows.map((r) => r.port);
 }

@@ -13,7 +13,7 @@ import {
 } from "../../agent/src/contract/validation";
 import { GitRefSchema } from "../../agent/src/contract/git-ref";
 import type { Db } from "../../db/client";
-import { APP_STATUSES, apps, hosts, marketplaceTemplates, type App, type AppStatus, type MarketplaceTemplate } from "../../db/schema";
+import { APP_STATUSES, apps, hosts, marketplaceTemplates, type App, type AppStatus, type MarketplaceTemplate, type StartupProgress } from "../../db/schema";
 import type { Actor, AppChange, ConsoleContext } from "../context.server";
 import { queuedState, writeAppState } from "./app-status.server";
 import { recordAudit } from "./audit.server";
@@ -23,6 +23,7 @@ import { publishAll, recordEvent } from "./events.server";
 import { assertPortFree, conflictOf, holdGpus, hostCandidates } from "./app-writes.server";
 import { assignGpus } from "./placement.server";
 import { AppConfigFields, checkConfig, planSecretWrites, sealedSecrets, writeSecretRows, type DeclaredSecret } from "./app-config.server";
+import { STALL_DEFAULT_S, StartupStallSchema } from "../../agent/src/contract/models";
 
 const HostIdSchema = z.string().min(1, { error: "is required" }).max(64).regex(/^[A-Za-z0-9_-]+$/, { error: "is not a host id" });
 
@@ -43,6 +44,10 @@ export const AppCreateInput = z.strictObject({
   gitSubmodules: z.boolean({ error: "must be true or false" }).optional(),
   // -- end git refs ----------------------------------------------------------------------------
   ...AppConfigFields,
+  // ---- shared model store, startup watching
+  sharedModels: z.boolean({ error: "must be true or false" }).optional(),
+  startupStallSeconds: StartupStallSchema.optional(),
+  // ---- end
 });
 export type AppCreateInput = z.infer<typeof AppCreateInput>;
 
@@ -57,6 +62,10 @@ export const AppUpdateInput = z.strictObject({
   gitRef: GitRefSchema.nullable().optional(),
   gitSubmodules: z.boolean({ error: "must be true or false" }).optional(),
   ...AppConfigFields,
+  // ---- shared model store, startup watching
+  sharedModels: z.boolean({ error: "must be true or false" }).optional(),
+  startupStallSeconds: StartupStallSchema.optional(),
+  // ---- end
 });
 export type AppUpdateInput = z.infer<typeof AppUpdateInput>;
 
@@ -103,6 +112,12 @@ export interface AppDto {
   resources: { memoryMiB?: number; cpus?: number };
   healthPath: string;
   // ----
+  // ---- shared model store, startup watching
+  sharedModels: boolean;
+  startupStallSeconds: number;
+  /** While STARTING: the download the app's output shows; null otherwise. */
+  progress: StartupProgress | null;
+  // ---- end
   createdAt: string;
   updatedAt: string;
 }
@@ -135,6 +150,9 @@ export function toAppDto(row: App, hostName: string | null = null, hostOnline = 
     hasGitCredential: Boolean(row.gitCredentialSealed),
     resources: row.resources ?? {},
     healthPath: row.healthPath ?? "/",
+    sharedModels: row.sharedModels,
+    startupStallSeconds: row.startupStallSeconds ?? STALL_DEFAULT_S,
+    progress: row.status === "STARTING" ? (row.progress ?? null) : null,
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
   };
@@ -207,6 +225,10 @@ export function deploySpecOf(config: Pick<ConsoleContext["config"], "baseImage">
     secretsVersion: row.secretsVersion ?? null,
     resources: row.resources ?? {},
     healthPath: row.healthPath ?? "/",
+    // The template says how its app finds the store; an app without a template just gets /models.
+    modelStore: row.sharedModels ? (tpl?.modelStore ?? { args: [], config: null }) : null,
+    startupStallSeconds: row.startupStallSeconds ?? STALL_DEFAULT_S,
+    gpuMinMemoryMiB: row.gpu?.minMemoryMiB ?? null,
   };
 }
 
@@ -227,6 +249,8 @@ export async function updateApp(ctx: ConsoleContext, actor: Actor, raw: unknown)
     env: input.env ?? row.env,
     resources: input.resources ?? row.resources,
     healthPath: input.healthPath ?? row.healthPath,
+    sharedModels: input.sharedModels ?? row.sharedModels,
+    startupStallSeconds: input.startupStallSeconds ?? row.startupStallSeconds,
   };
   const declared = await declaredSecrets(db, row.templateId);
   checkConfig(input, { env: next.env, existingSecrets: row.secretNames, declared, template: row.templateId ?? undefined });

@@ -117,3 +117,8 @@ export async function pingHost(ctx: ConsoleContext, actor: Actor, input: z.infer
   ctx.dispatcher.kick(host.id);
   return { commandId };
 }
+
+/** The agent's facts again (GPU ledger, preflight, model store sizes): they replace what the host row had. */
+export async function updateHostFacts(ctx: Pick<ConsoleContext, "db">, hostId: string, facts: HostFacts): Promise<void> {
+  await ctx.db.update(hosts).set({ facts }).where(eq(hosts.id, hostId));
+}

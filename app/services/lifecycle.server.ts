@@ -14,8 +14,12 @@ import { recordAudit } from "./audit.server";
 import { enqueueCommand } from "./commands.server";
 import { ServiceError } from "./errors";
 import { publishAll, recordEvent } from "./events.server";
+import { claimGpus, releaseGpus } from "./gpu-policy.server";
+import { conflictOf } from "./app-writes.server";
 
 export const LifecycleInput = z.strictObject({ name: AppNameSchema });
+/** start / restart: `force` starts despite a GPU memory shortfall or a CUDA mismatch the agent finds. */
+export const StartInput = z.strictObject({ name: AppNameSchema, force: z.boolean({ error: "must be true or false" }).optional() });
 export const ReinstallInput = z.strictObject({ name: AppNameSchema, clean: z.boolean().optional() });
 export const DeinstallInput = z.strictObject({ name: AppNameSchema, force: z.boolean().optional() });
 
@@ -126,10 +130,13 @@ export async function runLifecycle(
   actor: Actor,
   verb: LifecycleVerb,
   name: string,
-  /** `commitSha` (a reinstall only): a rollback to that commit (deploys.server.ts checks it). */
-  opts: { clean?: boolean; commitSha?: string } = {},
+  /**
+   * `commitSha` (a reinstall only): a rollback to that commit (deploys.server.ts checks it).
+   * `force` (start, restart): start even when the GPU check on the host would refuse.
+   */
+  opts: { clean?: boolean; commitSha?: string; force?: boolean } = {},
 ): Promise<LifecycleResult> {
-  const [row] = await ctx.db.select().from(apps).where(eq(apps.name, name));
+  let [row] = await ctx.db.select().from(apps).where(eq(apps.name, name));
   if (!row) throw ServiceError.field("NOT_FOUND", "name", `does not name an existing app (${name})`);
 
   const open = row.hostId ? await unfinished(ctx, row.id) : [];
@@ -148,6 +155,8 @@ export async function runLifecycle(
   }
   const hostId = row.hostId!;
 
+  // GPUs are held while the app runs: claimed before it starts, released when it is stopped.
+  if (WITH_SPEC.has(verb)) row = await claimGpus(ctx.db, row).catch((e) => Promise.reject(conflictOf(e) ?? e));
   const params: Record<string, unknown> = WITH_SPEC.has(verb) ? { spec: await buildDeploySpec(ctx, row) } : {};
   if (verb === "reinstall") params.clean = Boolean(opts.clean);
   if (verb === "reinstall" && opts.commitSha) params.commitSha = opts.commitSha;
@@ -155,10 +164,12 @@ export async function runLifecycle(
   const queuedPatch = queuedState(verb, !queued);
   // A rollback says so (and to which commit) where the app's phase and timeline show it.
   const state = rollback ? { ...queuedPatch, phase: queuedPatch.phase!.replace(/^[a-z]+/, `rolling back to ${rollback.slice(0, 12)}`) } : queuedPatch;
+  if ((verb === "start" || verb === "restart") && opts.force) params.force = true;
   const changes: AppChange[] = [];
   let commandId = "";
   await ctx.db.transaction(async (tx) => {
     commandId = await enqueueCommand(tx, actor, { hostId, appId: row.id, appName: row.name, action: verb, params }, ctx.metrics);
+    if (verb === "stop") await releaseGpus(tx, row);
     const change = await writeAppState(tx, row, state, { type: "action", data: { action: verb, ...state, ...(rollback ? { rollback } : {}) } });
     if (change) changes.push(change);
     await recordAudit(tx, actor, {

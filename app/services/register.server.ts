@@ -3,20 +3,21 @@
 // arrive together share one database commit (group-commit.server.ts).
 import { randomUUID } from "node:crypto";
 import { and, asc, eq, isNull } from "drizzle-orm";
-import { appSpecSchema, fieldErrors, repositoryProblem, type AppSpec, type GpuRequirement } from "../../agent/src/contract/validation";
+import { z } from "zod";
+import { AppNameSchema, PortSchema, appSpecSchema, fieldErrors, repositoryProblem, type AppSpec, type GpuRequirement } from "../../agent/src/contract/validation";
 import { apps, marketplaceTemplates, type MarketplaceTemplate } from "../../db/schema";
 import type { Actor, AppChange, ConsoleContext } from "../context.server";
 import { neverObserved, queuedState, waitingState, writeAppState } from "./app-status.server";
-import { assertPortFree, conflictOf, holdGpus, hostCandidates, isUniqueViolation } from "./app-writes.server";
+import { assertPortFree, conflictOf, holdGpus, hostCandidates, isUniqueViolation, usedPorts } from "./app-writes.server";
 import { AppCreateInput, buildDeploySpec, deploySpecOf, toAppDto, type AppDto } from "./apps.server";
 import { recordAudit } from "./audit.server";
 import { enqueueCommand } from "./commands.server";
 import { ServiceError } from "./errors";
 import { publishAll, recordEvent } from "./events.server";
 import { inGroupTransaction } from "./group-commit.server";
-import { assignGpus, pickHost } from "./placement.server";
 import { checkConfig, planSecretWrites, writeSecretRows } from "./app-config.server";
 import { secretSummary } from "./apps.server";
+import { assignGpus, nextFreePort, pickHost } from "./placement.server";
 
 function templateGpu(t: MarketplaceTemplate): GpuRequirement {
   const gpu: GpuRequirement = { mode: t.gpuMode };
@@ -91,6 +92,7 @@ export async function registerApp(ctx: ConsoleContext, actor: Actor, raw: unknow
   // Template env defaults under the operator's own; a template's required secrets must be given.
   const env = { ...(tpl?.env ?? {}), ...(input.env ?? {}) };
   checkConfig(input, { env, existingSecrets: [], declared: tpl?.secrets ?? [], template: tpl?.slug });
+  const templatePort = input.port === undefined && tpl !== null;
   const id = randomUUID();
   const secretPlan = planSecretWrites(ctx, id, { secretNames: [], secretsVersion: null, gitCredentialSealed: null }, input);
   let done;
@@ -110,9 +112,16 @@ export async function registerApp(ctx: ConsoleContext, actor: Actor, raw: unknow
         hostId = host.id;
         gpuDevices = a.devices;
       } else {
-        const p = pickHost(candidates, spec.gpu);
+        // A port the operator typed must be free where the app goes; a template's default may move.
+        const p = pickHost(candidates, spec.gpu, templatePort ? undefined : spec.port);
         if ("reason" in p) waitingReason = p.reason;
         else ({ hostId, gpuDevices } = p);
+      }
+      if (templatePort) {
+        // The template's default port taken on the chosen host (four templates share 7860) → the next free one.
+        const port = nextFreePort(await usedPorts(tx, hostId), spec.port);
+        if (port === null) throw ServiceError.field("CONFLICT", "port", `no free port from ${spec.port} up on this host`);
+        spec.port = port;
       }
       await assertPortFree(tx, hostId, spec.port, { claim: spec.name });
       const host = candidates.find((h) => h.id === hostId);
@@ -137,6 +146,9 @@ export async function registerApp(ctx: ConsoleContext, actor: Actor, raw: unknow
           ...secretPlan.columns,
           resources: input.resources ?? {},
           healthPath: input.healthPath ?? "/",
+          // Templates use the shared model store unless the operator says otherwise.
+          sharedModels: input.sharedModels ?? tpl !== null,
+          startupStallSeconds: input.startupStallSeconds ?? null,
           hostId,
           status: initial.status ?? "STOPPED",
           phase: initial.phase ?? null,
@@ -175,7 +187,7 @@ export async function placeWaitingApps(ctx: Pick<ConsoleContext, "db" | "config"
   if (!waiting.length) return [];
   const kicked = new Set<string>();
   for (const row of waiting) {
-    const p = pickHost(await hostCandidates(db), row.gpu ?? undefined);
+    const p = pickHost(await hostCandidates(db), row.gpu ?? undefined, row.port);
     if (p.hostId === null) {
       const changes: AppChange[] = [];
       await db.transaction(async (tx) => {
@@ -212,3 +224,31 @@ export async function placeWaitingApps(ctx: Pick<ConsoleContext, "db" | "config"
   }
   return [...kicked];
 }
+
+// ---- port preview for the Add App dialog
+export const SuggestPortInput = z.strictObject({
+  templateId: AppNameSchema.optional(),
+  port: PortSchema.optional(),
+  hostId: z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/, { error: "is not a host id" }).optional(),
+});
+
+/**
+ * The port an app would get if it were created now: a template's default moves to the next free
+ * port on the host it would be placed on (`moved`); a typed port is only checked (`taken`).
+ */
+export async function suggestPort(ctx: Pick<ConsoleContext, "db">, input: z.infer<typeof SuggestPortInput>): Promise<{ port: number; hostId: string | null; moved: boolean; taken: boolean }> {
+  let tpl: MarketplaceTemplate | null = null;
+  if (input.templateId !== undefined) {
+    [tpl = null] = await ctx.db.select().from(marketplaceTemplates).where(eq(marketplaceTemplates.slug, input.templateId));
+    if (!tpl) throw ServiceError.field("NOT_FOUND", "templateId", `does not name a marketplace template (${input.templateId})`);
+  }
+  const wanted = input.port ?? tpl?.defaultPort;
+  if (wanted === undefined) throw ServiceError.field("BAD_REQUEST", "port", "is required without a template");
+  const candidates = await hostCandidates(ctx.db, input.hostId);
+  const p = input.hostId !== undefined ? { hostId: candidates[0]?.id ?? null } : pickHost(candidates, tpl ? templateGpu(tpl) : undefined, input.port);
+  const used = await usedPorts(ctx.db, p.hostId);
+  if (input.port !== undefined) return { port: input.port, hostId: p.hostId, moved: false, taken: used.includes(input.port) };
+  const port = nextFreePort(used, wanted) ?? wanted;
+  return { port, hostId: p.hostId, moved: port !== wanted, taken: false };
+}
+// ---- end port preview

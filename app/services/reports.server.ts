@@ -57,7 +57,9 @@ export async function applyStatusReports(ctx: Ctx, hostId: string, reports: Stat
       if (r.exitCode !== undefined) extra.exitCode = r.exitCode;
       const patch = observedState(r);
       // A report only about the same state again changes nothing visible: no event for it.
-      const visible = Object.keys(patch).some((k) => k !== "observed" && (app as Record<string, unknown>)[k] !== (patch as Record<string, unknown>)[k]);
+      const visible = Object.keys(patch).some((k) =>
+        k === "progress" ? JSON.stringify(app.progress ?? null) !== JSON.stringify(patch.progress ?? null) : k !== "observed" && (app as Record<string, unknown>)[k] !== (patch as Record<string, unknown>)[k],
+      );
       const change = await writeAppState(tx, app, { ...patch }, { type: "status", data: visible ? extra : undefined, hostId });
       if (change) changes.push(change);
       await tx.update(apps).set({ lastProbeAt: r.at }).where(and(eq(apps.id, app.id), eq(apps.hostId, hostId)));

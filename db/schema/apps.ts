@@ -40,6 +40,14 @@ export const apps = sqliteTable(
      * restores it when a command ends without the agent having run it (expired, refused, cancelled).
      */
     observed: text("observed", { mode: "json" }).$type<ObservedState>(),
+    // ---- shared model store, startup watching
+    /** Mount the host's shared model store at /models (templates default on). */
+    sharedModels: integer("shared_models", { mode: "boolean" }).notNull().default(false),
+    /** No output and no answer on the port for this long while STARTING → phase `stalled`; null: 600 s. */
+    startupStallSeconds: integer("startup_stall_seconds"),
+    /** While STARTING: the download the app's output shows (the agent's report); null otherwise. */
+    progress: text("progress", { mode: "json" }).$type<StartupProgress>(),
+    // ---- end
     /** When `status` last changed (kept by a trigger, whoever writes the status); uptime derives from it. */
     statusSince: text("status_since"),
     // ---- app configuration (environment, secrets, git credential, limits, probe path)
@@ -67,6 +75,12 @@ export const apps = sqliteTable(
 );
 
 export type App = typeof apps.$inferSelect;
+
+export interface StartupProgress {
+  label: string;
+  percent: number | null;
+  updatedAt: string;
+}
 
 export interface ObservedState {
   status: AppStatus;

@@ -1,6 +1,7 @@
 import { sql } from "drizzle-orm";
 import { check, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
 import { GPU_MODES } from "../../agent/src/contract/enums";
+import type { ModelStoreUse } from "../../agent/src/contract/models";
 import { apps } from "./apps";
 import { oneOf } from "./check";
 
@@ -30,6 +31,8 @@ export const marketplaceTemplates = sqliteTable(
     env: text("env", { mode: "json" }).$type<Record<string, string>>().notNull().default(sql`'{}'`),
     secrets: text("secrets", { mode: "json" }).$type<{ name: string; description: string; required: boolean }[]>().notNull().default(sql`'[]'`),
     // ---- end app configuration
+    /** How the template's app finds the shared model store (flags appended, config file); null: it does not use it. */
+    modelStore: text("model_store", { mode: "json" }).$type<ModelStoreUse>(),
     /** The app this template was promoted from; cleared (not the template) when that app goes. */
     originAppId: text("origin_app_id").references(() => apps.id, { onDelete: "set null" }),
     source: text("source", { enum: ["seed", "promoted"] }).notNull().default("seed"),

@@ -97,7 +97,10 @@ describe("Marketplace dialog", () => {
     expect(new URL(page.url()).search).toBe("?template=stable-diffusion-webui");
     expect(await dialog.getByLabel("Template").inputValue()).toBe("stable-diffusion-webui");
     expect(await dialog.getByLabel("Git repository").inputValue()).toBe("https://github.com/AUTOMATIC1111/stable-diffusion-webui.git");
-    expect(await dialog.getByLabel("Port").inputValue()).toBe("7860");
+    // my-webui (above) already waits with 7860: the template's default moves to the next free port,
+    // and the dialog says so before anything is submitted.
+    expect(await dialog.getByLabel("Port").inputValue()).toBe("7861");
+    expect(await dialog.locator("#h-port").textContent()).toMatch(/port 7860 is taken .*7861 is the next free one/);
     expect(await dialog.getByLabel("Start command").inputValue()).toContain("launch.py");
     expect(await dialog.getByLabel("Name").inputValue()).toBe("");
   });

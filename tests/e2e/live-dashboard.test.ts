@@ -216,9 +216,10 @@ describe("live dashboard on the real engine", () => {
     expect(await dialog.getByLabel("Template").inputValue()).toBe(SLUG);
     expect(await dialog.getByLabel("Git repository").inputValue()).toBe(repoUrl);
     expect(await dialog.getByLabel("Start command").inputValue()).toBe(START);
-    expect(await dialog.getByLabel("Port").inputValue()).toBe(String(port));
+    // The origin app holds the template's port on this host: the dialog already offers the next free one.
+    expect(await dialog.getByLabel("Port").inputValue()).toBe(String(port + 1));
     expect(await dialog.getByLabel("Name").inputValue()).toBe("");
-    // The origin app holds that port on this host: take another.
+    // Any other free port may be typed instead.
     await dialog.getByLabel("Name").fill(COPY);
     await dialog.getByLabel("Port").fill(String(copyPort));
     await dialog.getByRole("button", { name: "Add app" }).click();

@@ -240,14 +240,28 @@ function buildCases(): void {
     for (const v of [`${VICTIM};touch ${CANARY}`, `$(touch ${CANARY})`, `-p`, "../victim", `${VICTIM}/..`, "..%2fvictim", "VICTIM", "v\u0456ctim", `${VICTIM}\n`, `${VICTIM}\u0000`, "", 42, [VICTIM], { $ne: null }, null]) {
       add(`apps.${verb}`, "name", show(v), { name: v });
     }
-    // deinstall takes `force` (a forced removal); anything else is an extra field everywhere.
-    const extra = verb === "deinstall" ? "purge" : "force";
+    // deinstall takes `force` (a forced removal), start and restart too (past a GPU refusal);
+    // anything else is an extra field everywhere.
+    const extra = verb === "deinstall" || verb === "start" || verb === "restart" ? "purge" : "force";
     add(`apps.${verb}`, extra, "extra field", { name: VICTIM, [extra]: true });
     add(`apps.${verb}`, "__proto__", "prototype pollution", JSON.parse(`{"name":"${VICTIM}","__proto__":{"clean":true}}`));
     add(`apps.${verb}`, "input", "array input", [{ name: VICTIM }]);
   }
   for (const v of ["true", 1, null, {}, [true]]) add("apps.reinstall", "clean", show(v), { name: VICTIM, clean: v });
   for (const v of ["true", 1, null, {}, [true], `$(touch ${CANARY})`]) add("apps.deinstall", "force", show(v), { name: VICTIM, force: v });
+  for (const verb of ["start", "restart"]) for (const v of ["true", 1, null, {}, [true], `$(touch ${CANARY})`]) add(`apps.${verb}`, "force", show(v), { name: VICTIM, force: v });
+  // shared model store and startup watching: JSON boolean and bounded integer only
+  const notBooleans: unknown[] = ["true", 1, 0, null, {}, [true], `$(touch ${CANARY})`, "/models"];
+  const notStall: unknown[] = ["600", 4, 0, -5, 86_401, 1e12, 10.5, null, true, [600], { s: 600 }, `$(touch ${CANARY})`];
+  for (const v of notBooleans) add("apps.create", "sharedModels", show(v), withField("sharedModels", v));
+  for (const v of notStall) add("apps.create", "startupStallSeconds", show(v), withField("startupStallSeconds", v));
+  for (const v of notBooleans) add("apps.update", "sharedModels", show(v), update({ sharedModels: v }));
+  for (const v of notStall) add("apps.update", "startupStallSeconds", show(v), update({ startupStallSeconds: v }));
+  // the port preview reads only: hostile ids and ports are refused like everywhere else
+  for (const v of [`$(touch ${CANARY})`, "../../etc", "-p", 7, null]) add("apps.suggestPort", "templateId", show(v), { templateId: v });
+  for (const v of ["7860", 80, 65536, 7860.5, null]) add("apps.suggestPort", "port", show(v), { port: v });
+  for (const v of [`$(touch ${CANARY})`, "../../etc", "a\nb", 42]) add("apps.suggestPort", "hostId", show(v), { hostId: v, port: 9000 });
+  add("apps.suggestPort", "templateId", "unknown template", { templateId: "no-such-template" }, [404]);
   for (const v of ["../../etc", `$(touch ${CANARY})`]) add("apps.timeline", "name", show(v), { name: v });
   for (const v of [-1, "1", 1e6, null]) add("apps.timeline", "limit", show(v), { name: VICTIM, limit: v });
 
@@ -391,6 +405,7 @@ describe("hostile input through every field is refused with a 4xx naming the fie
     for (const v of ["start", "stop", "restart", "reinstall", "deinstall", "cancel"]) expect(covered).toContain(`apps.${v} name`);
     expect(covered).toContain("apps.deinstall force");
     for (const f of ["apps.create gitRef", "apps.update gitRef", "apps.create gitSubmodules", "apps.update gitSubmodules", "apps.rollback commitSha", "apps.rollback name"]) expect(covered).toContain(f);
+    for (const p of ["apps.start force", "apps.restart force", "apps.create sharedModels", "apps.create startupStallSeconds", "apps.update sharedModels", "apps.update startupStallSeconds", "apps.suggestPort port"]) expect(covered).toContain(p);
     for (const f of ["name", "slug", "title", "summary"]) expect(covered).toContain(`templates.promote ${f}`);
     for (const f of ["env", "secrets", "gitCredential", "resources", "healthPath"]) {
       expect(covered).toContain(`apps.create ${f}`);
@@ -404,7 +419,7 @@ describe("hostile input through every field is refused with a 4xx naming the fie
   it("refuses every case", async () => {
     const failures: string[] = [];
     for (const k of cases) {
-      const call = k.proc === "hosts.get" || k.proc === "apps.timeline" || k.proc === "apps.deploys" ? s.c.query : s.c.mutate;
+      const call = k.proc === "hosts.get" || k.proc === "apps.timeline" || k.proc === "apps.deploys" || k.proc === "apps.suggestPort" ? s.c.query : s.c.mutate;
       const r = await call(k.proc, k.input);
       const err = r.body.error;
       const problems: string[] = [];

@@ -3,6 +3,7 @@
 // deploys what it renders, and the console previews the same document (compose-preview.server.ts).
 import { parse, stringify } from "yaml";
 import { z } from "zod";
+import { MODELS_MOUNT } from "./models";
 import type { DeploySpec } from "./spec";
 
 /** The one service in every app's project. */
@@ -87,6 +88,8 @@ export interface RenderInput {
   base: ComposeBase;
   /** Agent-owned folder holding the app's secrets, one file per name (mounted read-only, never inlined). */
   secretsDir?: string;
+  /** Real path of the host's shared model store (mounted at /models when the spec asks for it). */
+  modelsDir?: string;
 }
 
 // ---- app configuration: the container's shell environment and the entrypoint that loads secrets
@@ -167,6 +170,15 @@ export function renderCompose(input: RenderInput): Record<string, unknown> {
   if (spec.resources.memoryMiB !== undefined) service.mem_limit = `${spec.resources.memoryMiB}m`;
   if (spec.resources.cpus !== undefined) service.cpus = spec.resources.cpus;
   if (spec.capAdd.length > 0) service.cap_add = [...spec.capAdd];
+  // ---- shared model store: the host's store at /models, and the template's flags that point the
+  // app at it (options and /models paths only, checked by ModelArgSchema, so no shell text).
+  if (spec.modelStore && input.modelsDir) {
+    (service.volumes as unknown[]).push({ type: "bind", source: input.modelsDir, target: MODELS_MOUNT });
+    if (spec.modelStore.args.length > 0) {
+      service.command = ["/bin/sh", "-c", shellCommand(`${spec.startCommand} ${spec.modelStore.args.join(" ")}`)];
+    }
+  }
+  // ---- end shared model store
   if (spec.gpuDevices.length > 0) {
     service.deploy = {
       resources: {

@@ -10,7 +10,7 @@
 //     consolePublicKey}; the agent pins that key (checking --console-fingerprint when given) and
 //     sends hello on the same socket
 //   console → welcome; then command {payload, sig}* ; agent → ack, progress*, result | refused;
-//   agent → status / usage / log reports at any time; dependencies {app, commitSha, packages} after a
+//   agent → status / usage / log reports at any time; facts {facts} every minute (GPU ledger, store sizes); dependencies {app, commitSha, packages} after a
 //   deploy at a new commit (./dependencies.ts). ws-level ping/pong keeps it alive.
 //   console → logs {requestId, app, tail, follow?}; agent → log {requestId, lines}* … {done: true};
 //   console → logs-stop {requestId} ends a follow.
@@ -247,6 +247,13 @@ export const LogMessageSchema = z.strictObject({
   done: z.boolean().optional(),
 });
 
+// ---- host facts again (GPU ledger, preflight, model store sizes change while the agent runs)
+export const FactsMessageSchema = z.strictObject({
+  type: z.literal("facts"),
+  facts: HostFactsSchema,
+});
+// ---- end
+
 export const AgentMessageSchema = z.discriminatedUnion("type", [
   AuthSchema,
   EnrollSchema,
@@ -259,6 +266,7 @@ export const AgentMessageSchema = z.discriminatedUnion("type", [
   UsageMessageSchema,
   LogMessageSchema,
   DependenciesMessageSchema,
+  FactsMessageSchema,
 ]);
 export type AgentMessage = z.infer<typeof AgentMessageSchema>;
 export type HelloMessage = z.infer<typeof HelloSchema>;

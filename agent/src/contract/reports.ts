@@ -4,6 +4,15 @@ import { z } from "zod";
 import { APP_HEALTH, APP_STATUSES } from "./enums";
 import { AppNameSchema } from "./validation";
 
+// ---- startup progress: a download the app's own output shows while it is STARTING
+export const StartupProgressSchema = z.strictObject({
+  label: z.string().max(200),
+  percent: z.number().min(0).max(100).nullable(),
+  updatedAt: z.string().max(40),
+});
+export type StartupProgressReport = z.infer<typeof StartupProgressSchema>;
+// ---- end startup progress
+
 export const StatusReportSchema = z.strictObject({
   app: AppNameSchema,
   status: z.enum(APP_STATUSES),
@@ -14,6 +23,8 @@ export const StatusReportSchema = z.strictObject({
   /** Docker's own word for the container state (running, exited, dead, …) and exit code. */
   containerState: z.string().max(32).optional(),
   exitCode: z.number().int().optional(),
+  /** While STARTING: the download the app's output shows (absent otherwise). */
+  progress: StartupProgressSchema.optional(),
   at: z.string().max(40),
 });
 export type StatusReport = z.infer<typeof StatusReportSchema>;

@@ -15,6 +15,7 @@ import {
 import { CommitShaSchema, GitRefSchema } from "./git-ref";
 // -- end git refs ------------------------------------------------------------------------------
 import { EnvSchema, HealthPathSchema, ResourcesSchema, SecretNamesSchema } from "./app-config";
+import { ModelStoreUseSchema, StartupStallSchema } from "./models";
 
 export const LIFECYCLE_ACTIONS = ["provision", "start", "stop", "restart", "reinstall", "update", "deinstall"] as const;
 export type LifecycleAction = (typeof LIFECYCLE_ACTIONS)[number];
@@ -49,6 +50,14 @@ export function deploySpecSchema(rules: RepositoryRules) {
     resources: ResourcesSchema.default({}),
     healthPath: HealthPathSchema.default("/"),
     // ---- end app configuration
+    // ---- shared model store, startup watching, GPU ledger (optional: older payloads stay valid)
+    /** Mount the host's model store at /models; how the app finds it. Null: no store. */
+    modelStore: ModelStoreUseSchema.nullable().optional(),
+    /** No output and no answer on the port for this long while STARTING → phase `stalled` (default STALL_DEFAULT_S). */
+    startupStallSeconds: StartupStallSchema.optional(),
+    /** Memory the app needs free on each assigned GPU before it starts (refused otherwise, unless forced). */
+    gpuMinMemoryMiB: z.number().int().min(1).max(1_048_576).nullable().optional(),
+    // ---- end
   });
 }
 export type DeploySpec = z.infer<ReturnType<typeof deploySpecSchema>>;
@@ -69,9 +78,10 @@ export function actionParamsSchema(rules: RepositoryRules) {
     reinstall: z.strictObject({ spec, clean: z.boolean().default(false), commitSha: CommitShaSchema.optional() }),
     // start and restart carry the spec so an app that is not installed on the host (first deploy
     // failed, workspace lost) is deployed instead of refused: every action recovers every state.
-    start: z.strictObject({ spec: spec.optional() }),
+    // `force` starts despite a GPU memory shortfall or a CUDA mismatch found by the preflight.
+    start: z.strictObject({ spec: spec.optional(), force: z.boolean().optional() }),
     stop: z.strictObject({}),
-    restart: z.strictObject({ spec: spec.optional() }),
+    restart: z.strictObject({ spec: spec.optional(), force: z.boolean().optional() }),
     // appId, when given, must be the app the agent has under that name (a forced removal's
     // leftovers are cleaned without touching a newer app that reuses the name).
     deinstall: z.strictObject({ appId: z.string().min(1).max(64).regex(/^[A-Za-z0-9-]+$/).optional() }),

@@ -57,8 +57,10 @@ export class AppActions {
     if (container?.snapshot.state === "running") return { commitSha: record.commitSha ?? undefined, message: "already running" };
     this.o.observer.begin(app, "deploy", "start");
     try {
+      await this.adoptGpus(record, paths, spec);
       await this.ensureComposeFile(record, paths);
       if (container?.snapshot.state !== "restarting") await assertPortFree(record.spec.port);
+      await this.o.steps.checkGpus(record.spec, ctx.force);
       // `up -d` starts a stopped container and recreates a missing one: start always converges.
       await this.o.compose.up(this.project(paths), { signal: ctx.signal }).catch((err) => Promise.reject(composeFailure(err, record.spec)));
     } catch (err) {
@@ -92,11 +94,16 @@ export class AppActions {
     const container = await this.o.containers.findApp(app);
     this.o.observer.begin(app, "deploy", "restart");
     try {
+      const regpu = await this.adoptGpus(record, paths, spec);
       await this.ensureComposeFile(record, paths);
       const project = this.project(paths);
       const state = container?.snapshot.state;
-      if (state !== "running" && state !== "restarting") await assertPortFree(record.spec.port);
-      await (container ? this.o.compose.restart(project, { signal: ctx.signal }) : this.o.compose.up(project, { signal: ctx.signal })).catch((err) =>
+      if (state !== "running" && state !== "restarting") {
+        await assertPortFree(record.spec.port);
+        await this.o.steps.checkGpus(record.spec, ctx.force);
+      }
+      // New GPU devices need a new container (`up` recreates it); otherwise a plain restart.
+      await (container && !regpu ? this.o.compose.restart(project, { signal: ctx.signal }) : this.o.compose.up(project, { signal: ctx.signal })).catch((err) =>
         Promise.reject(composeFailure(err, record.spec)),
       );
     } catch (err) {
@@ -146,6 +153,7 @@ export class AppActions {
       await steps.handOver(paths.workspace);
       observer.setCommit(spec.name, commitSha);
       await steps.writeCompose(spec, paths, progress);
+      await steps.prepareModels(spec, paths.workspace);
       observer.phase(spec.name, "install");
       await this.o.install.run(spec, project, progress, signal);
       observer.phase(spec.name, "start");
@@ -193,6 +201,7 @@ export class AppActions {
         await compose.stop(project, { signal }).catch((err) => Promise.reject(composeFailure(err, previous.spec)));
       }
       await steps.writeCompose(spec, paths, progress);
+      await steps.prepareModels(spec, paths.workspace);
       if (reinstall) {
         observer.phase(spec.name, "install");
         await this.o.install.run(spec, project, progress, signal);
@@ -245,6 +254,21 @@ export class AppActions {
 
   private project(paths: AppPaths) {
     return this.o.steps.project(paths);
+  }
+
+  /**
+   * GPUs are assigned when an app starts and released when it stops: a start or restart carries
+   * the devices (and memory need) the console chose now, which the installed app takes over.
+   * Returns whether they changed (the container must then be recreated).
+   */
+  private async adoptGpus(record: AppRecord, paths: AppPaths, spec: DeploySpec | undefined): Promise<boolean> {
+    if (!spec) return false;
+    const same = record.spec.gpuDevices.join(",") === spec.gpuDevices.join(",") && (record.spec.gpuMinMemoryMiB ?? null) === (spec.gpuMinMemoryMiB ?? null);
+    if (same) return false;
+    record.spec = { ...record.spec, gpuDevices: [...spec.gpuDevices], gpuMinMemoryMiB: spec.gpuMinMemoryMiB ?? null };
+    await this.o.records.save(record);
+    await this.o.steps.writeCompose(record.spec, paths);
+    return true;
   }
 
   /** A lost compose file is written again from the record (it is derived data). */

@@ -386,3 +386,18 @@ describe("fitResult", () => {
   });
 });
 
+
+describe("the shared model store", () => {
+  it("is never an orphan: .models under the root is no app name, so cleanup leaves it and its files", async () => {
+    await mkdir(join(root, ".models", "Lora"), { recursive: true });
+    await writeFile(join(root, ".models", "Lora", "tiny.safetensors"), "weights");
+    const scan = await cleaner().scan();
+    expect(scan.some((i) => i.id === ".models")).toBe(false);
+    const r = await cleaner().run({ dryRun: false });
+    expect(r.removed.some((i) => i.id === ".models")).toBe(false);
+    // A request naming it is refused (not a folder name the agent uses).
+    const named = await cleaner().run({ dryRun: false, items: [{ kind: "workspace", id: ".models" }] });
+    expect(named.removed).toEqual([]);
+    expect(await readFile(join(root, ".models", "Lora", "tiny.safetensors"), "utf8")).toBe("weights");
+  });
+});

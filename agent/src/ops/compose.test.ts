@@ -180,3 +180,27 @@ describe("serializeCompose under YAML 1.1 (compose v1) and 1.2", () => {
     expect(v11.services.app.pids_limit).toBe(4096);
   });
 });
+
+describe("renderCompose: shared model store", () => {
+  function renderStore(overrides: Partial<DeploySpec>, modelsDir?: string) {
+    const doc = renderCompose({ spec: { ...spec, ...overrides }, hostId: "host-1", workspace: "/opt/dockerstore/sd-webui", uid: 1000, gid: 1000, base: DEFAULT_COMPOSE_BASE, modelsDir });
+    return (parse(serializeCompose(doc)) as { services: Record<string, Record<string, any>> }).services.app!;
+  }
+
+  it("mounts the store at /models and appends the template's flags", () => {
+    const service = renderStore({ modelStore: { args: ["--ckpt-dir", "/models/Stable-diffusion", "--lora-dir", "/models/Lora"], config: null } }, "/opt/dockerstore/.models");
+    expect(service.volumes).toEqual([
+      { type: "bind", source: "/opt/dockerstore/sd-webui", target: "/app" },
+      { type: "bind", source: "/opt/dockerstore/.models", target: "/models" },
+    ]);
+    expect(service.command[2]).toBe('echo "$${SOME_SECRET}" $$HOME && python launch.py --port $$PORT --ckpt-dir /models/Stable-diffusion --lora-dir /models/Lora');
+  });
+
+  it("leaves apps without sharedModels (or a host without a store) as they were", () => {
+    expect(renderStore({ modelStore: null }, "/opt/dockerstore/.models").volumes).toHaveLength(1);
+    expect(renderStore({ modelStore: { args: ["--x"], config: null } }).volumes).toHaveLength(1);
+    const config = renderStore({ modelStore: { args: [], config: "comfyui" } }, "/m");
+    expect(config.volumes).toHaveLength(2);
+    expect(config.command[2]).toBe(render().service.command[2]);
+  });
+});

@@ -4,7 +4,7 @@
 import type Dockerode from "dockerode";
 import type { LogLine } from "../contract/reports";
 import { OpsError, checkAborted, errorMessage } from "./errors";
-import { streamLogs, type LogRequest } from "./logs";
+import { LogDemuxer, streamLogs, type LogRequest } from "./logs";
 import type { PullEvent } from "./pull-progress";
 import { registryOf } from "../contract/app-config";
 import { commandRegistryCredential } from "./command-context";
@@ -32,6 +32,8 @@ export interface ContainerOps {
   /** The last `count` output lines (a courtesy: empty when they cannot be read). */
   lastLines(idOrName: string, count: number): Promise<string[]>;
   stats(id: string): Promise<DockerStats>;
+  /** The container's live raw output (not line-buffered, so `\r` redraws arrive as they happen) until it ends or `signal` aborts. */
+  attach?(id: string, onData: (stream: "stdout" | "stderr", data: Buffer) => void, signal: AbortSignal): Promise<void>;
   hasImage(image: string): Promise<boolean>;
   /** Pulls the image; each stream event goes to `onEvent`; aborting `signal` ends the pull stream. */
   pull(image: string, signal?: AbortSignal, onEvent?: (e: PullEvent) => void): Promise<void>;
@@ -118,6 +120,27 @@ export class DockerContainers implements ContainerOps {
 
   async stats(id: string): Promise<DockerStats> {
     return (await this.docker.getContainer(id).stats({ stream: false })) as unknown as DockerStats;
+  }
+
+  async attach(id: string, onData: (stream: "stdout" | "stderr", data: Buffer) => void, signal: AbortSignal): Promise<void> {
+    // Docker's log driver holds output until a newline; an attach stream is the raw output.
+    const stream = (await this.docker.getContainer(id).attach({ stream: true, stdout: true, stderr: true, logs: false })) as NodeJS.ReadableStream & { destroy?: () => void };
+    const demux = new LogDemuxer();
+    await new Promise<void>((resolve) => {
+      const done = () => resolve();
+      if (signal.aborted) {
+        stream.destroy?.();
+        return done();
+      }
+      signal.addEventListener("abort", () => {
+        stream.destroy?.();
+        done();
+      }, { once: true });
+      stream.on("data", (chunk: Buffer) => demux.push(chunk, onData));
+      stream.on("end", done);
+      stream.on("close", done);
+      stream.on("error", done);
+    });
   }
 
   async hasImage(image: string): Promise<boolean> {

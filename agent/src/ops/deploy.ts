@@ -18,6 +18,8 @@ export interface ActionContext {
   /** Aborted by a cancel or the command's deadline; the action unwinds and says why. */
   signal: AbortSignal;
   progress: (p: Progress) => void;
+  /** Start despite a GPU memory shortfall or CUDA mismatch (apps.start { force }). */
+  force?: boolean;
 }
 
 export interface ActionResult {
@@ -143,6 +145,7 @@ export class Deployer {
         // The code is there; what is left is the image (a multi-GB pull reports its own progress).
         if (!imageReady) observer.phase(name, "pull");
         await Promise.all([steps.handOver(paths.workspace), image, composeFile]);
+        await steps.prepareModels(spec, paths.workspace);
       } finally {
         signal.removeEventListener("abort", stopBoth);
         await composeFile.catch(() => {}); // settled before an unwind removes its folder
@@ -153,6 +156,7 @@ export class Deployer {
       observer.phase(name, "install");
       await this.o.install.run(spec, steps.project(paths), progress, signal);
       observer.phase(name, "start");
+      await steps.checkGpus(spec, ctx.force);
       progress({ step: "start", message: "starting the container" });
       await steps.o.compose.up(steps.project(paths), { signal }).catch((err) => Promise.reject(composeFailure(err, spec)));
       checkAborted(signal);

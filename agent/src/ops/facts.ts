@@ -6,6 +6,9 @@ import type { HostFacts } from "../contract/facts";
 import type { ComposeOps } from "./compose";
 import type { Exec } from "./exec";
 import { readNvidiaFacts } from "./nvidia";
+import type { GpuLedgerEntry } from "../contract/facts";
+import { measureModelStore } from "./model-store";
+import { readPreflight } from "./preflight";
 
 export interface FactsSources {
   docker: Dockerode;
@@ -13,6 +16,9 @@ export interface FactsSources {
   exec?: Exec;
   agentVersion?: string;
   workspaceRoot?: string;
+  /** The shared model store, measured per top-level folder. */
+  modelsDir?: string;
+  gpuLedger?: () => Promise<GpuLedgerEntry[] | null>;
 }
 
 export function hostAddresses(): string[] {
@@ -48,5 +54,12 @@ export async function collectHostFacts(src: FactsSources): Promise<HostFacts> {
     facts.compose = null;
   }
   facts.nvidia = await readNvidiaFacts("nvidia" in runtimes, src.exec);
+  // GPU ledger, preflight and model store: each one's failure only leaves it out.
+  if (facts.nvidia) {
+    facts.preflight = await readPreflight(runtimes, src.exec).catch(() => null);
+    const ledger = src.gpuLedger ? await src.gpuLedger().catch(() => null) : null;
+    if (ledger) facts.gpuLedger = ledger;
+  }
+  if (src.modelsDir) facts.modelStore = await measureModelStore(src.modelsDir).catch(() => null);
   return facts;
 }

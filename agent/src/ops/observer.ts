@@ -12,6 +12,8 @@ import { readGpuUsage, readNvidiaFacts } from "./nvidia";
 import { ProbeScheduler, probePort, type Probe } from "./probe";
 import { StatusTracker, describeDeath, type Intent } from "./status";
 import { computeUsage } from "./usage";
+import { StartupWatch } from "./startup-watch";
+import { STALL_DEFAULT_S } from "../contract/models";
 
 export type OpsLog = (level: "info" | "warn" | "error", message: string) => void;
 
@@ -24,6 +26,8 @@ export interface AppObserverOptions {
   /** The app's health path (from its record; default `/`). */
   healthPath?: (app: string) => string | undefined;
   probe?: Probe;
+  /** The app's stall limit in seconds (from its record); default STALL_DEFAULT_S. */
+  stallSeconds?: (app: string) => number | undefined;
   /** How often CPU/memory (and GPU) usage is sampled while watching; default 10 s. */
   usageIntervalMs?: number;
   log: OpsLog;
@@ -46,9 +50,19 @@ export class AppObserver {
   private readonly usageListeners = new Set<(u: UsageSample) => void>();
   private usageTimer: NodeJS.Timeout | null = null;
   private gpuAvailable: boolean | undefined;
+  private readonly startup: StartupWatch;
 
   constructor(private readonly o: AppObserverOptions) {
     this.tracker = new StatusTracker((report) => this.onReport(report));
+    this.startup = new StartupWatch({
+      attach: async (app, onData, signal) => {
+        const id = this.containerOf.get(app) ?? (await o.containers.findApp(app))?.id;
+        if (id && o.containers.attach) await o.containers.attach(id, onData, signal);
+      },
+      stallSeconds: (app) => o.stallSeconds?.(app) ?? STALL_DEFAULT_S,
+      onProgress: (app, progress) => this.tracker.startupProgress(app, progress),
+      onStall: (app, reason) => this.tracker.stalled(app, reason),
+    });
     this.probe = o.probe ?? ((port, path) => probePort(port, { path }));
     this.prober = new ProbeScheduler({
       probe: this.probe,
@@ -74,6 +88,7 @@ export class AppObserver {
   }
 
   forget(app: string): void {
+    this.startup.stop(app);
     this.prober.cancel(app);
     this.tracker.forget(app);
     this.containerOf.delete(app);
@@ -182,11 +197,15 @@ export class AppObserver {
     this.usageListeners.clear();
     this.follower.stop();
     this.prober.stopAll();
+    this.startup.close();
     if (this.usageTimer) clearInterval(this.usageTimer);
     this.usageTimer = null;
   }
 
   private onReport(report: StatusReport): void {
+    // Output is read for download progress and stalls only while a running container starts.
+    if (report.status === "STARTING" && report.containerState === "running") this.startup.start(report.app);
+    else this.startup.stop(report.app);
     for (const listener of this.statusListeners) {
       try {
         listener(report);

@@ -21,6 +21,11 @@ import { AppSecrets } from "./app-secrets";
 import { redact } from "../contract/app-config";
 import { Steps } from "./steps";
 import { Layout } from "./workspace";
+import { join } from "node:path";
+import { MODELS_DIR_NAME } from "../contract/models";
+import { GpuGate } from "./gpu-gate";
+import { readGpuLedger } from "./gpu-ledger";
+import { readPreflight } from "./preflight";
 
 export interface OpsOptions {
   /** Apps' workspaces live in `<workspaceRoot>/<name>`. */
@@ -50,6 +55,8 @@ export interface OpsOptions {
   /** DCC_CLONE_TIMEOUT_S and DCC_PULL_TIMEOUT_S, in ms. */
   cloneTimeoutMs?: number;
   pullTimeoutMs?: number;
+  /** The shared model store (DCC_MODELS_DIR); default `<workspaceRoot>/.models`. */
+  modelsDir?: string;
 }
 
 export class Ops {
@@ -65,11 +72,14 @@ export class Ops {
   private readonly git: GitOps;
   private readonly steps: Steps;
   private readonly log: OpsLog;
+  readonly modelsDir: string;
+  private readonly hostId: string;
 
   private constructor(o: OpsOptions) {
     // The host id goes into labels and event filters: keep it to a plain token.
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(o.hostId)) throw new OpsError("INVALID", "host id must be a plain token");
     this.docker = o.docker ?? new Dockerode();
+    this.hostId = o.hostId;
     this.layout = new Layout(o.workspaceRoot, o.stateDir);
     const rules = { allowInsecure: o.allowInsecureGit };
     this.records = new AppRecords(new AppStore(`${this.layout.stateDir}/apps`, rules));
@@ -94,12 +104,20 @@ export class Ops {
       hostId: o.hostId,
       port: (app) => this.records.get(app)?.spec.port,
       healthPath: (app) => this.records.get(app)?.spec.healthPath,
+      stallSeconds: (app) => this.records.get(app)?.spec.startupStallSeconds,
       probe: o.probe,
       usageIntervalMs: o.usageIntervalMs,
       log: o.log,
     });
     this.secrets = new AppSecrets({ layout: this.layout, uid, gid });
-    const steps = (this.steps = new Steps({ hostId: o.hostId, compose: this.compose, containers: this.containers, base: loadComposeBase(o.composeBasePath).base, uid, gid, pullTimeoutMs: o.pullTimeoutMs, log: o.log, secrets: this.secrets }));
+    this.modelsDir = o.modelsDir ?? join(this.layout.workspaceRoot, MODELS_DIR_NAME);
+    const docker = this.docker;
+    const gpuGate = new GpuGate({
+      ledger: () => this.gpuLedger(),
+      preflight: async () => readPreflight(((await docker.info()) as { Runtimes?: Record<string, unknown> }).Runtimes),
+      imageConfig: async (image) => ((await docker.getImage(image).inspect()) as { Config?: { Env?: string[]; Labels?: Record<string, string> } }).Config ?? null,
+    });
+    const steps = (this.steps = new Steps({ hostId: o.hostId, compose: this.compose, containers: this.containers, base: loadComposeBase(o.composeBasePath).base, uid, gid, pullTimeoutMs: o.pullTimeoutMs, log: o.log, secrets: this.secrets, modelsDir: this.modelsDir, gpuGate }));
     const install = new InstallRunner({ compose: this.compose, containers: this.containers, timeoutMs: o.installTimeoutMs });
     this.actions = new AppActions({ layout: this.layout, records: this.records, observer: this.observer, git, compose: this.compose, containers: this.containers, steps, install, log: o.log });
     this.cleaner = new OrphanCleaner({
@@ -190,7 +208,16 @@ export class Ops {
   }
 
   facts(agentVersion?: string): Promise<HostFacts> {
-    return collectHostFacts({ docker: this.docker, compose: this.compose, agentVersion, workspaceRoot: this.layout.workspaceRoot });
+    return collectHostFacts({ docker: this.docker, compose: this.compose, agentVersion, workspaceRoot: this.layout.workspaceRoot, modelsDir: this.modelsDir, gpuLedger: () => this.gpuLedger() });
+  }
+
+  /** Who holds each GPU's memory now (null without nvidia-smi). */
+  gpuLedger() {
+    return readGpuLedger({
+      hostId: this.hostId,
+      containers: async () =>
+        (await this.docker.listContainers({ all: false })).map((c) => ({ id: c.Id, names: c.Names ?? [], labels: c.Labels ?? {} })),
+    });
   }
 
   /** Stops watching (events, probes, usage); actions still run. */

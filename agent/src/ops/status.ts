@@ -2,6 +2,10 @@
 // lifecycle actions. Pure state machine (no timers, no I/O): the manager feeds it, it emits a
 // StatusReport whenever something a viewer would notice changed.
 import type { StatusReport } from "../contract/reports";
+import type { StartupProgress } from "./startup-progress";
+
+/** The phase of a STARTING app that has shown no output and no answer for its stall limit. */
+export const STALLED_PHASE = "stalled";
 
 export type Status = StatusReport["status"];
 export type Health = StatusReport["health"];
@@ -43,6 +47,8 @@ interface AppRuntime {
   startedAt: number | undefined;
   quickDeaths: number;
   lastEmitted: string | undefined;
+  /** While STARTING: the download its output shows. */
+  progress: StartupProgress | null;
 }
 
 const SIGNALS: Record<string, string> = { "1": "SIGHUP", "2": "SIGINT", "9": "SIGKILL", "15": "SIGTERM" };
@@ -86,6 +92,7 @@ export class StatusTracker {
       startedAt: undefined,
       quickDeaths: 0,
       lastEmitted: undefined,
+      progress: null,
     });
   }
 
@@ -116,6 +123,7 @@ export class StatusTracker {
       a.phase = phase;
       a.lastError = null;
       a.quickDeaths = 0;
+      a.progress = null;
     } else {
       a.phase = phase;
     }
@@ -243,6 +251,31 @@ export class StatusTracker {
     this.publish(app);
   }
 
+  /** A download the app's output shows while it starts (ignored once it is no longer STARTING). */
+  startupProgress(app: string, progress: StartupProgress): void {
+    const a = this.apps.get(app);
+    if (!a || a.status !== "STARTING") return;
+    a.progress = progress;
+    this.publish(app);
+  }
+
+  /**
+   * No output and no answer for the stall limit (`reason`), or output again (`null`): a STARTING
+   * app shows phase `stalled` with the reason and stays amber; only a dead container turns it red.
+   */
+  stalled(app: string, reason: string | null): void {
+    const a = this.apps.get(app);
+    if (!a || a.status !== "STARTING" || (a.intent && a.intent !== "deploy")) return;
+    if (reason) {
+      a.phase = STALLED_PHASE;
+      a.lastError = reason;
+    } else if (a.phase === STALLED_PHASE) {
+      a.phase = null;
+      a.lastError = null;
+    } else return;
+    this.publish(app);
+  }
+
   /** How often the app's port should be probed now: fast while starting, slow once running. */
   probeMode(app: string): "fast" | "slow" | null {
     const a = this.apps.get(app);
@@ -315,6 +348,7 @@ export class StatusTracker {
     };
     if (a.commitSha) report.commitSha = a.commitSha;
     if (a.containerState) report.containerState = a.containerState;
+    if (a.status === "STARTING" && a.progress) report.progress = a.progress;
     if (a.exitCode !== undefined) report.exitCode = a.exitCode;
     return report;
   }
@@ -322,6 +356,11 @@ export class StatusTracker {
   private publish(app: string): void {
     const a = this.apps.get(app);
     if (!a) return;
+    // Progress and a stall belong to STARTING only.
+    if (a.status !== "STARTING") {
+      a.progress = null;
+      if (a.phase === STALLED_PHASE) a.phase = null;
+    }
     const report = this.toReport(app, a);
     const { at: _at, ...rest } = report;
     const key = JSON.stringify(rest);

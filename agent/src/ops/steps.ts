@@ -14,6 +14,8 @@ import { PullProgress, describePull, type PullFigure } from "./pull-progress";
 import type { OpsLog } from "./observer";
 import { chownTree, removeTree, type AppPaths } from "./workspace";
 import type { AppSecrets } from "./app-secrets";
+import type { GpuGate } from "./gpu-gate";
+import { ensureModelStore, writeModelConfig } from "./model-store";
 
 export interface StepsOptions {
   hostId: string;
@@ -27,6 +29,10 @@ export interface StepsOptions {
   log: OpsLog;
   /** The app's secret files (their folder is mounted read-only; values never enter the compose file). */
   secrets?: AppSecrets;
+  /** The host's shared model store (mounted at /models for apps that ask for it). */
+  modelsDir?: string;
+  /** Checks an app's GPUs (memory, CUDA) before its container starts. */
+  gpuGate?: GpuGate;
 }
 
 /** Least time between two pull progress reports (each one is a database write on the console). */
@@ -41,10 +47,24 @@ export class Steps {
 
   async writeCompose(spec: DeploySpec, paths: AppPaths, progress: (p: Progress) => void = () => {}): Promise<void> {
     progress({ step: "compose", message: "writing the compose file" });
+    // The store must exist before compose binds it (Docker would create a root-owned folder).
+    if (spec.modelStore && this.o.modelsDir) await ensureModelStore(this.o.modelsDir, this.o.uid, this.o.gid);
     await mkdir(paths.composeDir, { recursive: true, mode: 0o700 });
     const secretsDir = this.o.secrets ? await this.o.secrets.ensureDir(paths) : undefined;
-    const doc = renderCompose({ spec, hostId: this.o.hostId, workspace: paths.workspace, uid: this.o.uid, gid: this.o.gid, base: this.o.base, secretsDir });
+    const doc = renderCompose({ spec, hostId: this.o.hostId, workspace: paths.workspace, uid: this.o.uid, gid: this.o.gid, base: this.o.base, secretsDir, modelsDir: this.o.modelsDir });
     await writeFile(paths.composeFile, serializeCompose(doc), { mode: 0o600 });
+  }
+
+  /** The app's model-path config file in its work tree (only where no user file is in the way). */
+  async prepareModels(spec: DeploySpec, workspace: string): Promise<void> {
+    if (!spec.modelStore?.config || !this.o.modelsDir) return;
+    const done = await writeModelConfig(workspace, spec.modelStore.config);
+    if (done === "kept-user-file") this.o.log("info", `${spec.name}: its own model-path config file is kept; the shared store is still mounted at /models`);
+  }
+
+  /** Refuses a start whose GPUs lack the memory or CUDA version the app needs, unless forced. */
+  async checkGpus(spec: DeploySpec, force?: boolean): Promise<void> {
+    await this.o.gpuGate?.assert(spec, force);
   }
 
   /** The image must be local or pullable within the pull time limit; a pull reports bytes and percent. */

@@ -6,6 +6,7 @@ import {
   DeinstallInput,
   LifecycleInput,
   ReinstallInput,
+  StartInput,
   cancelApp,
   forceDeinstall,
   listAppEvents,
@@ -13,7 +14,7 @@ import {
 } from "../../services/lifecycle.server";
 import { changeStream } from "../../services/live.server";
 import { AppCreateInput, AppListInput, AppNameInput, AppUpdateInput, getApp, listApps, updateApp } from "../../services/apps.server";
-import { createApp } from "../../services/register.server";
+import { createApp, suggestPort, SuggestPortInput } from "../../services/register.server";
 import { AppLogFollowInput, AppLogsInput, DEFAULT_TAIL, followAppLogs, readAppLogs } from "../../services/logs.server";
 import { appVulnerabilityReport } from "../../services/scan.server";
 import { asTrpcErrors, checkedByService, operatorProcedure, router, viewerProcedure } from "../init";
@@ -40,9 +41,11 @@ export const appsRouter = router({
   /** The app's deploy webhook `{ url, secret }`; the secret is shown once (on creation or `rotate`). */
   webhook: operatorProcedure.input(WebhookInput).mutation(({ ctx, input }) => ensureWebhook(ctx, ctx.actor, input, originOf(ctx))),
   webhookDelete: operatorProcedure.input(WebhookDeleteInput).mutation(({ ctx, input }) => deleteWebhook(ctx, ctx.actor, input)),
-  start: operatorProcedure.input(LifecycleInput).mutation(({ ctx, input }) => runLifecycle(ctx, ctx.actor, "start", input.name)),
+  start: operatorProcedure.input(StartInput).mutation(({ ctx, input }) => runLifecycle(ctx, ctx.actor, "start", input.name, { force: input.force })),
   stop: operatorProcedure.input(LifecycleInput).mutation(({ ctx, input }) => runLifecycle(ctx, ctx.actor, "stop", input.name)),
-  restart: operatorProcedure.input(LifecycleInput).mutation(({ ctx, input }) => runLifecycle(ctx, ctx.actor, "restart", input.name)),
+  restart: operatorProcedure.input(StartInput).mutation(({ ctx, input }) => runLifecycle(ctx, ctx.actor, "restart", input.name, { force: input.force })),
+  /** The port an app would get now (a template's default taken on the chosen host → the next free one), for the Add App dialog. */
+  suggestPort: viewerProcedure.input(SuggestPortInput).query(({ ctx, input }) => suggestPort(ctx, input)),
   reinstall: operatorProcedure
     .input(ReinstallInput)
     .mutation(({ ctx, input }) => runLifecycle(ctx, ctx.actor, "reinstall", input.name, { clean: input.clean })),

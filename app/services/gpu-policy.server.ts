@@ -1,0 +1,49 @@
+// GPU policy: an app holds its GPUs while it runs. Devices are assigned when it starts (first fit by
+// free memory, placement.server.ts) and released when it is stopped, so a one-GPU host can keep
+// several stopped GPU apps installed and run whichever is started. A start that finds no free GPU
+// for an app that requires one is refused with the apps holding them.
+import { and, eq, inArray } from "drizzle-orm";
+import type { Db } from "../../db/client";
+import { apps, gpuAssignments, type App } from "../../db/schema";
+import { holdGpus, hostCandidates } from "./app-writes.server";
+import { ServiceError } from "./errors";
+import { assignGpus } from "./placement.server";
+
+type Tx = Parameters<typeof holdGpus>[0];
+
+/** Frees the GPUs a stopped app held (in the stop's transaction). */
+export async function releaseGpus(tx: Tx, row: App): Promise<void> {
+  if (!row.gpuDevices?.length) return;
+  await holdGpus(tx, row.id, row.hostId, []);
+  await tx.update(apps).set({ gpuDevices: [] }).where(eq(apps.id, row.id));
+  row.gpuDevices = [];
+}
+
+/**
+ * Gives an app that wants GPUs and holds none its devices on its host before it starts; returns the
+ * row as it now is. An optional GPU that is not free starts the app without one.
+ */
+export async function claimGpus(db: Db, row: App): Promise<App> {
+  const mode = row.gpu?.mode ?? "none";
+  if (mode === "none" || !row.hostId || (row.gpuDevices?.length ?? 0) > 0) return row;
+  const [host] = await hostCandidates(db, row.hostId);
+  if (!host) return row;
+  const a = assignGpus(host.facts, host.heldGpus, row.gpu ?? undefined);
+  if ("reason" in a) {
+    const holders = host.heldGpus.length
+      ? await db
+          .select({ device: gpuAssignments.device, name: apps.name })
+          .from(gpuAssignments)
+          .innerJoin(apps, eq(apps.id, gpuAssignments.appId))
+          .where(and(eq(gpuAssignments.hostId, row.hostId), inArray(gpuAssignments.device, host.heldGpus)))
+      : [];
+    const who = holders.map((h) => `GPU ${h.device} is held by ${h.name}`).join(", ");
+    throw ServiceError.field("CONFLICT", "gpu", `no GPU for this app now: ${a.reason}${who ? ` (${who}; stop one of them first)` : ""}`);
+  }
+  if (a.devices.length === 0) return row;
+  return db.transaction(async (tx) => {
+    await holdGpus(tx, row.id, row.hostId, a.devices);
+    const [updated] = await tx.update(apps).set({ gpuDevices: a.devices }).where(eq(apps.id, row.id)).returning();
+    return updated ?? row;
+  });
+}
