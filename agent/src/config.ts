@@ -4,6 +4,7 @@ import { isIP } from "node:net";
 import { homedir } from "node:os";
 import { isAbsolute, join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { GATEWAY_TLS_MODES, GatewayDomainSchema, type GatewayTlsMode } from "./contract/gateway";
 
 export interface AgentConfig {
   /** The console's agent endpoint, always ws:// or wss:// ending in the path (default /agent). */
@@ -22,7 +23,39 @@ export interface AgentConfig {
   cloneTimeoutS: number;
   /** Longest an image pull may take (DCC_PULL_TIMEOUT_S, default 7200 s). */
   pullTimeoutS: number;
+  /** The per-host HTTPS gateway (DCC_GATEWAY_*); absent when DCC_GATEWAY_DOMAIN is not set. */
+  gateway?: GatewayConfig;
 }
+
+// ---- gateway: the per-host HTTPS gateway in front of every app
+export interface GatewayConfig {
+  domain: string;
+  tls: GatewayTlsMode;
+  httpsPort: number;
+  httpPort: number;
+  /** The caddy binary (DCC_GATEWAY_CADDY, default: caddy on PATH). */
+  caddyBin: string;
+}
+
+function loadGatewayConfig(env: Record<string, string | undefined>): GatewayConfig | undefined {
+  const domain = env.DCC_GATEWAY_DOMAIN;
+  if (!domain) return undefined;
+  const d = GatewayDomainSchema.safeParse(domain);
+  if (!d.success) throw new AgentConfigError(`DCC_GATEWAY_DOMAIN ${d.error.issues[0].message}`);
+  const tls = env.DCC_GATEWAY_TLS || "acme";
+  if (!(GATEWAY_TLS_MODES as readonly string[]).includes(tls)) throw new AgentConfigError("DCC_GATEWAY_TLS must be acme or internal");
+  const port = (name: string, fallback: number) => {
+    const raw = env[name];
+    if (raw === undefined || raw === "") return fallback;
+    if (!/^\d{1,5}$/.test(raw) || Number(raw) < 1 || Number(raw) > 65535) throw new AgentConfigError(`${name} must be a port number`);
+    return Number(raw);
+  };
+  const httpsPort = port("DCC_GATEWAY_HTTPS_PORT", 443);
+  const httpPort = port("DCC_GATEWAY_HTTP_PORT", 80);
+  if (httpsPort === httpPort) throw new AgentConfigError("DCC_GATEWAY_HTTPS_PORT and DCC_GATEWAY_HTTP_PORT must differ");
+  return { domain: d.data, tls: tls as GatewayTlsMode, httpsPort, httpPort, caddyBin: env.DCC_GATEWAY_CADDY || "caddy" };
+}
+// ---- end gateway
 
 export class AgentConfigError extends Error {}
 
@@ -43,6 +76,9 @@ export const USAGE = `Usage: dcc-agent --console <url> [--enroll <token>] [optio
 
 Environment only: DCC_CLONE_TIMEOUT_S (longest git clone/fetch, default 3600),
 DCC_PULL_TIMEOUT_S (longest image pull, default 7200).
+Gateway (off unless DCC_GATEWAY_DOMAIN is set): DCC_GATEWAY_DOMAIN (apps at https://<app>.<domain>),
+DCC_GATEWAY_TLS (acme | internal, default acme), DCC_GATEWAY_HTTPS_PORT (443), DCC_GATEWAY_HTTP_PORT (80),
+DCC_GATEWAY_CADDY (the caddy binary, default caddy on PATH).
 `;
 
 const SWITCH_ON = /^(1|true|on|yes)$/i;
@@ -162,5 +198,6 @@ export function loadAgentConfig(argv: string[], env: Record<string, string | und
     healthPort,
     cloneTimeoutS,
     pullTimeoutS,
+    gateway: loadGatewayConfig(env),
   };
 }
