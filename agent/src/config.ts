@@ -35,6 +35,8 @@ export interface GatewayConfig {
   httpPort: number;
   /** The caddy binary (DCC_GATEWAY_CADDY, default: caddy on PATH). */
   caddyBin: string;
+  /** Where browsers reach the console for a ticket (DCC_GATEWAY_CONSOLE_URL; default: from --console). */
+  consoleOrigin?: string;
 }
 
 function loadGatewayConfig(env: Record<string, string | undefined>): GatewayConfig | undefined {
@@ -53,7 +55,18 @@ function loadGatewayConfig(env: Record<string, string | undefined>): GatewayConf
   const httpsPort = port("DCC_GATEWAY_HTTPS_PORT", 443);
   const httpPort = port("DCC_GATEWAY_HTTP_PORT", 80);
   if (httpsPort === httpPort) throw new AgentConfigError("DCC_GATEWAY_HTTPS_PORT and DCC_GATEWAY_HTTP_PORT must differ");
-  return { domain: d.data, tls: tls as GatewayTlsMode, httpsPort, httpPort, caddyBin: env.DCC_GATEWAY_CADDY || "caddy" };
+  let consoleOrigin: string | undefined;
+  if (env.DCC_GATEWAY_CONSOLE_URL) {
+    let u: URL;
+    try {
+      u = new URL(env.DCC_GATEWAY_CONSOLE_URL);
+    } catch {
+      throw new AgentConfigError("DCC_GATEWAY_CONSOLE_URL is not a URL");
+    }
+    if (!/^https?:$/.test(u.protocol) || u.username || u.password) throw new AgentConfigError("DCC_GATEWAY_CONSOLE_URL must be an http(s):// URL without credentials");
+    consoleOrigin = u.origin;
+  }
+  return { domain: d.data, tls: tls as GatewayTlsMode, httpsPort, httpPort, caddyBin: env.DCC_GATEWAY_CADDY || "caddy", consoleOrigin };
 }
 // ---- end gateway
 
@@ -78,7 +91,8 @@ Environment only: DCC_CLONE_TIMEOUT_S (longest git clone/fetch, default 3600),
 DCC_PULL_TIMEOUT_S (longest image pull, default 7200).
 Gateway (off unless DCC_GATEWAY_DOMAIN is set): DCC_GATEWAY_DOMAIN (apps at https://<app>.<domain>),
 DCC_GATEWAY_TLS (acme | internal, default acme), DCC_GATEWAY_HTTPS_PORT (443), DCC_GATEWAY_HTTP_PORT (80),
-DCC_GATEWAY_CADDY (the caddy binary, default caddy on PATH).
+DCC_GATEWAY_CADDY (the caddy binary, default caddy on PATH), DCC_GATEWAY_CONSOLE_URL (the console's
+address for browsers, default: from --console).
 `;
 
 const SWITCH_ON = /^(1|true|on|yes)$/i;

@@ -85,6 +85,10 @@ export interface RenderInput {
   uid: number;
   gid: number;
   base: ComposeBase;
+  // ---- gateway
+  /** A gateway fronts this host's apps: publish the port on 127.0.0.1 only (unless the app opts out). */
+  loopbackPorts?: boolean;
+  // ---- end gateway
 }
 
 /** Labels every container and network of an app carries. */
@@ -127,7 +131,9 @@ export function renderCompose(input: RenderInput): Record<string, unknown> {
     // Only these two variables: nothing from the agent's environment reaches the container.
     environment: { HOME: "/app", PORT: String(spec.port) },
     command: ["/bin/sh", "-c", shellCommand(spec.startCommand)],
-    ports: [`${spec.port}:${spec.port}`],
+    // Behind the gateway the port is reachable only from this host (Caddy); Docker's own NAT rules
+    // would otherwise open it past any host firewall.
+    ports: [input.loopbackPorts && !spec.publicPort ? `127.0.0.1:${spec.port}:${spec.port}` : `${spec.port}:${spec.port}`],
     volumes: [{ type: "bind", source: input.workspace, target: "/app" }],
     labels,
   };

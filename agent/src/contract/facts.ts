@@ -1,5 +1,6 @@
 // What an agent reports about its machine in hello; the console places apps by it.
 import { z } from "zod";
+import { GatewayFactsSchema } from "./gateway";
 
 export const GpuInfoSchema = z.object({
   index: z.number().int().min(0),
@@ -30,6 +31,9 @@ export const HostFactsSchema = z.object({
     .optional(),
   addresses: z.array(z.string().max(64)).max(32).optional(),
   workspaceRoot: z.string().max(4096).optional(),
+  // ---- gateway: the host's HTTPS gateway (absent or null: none)
+  gateway: GatewayFactsSchema.nullable().optional(),
+  // ---- end gateway
 });
 export type HostFacts = z.infer<typeof HostFactsSchema>;
 

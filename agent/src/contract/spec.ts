@@ -12,6 +12,11 @@ import {
   type RepositoryRules,
 } from "./validation";
 
+// ---- gateway
+/** Minutes without a request before an app behind the gateway is put to sleep (at most 30 days). */
+export const IdleStopMinutesSchema = z.number().int().min(1).max(43_200);
+// ---- end gateway
+
 export const LIFECYCLE_ACTIONS = ["provision", "start", "stop", "restart", "reinstall", "update", "deinstall"] as const;
 export type LifecycleAction = (typeof LIFECYCLE_ACTIONS)[number];
 
@@ -29,6 +34,12 @@ export function deploySpecSchema(rules: RepositoryRules) {
     gpuDevices: z.array(z.string().regex(/^\d{1,3}$/)).max(16),
     capAdd: z.array(CapabilitySchema).max(8),
     keepPaths: z.array(KeepPathSchema).max(32),
+    // ---- gateway: app fields the agent's gateway acts on
+    /** With a gateway on the host, publish the port on every interface anyway (not just 127.0.0.1). */
+    publicPort: z.boolean().optional(),
+    /** Stop the app after this many minutes without a request through the gateway (0/absent: never). */
+    idleStopMinutes: IdleStopMinutesSchema.nullable().optional(),
+    // ---- end gateway
   });
 }
 export type DeploySpec = z.infer<ReturnType<typeof deploySpecSchema>>;

@@ -34,6 +34,8 @@ export interface OpsOptions {
   /** Numeric user the containers run as; default: the agent's uid, or 1000 when the agent is root. */
   uid?: number;
   gid?: number;
+  /** A gateway fronts the apps (DCC_GATEWAY_DOMAIN): ports are published on 127.0.0.1 only. */
+  loopbackPorts?: boolean;
   docker?: Dockerode;
   git?: GitOps;
   compose?: ComposeOps;
@@ -91,7 +93,7 @@ export class Ops {
       usageIntervalMs: o.usageIntervalMs,
       log: o.log,
     });
-    const steps = (this.steps = new Steps({ hostId: o.hostId, compose: this.compose, containers: this.containers, base: loadComposeBase(o.composeBasePath).base, uid, gid, pullTimeoutMs: o.pullTimeoutMs, log: o.log }));
+    const steps = (this.steps = new Steps({ hostId: o.hostId, compose: this.compose, containers: this.containers, base: loadComposeBase(o.composeBasePath).base, uid, gid, loopbackPorts: o.loopbackPorts, pullTimeoutMs: o.pullTimeoutMs, log: o.log }));
     const install = new InstallRunner({ compose: this.compose, containers: this.containers, timeoutMs: o.installTimeoutMs });
     this.actions = new AppActions({ layout: this.layout, records: this.records, observer: this.observer, git, compose: this.compose, containers: this.containers, steps, install, log: o.log });
     this.cleaner = new OrphanCleaner({
@@ -181,6 +183,18 @@ export class Ops {
   facts(agentVersion?: string): Promise<HostFacts> {
     return collectHostFacts({ docker: this.docker, compose: this.compose, agentVersion, workspaceRoot: this.layout.workspaceRoot });
   }
+
+  // ---- gateway
+  /** The apps the host's gateway serves: name, port, idle limit and the current observed status. */
+  gatewayApps(): { name: string; port: number; idleStopMinutes: number | null; status: string | undefined }[] {
+    return this.records.all().map((r) => ({
+      name: r.spec.name,
+      port: r.spec.port,
+      idleStopMinutes: r.spec.idleStopMinutes ?? null,
+      status: this.observer.current(r.spec.name)?.status,
+    }));
+  }
+  // ---- end gateway
 
   /** Stops watching (events, probes, usage); actions still run. */
   close(): void {

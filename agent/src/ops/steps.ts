@@ -21,6 +21,8 @@ export interface StepsOptions {
   base: ComposeBase;
   uid: number;
   gid: number;
+  /** A gateway fronts the apps: publish ports on 127.0.0.1 (see renderCompose). */
+  loopbackPorts?: boolean;
   /** Longest an image pull may take (DCC_PULL_TIMEOUT_S); default 2 h. */
   pullTimeoutMs?: number;
   log: OpsLog;
@@ -38,7 +40,7 @@ export class Steps {
 
   async writeCompose(spec: DeploySpec, paths: AppPaths, progress: (p: Progress) => void = () => {}): Promise<void> {
     progress({ step: "compose", message: "writing the compose file" });
-    const doc = renderCompose({ spec, hostId: this.o.hostId, workspace: paths.workspace, uid: this.o.uid, gid: this.o.gid, base: this.o.base });
+    const doc = renderCompose({ spec, hostId: this.o.hostId, workspace: paths.workspace, uid: this.o.uid, gid: this.o.gid, base: this.o.base, loopbackPorts: this.o.loopbackPorts });
     await mkdir(paths.composeDir, { recursive: true, mode: 0o700 });
     await writeFile(paths.composeFile, serializeCompose(doc), { mode: 0o600 });
   }
