@@ -33,6 +33,7 @@ import { hostDisconnected, type HostOnline } from "../services/host-presence.ser
 import { commandDeadline } from "../services/commands.server";
 import { notifyEvent } from "../services/notify.server";
 import { recordDependencies } from "../services/scan.server";
+import { answerGatewayToken } from "../services/gateway.server";
 import type { HubLogger } from "./log.server";
 
 /** What a session needs from its hub. */
@@ -182,6 +183,11 @@ export class AgentSession {
         return this.logRefusals("log", await publishLogLines(ctx, hostId, msg.lines));
       case "dependencies":
         return this.logRefusals("dependencies", await recordDependencies(ctx, hostId, msg));
+      // ---- gateway: an API token presented at this host's gateway
+      case "gateway-token":
+        this.send(await answerGatewayToken(ctx, hostId, msg));
+        return;
+      // ---- end gateway
       default:
         return this.close(CLOSE.protocolError, `unexpected ${msg.type} after hello`);
     }

@@ -2,7 +2,8 @@
 // register.server.ts.
 import { and, asc, eq, sql, type SQL } from "drizzle-orm";
 import { z } from "zod";
-import type { DeploySpec } from "../../agent/src/contract/spec";
+import { IdleStopMinutesSchema, type DeploySpec } from "../../agent/src/contract/spec";
+import { GatewayFactsSchema, gatewayUrl } from "../../agent/src/contract/gateway";
 import {
   AppNameSchema,
   CommandSchema,
@@ -36,6 +37,10 @@ export const AppCreateInput = z.strictObject({
   image: ImageSchema.optional(),
   installCommand: CommandSchema.optional(),
   gpu: GpuRequirementSchema.optional(),
+  // ---- gateway
+  publicPort: z.boolean({ error: "must be true or false" }).optional(),
+  idleStopMinutes: IdleStopMinutesSchema.nullable().optional(),
+  // ---- end gateway
 });
 export type AppCreateInput = z.infer<typeof AppCreateInput>;
 
@@ -46,6 +51,10 @@ export const AppUpdateInput = z.strictObject({
   image: ImageSchema.nullable().optional(),
   installCommand: CommandSchema.nullable().optional(),
   gpu: GpuRequirementSchema.optional(),
+  // ---- gateway
+  publicPort: z.boolean({ error: "must be true or false" }).optional(),
+  idleStopMinutes: IdleStopMinutesSchema.nullable().optional(),
+  // ---- end gateway
 });
 export type AppUpdateInput = z.infer<typeof AppUpdateInput>;
 
@@ -82,11 +91,24 @@ export interface AppDto {
   usage: Record<string, number> | null;
   /** When the status last changed: uptime while RUNNING. */
   statusSince: string | null;
+  // ---- gateway
+  publicPort: boolean;
+  idleStopMinutes: number | null;
+  /** Where a person opens the app: https://<app>.<domain> behind the host's gateway, else null (the raw port). */
+  url: string | null;
+  // ---- end gateway
   createdAt: string;
   updatedAt: string;
 }
 
-export function toAppDto(row: App, hostName: string | null = null, hostOnline = false): AppDto {
+/** The gateway a host reported in its facts, or null. */
+export function hostGateway(facts: unknown): { domain: string; httpsPort: number } | null {
+  const g = GatewayFactsSchema.safeParse((facts as { gateway?: unknown } | null)?.gateway);
+  return g.success ? { domain: g.data.domain, httpsPort: g.data.httpsPort } : null;
+}
+
+export function toAppDto(row: App, hostName: string | null = null, hostOnline = false, hostFacts: unknown = null): AppDto {
+  const gw = hostGateway(hostFacts);
   return {
     name: row.name,
     repository: row.repository,
@@ -107,6 +129,9 @@ export function toAppDto(row: App, hostName: string | null = null, hostOnline = 
     gpuDevices: row.gpuDevices ?? [],
     usage: row.usage ?? null,
     statusSince: row.statusSince ?? null,
+    publicPort: row.publicPort ?? false,
+    idleStopMinutes: row.idleStopMinutes ?? null,
+    url: gw ? gatewayUrl(row.name, gw) : null,
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
   };
@@ -116,7 +141,7 @@ import { parseInput } from "./parse-input.server";
 
 export { parseInput };
 
-const appColumns = { app: apps, hostName: hosts.name, hostOnline: sql<number>`coalesce(${hosts.online} = 1 AND ${hosts.revokedAt} IS NULL, 0)` };
+const appColumns = { app: apps, hostName: hosts.name, hostFacts: hosts.facts, hostOnline: sql<number>`coalesce(${hosts.online} = 1 AND ${hosts.revokedAt} IS NULL, 0)` };
 
 export async function listApps(ctx: Pick<ConsoleContext, "db">, filter: z.infer<typeof AppListInput>): Promise<AppDto[]> {
   const where: SQL[] = [];
@@ -129,12 +154,12 @@ export async function listApps(ctx: Pick<ConsoleContext, "db">, filter: z.infer<
     .leftJoin(hosts, eq(apps.hostId, hosts.id))
     .where(where.length ? and(...where) : undefined)
     .orderBy(asc(apps.name));
-  return rows.map((r) => toAppDto(r.app, r.hostName, Boolean(r.hostOnline)));
+  return rows.map((r) => toAppDto(r.app, r.hostName, Boolean(r.hostOnline), r.hostFacts));
 }
 
 export async function findApp(db: Db, name: string): Promise<AppDto | null> {
   const [r] = await db.select(appColumns).from(apps).leftJoin(hosts, eq(apps.hostId, hosts.id)).where(eq(apps.name, name));
-  return r ? toAppDto(r.app, r.hostName, Boolean(r.hostOnline)) : null;
+  return r ? toAppDto(r.app, r.hostName, Boolean(r.hostOnline), r.hostFacts) : null;
 }
 
 export async function requireApp(db: Db, name: string): Promise<AppDto> {
@@ -171,6 +196,8 @@ export function deploySpecOf(config: Pick<ConsoleContext["config"], "baseImage">
     gpuDevices: row.gpuDevices ?? [],
     capAdd: (tpl?.capAdd ?? []) as DeploySpec["capAdd"],
     keepPaths: tpl?.keepPaths ?? [],
+    publicPort: row.publicPort ?? false,
+    idleStopMinutes: row.idleStopMinutes ?? null,
   };
 }
 
@@ -186,6 +213,8 @@ export async function updateApp(ctx: ConsoleContext, actor: Actor, raw: unknown)
     image: input.image === undefined ? row.image : input.image,
     installCommand: input.installCommand === undefined ? row.installCommand : input.installCommand,
     gpu: input.gpu ?? row.gpu ?? undefined,
+    publicPort: input.publicPort ?? row.publicPort,
+    idleStopMinutes: input.idleStopMinutes === undefined ? row.idleStopMinutes : input.idleStopMinutes,
   };
   const changed = Object.fromEntries(
     Object.entries(next).filter(([k, v]) => JSON.stringify(v ?? null) !== JSON.stringify((row as Record<string, unknown>)[k] ?? null)),

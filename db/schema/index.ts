@@ -12,3 +12,6 @@ export * from "./dependencies";
 export * from "./notifications";
 export * from "./osv-cache";
 export * from "./vulnerabilities";
+// ---- gateway
+export * from "./gateway-shares";
+// ---- end gateway
