@@ -5,6 +5,9 @@ import { formatBytes, MiniSpark } from "./AppHealth";
 import type { Row, Sort, SortKey } from "./dashboard-rows";
 import { StatusLight } from "./StatusLight";
 import { VulnBadge } from "./Vulnerabilities";
+import { gatewayUrl } from "../../agent/src/contract/gateway-url";
+
+type GatewayRef = { domain: string; httpsPort: number };
 
 /** Row height before it is measured (one line of cells at desktop width). */
 const ROW_ESTIMATE = 49;
@@ -13,7 +16,8 @@ const OVERSCAN = 12;
 /** What the server assumes of the viewport: enough rows for a tall screen, and the client's first render matches. */
 const INITIAL_RECT = { width: 1440, height: 1200 };
 
-function appUrl(port: number, address: string | null | undefined): string {
+function appUrl(name: string, port: number, address: string | null | undefined, gateway: GatewayRef | null | undefined): string {
+  if (gateway) return gatewayUrl(name, gateway);
   const host = address && !address.includes(":") ? address : typeof window === "undefined" ? "localhost" : window.location.hostname;
   return `http://${host}:${port}/`;
 }
@@ -31,6 +35,7 @@ interface RowProps {
   app: Row;
   index: number;
   address: string | null | undefined;
+  gateway?: GatewayRef | null;
   csrfToken: string | null;
   now: number;
   cpu: number[] | undefined;
@@ -42,7 +47,7 @@ interface RowProps {
  * plain link that the table turns into a client-side navigation (one handler instead of a router-
  * aware link per row), and the CSRF token comes as a prop (no row subscribes to router state).
  */
-const AppRow = memo(function AppRow({ app, index, address, csrfToken, now, cpu, measure }: RowProps) {
+const AppRow = memo(function AppRow({ app, index, address, gateway, csrfToken, now, cpu, measure }: RowProps) {
   const usage = app.usage as { cpuPct?: number; memoryBytes?: number; gpuUtilPct?: number } | null;
   return (
     <tr data-app={app.name} data-index={index} aria-rowindex={index + 2} ref={measure}>
@@ -59,7 +64,7 @@ const AppRow = memo(function AppRow({ app, index, address, csrfToken, now, cpu, 
         {app.status === "STOPPED" ? (
           <span className="mono">{app.port}</span>
         ) : (
-          <a className="mono" href={appUrl(app.port, address)} target="_blank" rel="noreferrer">
+          <a className="mono" href={appUrl(app.name, app.port, address, gateway)} target="_blank" rel="noreferrer">
             {app.port}
           </a>
         )}
@@ -115,6 +120,7 @@ export function AppsTable(props: {
   onSort: (k: SortKey) => void;
   emptyText: string;
   addressOf: Map<string, string | null>;
+  gatewayOf?: Map<string, GatewayRef | null>;
   csrfToken: string | null;
   now: number;
   cpuOf: (name: string) => number[] | undefined;
@@ -178,6 +184,7 @@ export function AppsTable(props: {
               app={app}
               index={it.index}
               address={app.hostId ? props.addressOf.get(app.hostId) : undefined}
+              gateway={app.hostId ? props.gatewayOf?.get(app.hostId) : undefined}
               csrfToken={props.csrfToken}
               now={props.now}
               cpu={props.cpuOf(app.name)}

@@ -105,7 +105,23 @@ export default function AppPage() {
     ["Commit", app.commitSha ? <span className="mono">{app.commitSha}</span> : "—"],
     ["Start command", <code className="break">{app.startCommand}</code>],
     ["Install command", app.installCommand ? <code className="break">{app.installCommand}</code> : "—"],
-    ["Port", <span className="mono">{app.port}</span>],
+    [
+      "Port",
+      <>
+        <span className="mono">{app.port}</span>
+        {/* ---- gateway */}
+        {app.url && app.publicPort ? (
+          <span className="warn" role="note" data-public-port>
+            {" "}
+            published on every interface (publicPort): anyone who reaches this host's port bypasses the gateway's sign-in
+          </span>
+        ) : null}
+      </>,
+    ],
+    // ---- gateway
+    ["Open", app.url ? <a className="mono" href={app.url} target="_blank" rel="noreferrer">{app.url}</a> : "—"],
+    ["Sleeps", app.idleStopMinutes ? `after ${app.idleStopMinutes} min without a request` : "never"],
+    // ---- end gateway
     ["Host", app.hostName ?? "—"],
     ["Image", app.image ?? "console default"],
     ["Template", app.templateId ?? "—"],

@@ -32,10 +32,7 @@ export const GatewayFactsSchema = z.object({
 });
 export type GatewayFacts = z.infer<typeof GatewayFactsSchema>;
 
-/** Where a person opens an app behind a gateway. */
-export function gatewayUrl(app: string, gw: Pick<GatewayFacts, "domain" | "httpsPort">): string {
-  return `https://${app}.${gw.domain}${gw.httpsPort === 443 ? "" : `:${gw.httpsPort}`}/`;
-}
+export { gatewayUrl } from "./gateway-url";
 
 // ---------------------------------------------------------------------------------------------
 // Access tickets: console → browser → agent. `base64url(json).base64url(sig)`, signed with the
