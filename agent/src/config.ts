@@ -37,6 +37,10 @@ export interface GatewayConfig {
   caddyBin: string;
   /** Where browsers reach the console for a ticket (DCC_GATEWAY_CONSOLE_URL; default: from --console). */
   consoleOrigin?: string;
+  /** How long an API token's answer is trusted (DCC_GATEWAY_TOKEN_CACHE_S, default 30). */
+  tokenCacheS: number;
+  /** The length of a minute for idleStopMinutes (DCC_GATEWAY_IDLE_MINUTE_MS; tests shorten it). */
+  idleMinuteMs: number;
 }
 
 function loadGatewayConfig(env: Record<string, string | undefined>): GatewayConfig | undefined {
@@ -66,7 +70,22 @@ function loadGatewayConfig(env: Record<string, string | undefined>): GatewayConf
     if (!/^https?:$/.test(u.protocol) || u.username || u.password) throw new AgentConfigError("DCC_GATEWAY_CONSOLE_URL must be an http(s):// URL without credentials");
     consoleOrigin = u.origin;
   }
-  return { domain: d.data, tls: tls as GatewayTlsMode, httpsPort, httpPort, caddyBin: env.DCC_GATEWAY_CADDY || "caddy", consoleOrigin };
+  const num = (name: string, fallback: number, min: number, max: number) => {
+    const raw = env[name];
+    if (raw === undefined || raw === "") return fallback;
+    if (!/^\d{1,9}$/.test(raw) || Number(raw) < min || Number(raw) > max) throw new AgentConfigError(`${name} must be a whole number from ${min} to ${max}`);
+    return Number(raw);
+  };
+  return {
+    domain: d.data,
+    tls: tls as GatewayTlsMode,
+    httpsPort,
+    httpPort,
+    caddyBin: env.DCC_GATEWAY_CADDY || "caddy",
+    consoleOrigin,
+    tokenCacheS: num("DCC_GATEWAY_TOKEN_CACHE_S", 30, 1, 300),
+    idleMinuteMs: num("DCC_GATEWAY_IDLE_MINUTE_MS", 60_000, 100, 60_000),
+  };
 }
 // ---- end gateway
 
@@ -92,7 +111,8 @@ DCC_PULL_TIMEOUT_S (longest image pull, default 7200).
 Gateway (off unless DCC_GATEWAY_DOMAIN is set): DCC_GATEWAY_DOMAIN (apps at https://<app>.<domain>),
 DCC_GATEWAY_TLS (acme | internal, default acme), DCC_GATEWAY_HTTPS_PORT (443), DCC_GATEWAY_HTTP_PORT (80),
 DCC_GATEWAY_CADDY (the caddy binary, default caddy on PATH), DCC_GATEWAY_CONSOLE_URL (the console's
-address for browsers, default: from --console).
+address for browsers, default: from --console), DCC_GATEWAY_TOKEN_CACHE_S (how long an API token's
+answer is cached, default 30).
 `;
 
 const SWITCH_ON = /^(1|true|on|yes)$/i;

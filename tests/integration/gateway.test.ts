@@ -53,7 +53,7 @@ describe.skipIf(!caddy)("gateway (real Caddy)", () => {
     const httpPort = await freePort();
     base = `https://echo.${DOMAIN}:${httpsPort}`;
     gw = new Gateway({
-      config: { domain: DOMAIN, tls: "internal", httpsPort, httpPort, caddyBin: caddy! },
+      config: { domain: DOMAIN, tls: "internal", httpsPort, httpPort, caddyBin: caddy!, tokenCacheS: 30, idleMinuteMs: 60_000 },
       stateDir: dir,
       consoleOrigin: "http://console.test:3000",
       hostId: () => HOST_ID,

@@ -89,3 +89,51 @@ export async function startEchoApp(host = "127.0.0.1", port = 0): Promise<EchoAp
       }),
   };
 }
+
+export interface MetadataListener {
+  address: string;
+  close(): Promise<void>;
+}
+
+/**
+ * A stand-in for a cloud metadata service: an HTTP listener on 169.254.169.254:80 inside its own
+ * network namespace, joined to the host by a veth pair (as a VM's link-local metadata route is).
+ * Needs root and iproute2; the caller skips when it throws.
+ */
+export async function startMetadataListener(dir: string): Promise<MetadataListener> {
+  const { spawn, execFileSync: run } = await import("node:child_process");
+  const { writeFileSync } = await import("node:fs");
+  const tag = String(process.pid % 100000);
+  const ns = `dccmeta${tag}`;
+  const host = `dcm${tag}a`;
+  const peer = `dcm${tag}b`;
+  const ip = (...args: string[]) => run("ip", args, { stdio: "pipe" });
+  const cleanup = () => {
+    try {
+      ip("link", "del", host);
+    } catch {}
+    try {
+      ip("netns", "del", ns);
+    } catch {}
+  };
+  cleanup();
+  ip("netns", "add", ns);
+  ip("link", "add", host, "type", "veth", "peer", "name", peer);
+  ip("link", "set", peer, "netns", ns);
+  ip("addr", "add", "169.254.169.1/24", "dev", host);
+  ip("link", "set", host, "up");
+  ip("netns", "exec", ns, "ip", "addr", "add", "169.254.169.254/24", "dev", peer);
+  ip("netns", "exec", ns, "ip", "link", "set", peer, "up");
+  ip("netns", "exec", ns, "ip", "link", "set", "lo", "up");
+  ip("netns", "exec", ns, "ip", "route", "add", "default", "via", "169.254.169.1");
+  writeFileSync(`${dir}/index.html`, "metadata-secret\n");
+  const proc = spawn("ip", ["netns", "exec", ns, "/bin/busybox", "httpd", "-f", "-p", "80", "-h", dir], { stdio: "ignore" });
+  await new Promise((r) => setTimeout(r, 300));
+  return {
+    address: "169.254.169.254",
+    close: async () => {
+      proc.kill("SIGKILL");
+      cleanup();
+    },
+  };
+}

@@ -57,7 +57,8 @@ export class GatewayRuntime {
       start: (name) => this.queued(name, "wake", (ops, ctx) => ops.actions.start(name, undefined, ctx)),
       stateFile: join(o.stateDir, "gateway", "asleep.json"),
       log: o.log,
-      checkEveryMs: o.idleCheckEveryMs,
+      minuteMs: o.config.idleMinuteMs,
+      checkEveryMs: o.idleCheckEveryMs ?? Math.min(15_000, Math.max(100, Math.floor(o.config.idleMinuteMs / 4))),
     });
     this.gateway = new Gateway({
       config: o.config,
@@ -68,6 +69,7 @@ export class GatewayRuntime {
       checkToken: (appName, hash) => this.askConsole(appName, hash),
       access: (name) => this.sleep.access(name),
       log: o.log,
+      tokenCacheMs: o.config.tokenCacheS * 1000,
     });
   }
 

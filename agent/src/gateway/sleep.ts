@@ -25,6 +25,8 @@ export interface SleepOptions {
   now?: () => number;
   /** How often idle apps are looked for (default 15 s). */
   checkEveryMs?: number;
+  /** The length of a minute (tests shorten it). */
+  minuteMs?: number;
 }
 
 export const asleepReason = (minutes: number) => `asleep after ${minutes} min idle`;
@@ -90,7 +92,7 @@ export class SleepWake {
       const minutes = a?.idleStopMinutes;
       if (!a || !minutes || a.status !== "RUNNING" || this.asleep.has(name) || this.busy.has(name)) continue;
       const last = this.lastUse.get(name) ?? this.since;
-      if (now - last < minutes * 60_000) continue;
+      if (now - last < minutes * (this.o.minuteMs ?? 60_000)) continue;
       this.busy.add(name);
       this.mark(name, true);
       this.o.log("info", "putting an idle app to sleep", { app: name, idleMinutes: minutes });
