@@ -31,10 +31,13 @@ describe.skipIf(!caddy)("gateway in front of a deployed app (console + agent + C
 
   const app = async () => (await s.c.query<AppItem>("apps.get", { name: NAME })).body.result!.data;
   const containerId = async () => (await listByLabel(`dcc.app=${NAME}`))[0]!;
-  /** busybox wget inside the app's container: the body, or the error text. */
+  /** An HTTP GET from inside the app's container (busybox nc): the response, or "failed: …". */
   const fromContainer = async (url: string) => {
+    const u = new URL(url);
+    const script = 'printf "GET %s HTTP/1.0\\r\\n\\r\\n" "$3" | nc -w 3 "$1" "$2"';
     try {
-      return await docker(["exec", await containerId(), "wget", "-q", "-O", "-", "-T", "3", url], { timeoutMs: 15_000 });
+      const out = await docker(["exec", await containerId(), "sh", "-c", script, "sh", u.hostname, u.port || "80", u.pathname], { timeoutMs: 15_000 });
+      return out.startsWith("HTTP/") ? out : `failed: no answer (${out.slice(0, 100)})`;
     } catch (e) {
       return `failed: ${(e as Error).message}`;
     }
@@ -62,7 +65,10 @@ describe.skipIf(!caddy)("gateway in front of a deployed app (console + agent + C
     await waitFor("the gateway to serve the app", () => gwRequest(`${base}/`).then((r) => r.status === 401), 30_000, 200);
   }, 180_000);
   afterAll(async () => {
+    const stateDir = s?.agent.stateDir;
     await s?.close();
+    // The stack stops its agent hard (no graceful removal of its rules): take them out here.
+    if (stateDir) await new ContainerGuard({ tag: firewallTag(stateDir), blockPorts: [] }).remove();
   });
 
   it("reports the gateway and the container guard in host facts, and the app's url", async () => {

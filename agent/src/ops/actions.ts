@@ -82,7 +82,7 @@ export class AppActions {
       await this.o.observer.settle(app, failureOf(err, ctx.signal));
       throw err;
     }
-    await this.o.observer.settle(app, note);
+    await this.o.observer.settle(app, undefined, note);
     return { commitSha: record.commitSha ?? undefined, message: note ?? "stopped" };
   }
 
