@@ -11,7 +11,9 @@ import { StatusLight } from "../components/StatusLight";
 import { VulnerabilityList } from "../components/Vulnerabilities";
 import { listVulnerabilities, scanStatus } from "../services/scan.server";
 import { useLiveApps, type LiveChange } from "../components/useLiveApps";
-import { requireUser } from "../access.server";
+import { hasRole, publicOrigin, requireUser } from "../access.server";
+import { ShareLinks } from "../components/ShareLinks";
+import { createShareLink, listShareLinks, revokeShareLink } from "../services/gateway.server";
 import { CsrfInput } from "../components/CsrfInput";
 import { findApp } from "../services/apps.server";
 import { composePreview } from "../services/compose-preview.server";
@@ -24,7 +26,7 @@ export const links: LinksFunction = () => [{ rel: "stylesheet", href: appPageSty
 export const meta: MetaFunction<typeof loader> = ({ data }) => [{ title: `${data?.app.name ?? "App"} · Docker Control Center` }];
 
 export async function loader({ params, request, context }: LoaderFunctionArgs) {
-  await requireUser(request, context, "viewer");
+  const actor = await requireUser(request, context, "viewer");
   const name = AppNameSchema.safeParse(params.name);
   const app = name.success ? await findApp(context.dcc.db, name.data) : null;
   if (!app) throw new Response("No app by that name", { status: 404, statusText: "Not Found" });
@@ -34,10 +36,14 @@ export async function loader({ params, request, context }: LoaderFunctionArgs) {
     listVulnerabilities(context.dcc, app.name),
     scanStatus(context.dcc, app.name),
   ]);
-  return { app, timeline, compose, vulns, scan };
+  // ---- gateway: share links, for operators of an app behind a gateway
+  const shares = app.url && hasRole(actor, "operator") ? await listShareLinks(context.dcc, { name: app.name }) : null;
+  return { app, timeline, compose, vulns, scan, shares };
 }
 
-/** "Promote to marketplace": the app becomes a template that links back to it. */
+type PageAction = { error?: string; fields?: Record<string, string>; shareUrl?: string; shareError?: string };
+
+/** "Promote to marketplace": the app becomes a template that links back to it (or a share link is made or revoked). */
 export async function action({ params, request, context }: ActionFunctionArgs) {
   const actor = await requireUser(request, context, "operator");
   const form = await request.formData();
@@ -46,6 +52,18 @@ export async function action({ params, request, context }: ActionFunctionArgs) {
     return typeof v === "string" && v !== "" ? v : undefined;
   };
   try {
+    // ---- gateway: share links
+    const intent = form.get("intent");
+    if (intent === "share-create") {
+      const hours = Number(text("hours"));
+      const made = await createShareLink(context.dcc, actor, { name: String(params.name ?? ""), expiresInHours: Number.isInteger(hours) ? hours : -1, ...(text("label") ? { label: text("label") } : {}) }, publicOrigin(request, context.dcc));
+      return json<PageAction>({ shareUrl: made.url });
+    }
+    if (intent === "share-revoke") {
+      await revokeShareLink(context.dcc, actor, { name: String(params.name ?? ""), id: text("id") ?? "" });
+      return json<PageAction>({});
+    }
+    // ---- end gateway
     const t = await promoteApp(context.dcc, actor, {
       name: String(params.name ?? ""),
       slug: text("slug"),
@@ -55,7 +73,8 @@ export async function action({ params, request, context }: ActionFunctionArgs) {
     return redirect(`/marketplace#${t.slug}`);
   } catch (e) {
     if (!(e instanceof ServiceError)) throw e;
-    return json({ error: e.message, fields: e.fields }, { status: e.code === "CONFLICT" ? 409 : 400 });
+    const share = String(form.get("intent") ?? "").startsWith("share-");
+    return json<PageAction>(share ? { shareError: e.message } : { error: e.message, fields: e.fields }, { status: e.code === "CONFLICT" ? 409 : 400 });
   }
 }
 
@@ -206,6 +225,7 @@ export default function AppPage() {
           ) : null}
         </Form>
       </section>
+      {data.shares ? <ShareLinks shares={data.shares} created={promoted?.shareUrl} error={promoted?.shareError} /> : null}
       <section className="panel" aria-labelledby="timeline-title">
         <h2 id="timeline-title">Timeline</h2>
         <ol className="timeline">

@@ -315,7 +315,8 @@ describe("hostile input through every field is refused with a 4xx naming the fie
       if (problems.length) failures.push(`${k.label}: ${problems.join("; ")}`);
     }
     expect(failures).toEqual([]);
-  });
+    // Each case snapshots the database, the disk, Docker and /proc: several hundred cases on a busy 2-core machine.
+  }, 300_000);
 
   it("no payload ran: no canary, no process, and the victim app is untouched and still serving", async () => {
     // Give anything that might have been set off time to show itself.
