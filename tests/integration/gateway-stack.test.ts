@@ -121,6 +121,20 @@ describe.skipIf(!caddy)("gateway in front of a deployed app (console + agent + C
       const other = await (await browser.newContext({ ignoreHTTPSErrors: true })).newPage();
       await other.goto(`${base}/index.html`);
       await other.waitForURL((u) => u.pathname === "/login");
+
+      // The operator makes a share link on the app page; a stranger with it reaches the app.
+      await page.goto(`${s.c.url}/apps/${NAME}`);
+      await page.getByLabel("Valid for (hours)").fill("2");
+      await page.getByRole("button", { name: "Create share link" }).click();
+      const shareUrl = String(await page.locator("[data-share-url]").textContent());
+      expect(shareUrl).toMatch(/\/gateway\/share\/dccs_/);
+      const stranger = await (await browser.newContext({ ignoreHTTPSErrors: true })).newPage();
+      await stranger.goto(shareUrl);
+      await stranger.getByRole("heading", { name: "hello through the gateway" }).waitFor({ timeout: 20_000 });
+      await page.getByRole("button", { name: "Revoke" }).click();
+      await page.locator("[data-share]", { hasText: "revoked" }).waitFor();
+      const late = await (await browser.newContext({ ignoreHTTPSErrors: true })).newPage();
+      expect((await late.goto(shareUrl))?.status()).toBe(404);
     } finally {
       await browser.close();
     }

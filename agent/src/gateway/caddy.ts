@@ -74,7 +74,13 @@ export class CaddyProcess {
       }, delay).unref();
     });
     await new Promise<void>((resolve, reject) => {
-      child.once("error", reject);
+      child.once("error", (e) => {
+        // e.g. ENOENT: no caddy installed; reported in the host facts.
+        this.child = null;
+        this.stopped = true;
+        this.lastError = `caddy could not be started (${this.o.bin}): ${e.message}`.slice(0, 500);
+        reject(new Error(this.lastError));
+      });
       child.once("spawn", () => resolve());
     });
     await this.waitForAdmin();

@@ -175,3 +175,22 @@ describe("gateway configuration", () => {
     expect(() => loadAgentConfig(base, { DCC_GATEWAY_DOMAIN: "a.b", DCC_GATEWAY_CONSOLE_URL: "https://u:p@x.example" })).toThrow(/DCC_GATEWAY_CONSOLE_URL/);
   });
 });
+
+describe("a host without caddy", () => {
+  it("keeps the agent running and reports why there is no gateway", async () => {
+    const { Gateway } = await import("./gateway");
+    const gw = new Gateway({
+      config: { domain: "apps.test", tls: "internal", httpsPort: 8443, httpPort: 8080, caddyBin: "/nonexistent/caddy", tokenCacheS: 30, idleMinuteMs: 60_000 },
+      stateDir: mkdtempSync(join(tmpdir(), "dcc-nocaddy-")),
+      consoleOrigin: "http://console.test",
+      hostId: () => "h",
+      consoleKey: () => null,
+      checkToken: async () => ({ ok: false }),
+      access: () => ({ ready: true }),
+      log: () => {},
+    });
+    await expect(gw.start([{ name: "sd", port: 7860 }])).rejects.toThrow(/caddy could not be started/);
+    expect(gw.facts()).toMatchObject({ running: false, error: expect.stringMatching(/ENOENT/) });
+    await gw.stop();
+  });
+});

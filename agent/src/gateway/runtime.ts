@@ -112,14 +112,17 @@ export class GatewayRuntime {
     const fw = await this.guard.apply();
     this.gateway.firewall = fw;
     this.o.log(fw.ok ? "info" : "warn", "container guard", fw);
+    let started = true;
     try {
       await this.gateway.start(this.apps());
     } catch (e) {
       // The agent keeps running (apps are still managed); facts report why there is no gateway.
-      this.o.log("error", "the gateway could not start", { error: (e as Error).message });
+      started = false;
+      this.o.log("error", "the gateway could not start; fix it and restart the agent", { error: (e as Error).message });
     }
     this.sleep.start();
     this.timer = setInterval(() => {
+      if (!started) return;
       this.gateway.setApps(this.apps()).catch((e) => this.o.log("error", "gateway reload failed", { error: (e as Error).message }));
     }, this.o.syncEveryMs ?? 1000);
     this.timer.unref();
