@@ -150,6 +150,8 @@ describe.skipIf(!caddy)("gateway in front of a deployed app (console + agent + C
     await waitFor("the revoked token to be refused", async () => (await gwRequest(`${base}/`, { authorization: `Bearer ${made.token}` })).status === 401, 10_000, 200);
     expect(Date.now() - revokedAt).toBeLessThan(2000 + 1500);
     expect((await gwRequest(`${base}/`, { authorization: "Bearer dcc_notarealtoken000000000000000000" })).status).toBe(401);
+    // The token went to the console as a hash only: neither process logged it.
+    for (const text of [s.c.output(), s.agent.output()]) expect(text).not.toContain(made.token);
   });
 
   it("opens the app through a share link until it is revoked", async () => {
@@ -163,6 +165,11 @@ describe.skipIf(!caddy)("gateway in front of a deployed app (console + agent + C
     expect(r.status).toBe(302);
     const cookie = String(r.headers["set-cookie"]).split(";")[0];
     expect((await gwRequest(`${base}/index.html`, { cookie })).body).toContain("hello through the gateway");
+    // The link's secret is nowhere in plain text: not in the database, the audit log or either log.
+    const secret = made.url.split("/").pop()!;
+    const dump = JSON.stringify([(await s.c.db().execute("SELECT * FROM gateway_shares")).rows, (await s.c.db().execute("SELECT * FROM audit_log")).rows]);
+    expect(dump).toContain(made.item.id);
+    for (const text of [dump, s.c.output(), s.agent.output()]) expect(text).not.toContain(secret);
     // Revoked: the link no longer hands out tickets.
     expect((await s.c.mutate("apps.shareRevoke", { name: NAME, id: made.item.id })).status).toBe(200);
     expect((await fetch(made.url, { redirect: "manual" })).status).toBe(404);
