@@ -90,6 +90,21 @@ describe.skipIf(!caddy)("gateway in front of a deployed app (console + agent + C
     await expect(fetch(`http://${gw}:${port}/`, { signal: AbortSignal.timeout(3000) })).rejects.toThrow();
   });
 
+  it("publishes the port on every interface again for an app with publicPort, and back on 127.0.0.1 without", async () => {
+    const bindings = async () =>
+      (await inspect(await containerId())).HostConfig as unknown as { PortBindings: Record<string, { HostIp: string }[]> };
+    const waitRunning = () => waitFor("RUNNING", async () => (await app()).status === "RUNNING", 60_000, 200);
+    expect((await s.c.mutate("apps.update", { name: NAME, publicPort: true })).status).toBe(200);
+    await waitFor("the port on every interface", async () => (await bindings()).PortBindings[`${port}/tcp`]?.[0]?.HostIp === "", 60_000, 250).catch(async () => {
+      throw new Error(`bindings: ${JSON.stringify((await bindings()).PortBindings)}`);
+    });
+    await waitRunning();
+    expect((await app()).publicPort).toBe(true);
+    expect((await s.c.mutate("apps.update", { name: NAME, publicPort: false })).status).toBe(200);
+    await waitFor("the port on 127.0.0.1", async () => (await bindings()).PortBindings[`${port}/tcp`]?.[0]?.HostIp === "127.0.0.1", 60_000, 250);
+    await waitRunning();
+  });
+
   it("answers 401 without credentials, and sends a browser to the console for a ticket", async () => {
     const api = await gwRequest(`${base}/`);
     expect(api.status).toBe(401);
@@ -111,6 +126,10 @@ describe.skipIf(!caddy)("gateway in front of a deployed app (console + agent + C
     try {
       const page = await (await browser.newContext({ ignoreHTTPSErrors: true })).newPage();
       await signIn(page, { url: s.c.url });
+      // The hosts page says the gateway runs and the container guard is in place.
+      await page.goto(`${s.c.url}/hosts`);
+      await page.locator('[data-firewall="ok"]').waitFor();
+      expect(await page.locator("[data-gateway]").textContent()).toContain(`*.${DOMAIN}`);
       await page.goto(`${base}/index.html`);
       await page.getByRole("heading", { name: "hello through the gateway" }).waitFor({ timeout: 20_000 });
       expect(new URL(page.url()).origin).toBe(base);
