@@ -43,6 +43,9 @@ Options:
   --name NAME               host name shown in the console (default: hostname)
   --allow-insecure-ws       allow plain ws:// to a non-loopback console (labs only)
   --allow-insecure-git      accept http:// and private git hosts (labs only)
+  --gateway-domain DOMAIN   serve every app at https://<app>.DOMAIN through Caddy (installs Debian's
+                            caddy; point a wildcard DNS record *.DOMAIN at this host; opens 80/443)
+  --gateway-tls MODE        acme (Let's Encrypt, default) or internal (Caddy's own CA, labs)
   --agent-file FILE         the agent build to install (default: agent/dist/dcc-agent.mjs)
   --node PATH               Node.js ≥ 20 to run it with (default: node on PATH)
   --no-start                install and enable, but do not start (enrols at the first start)
@@ -63,6 +66,7 @@ die() { printf '[install-agent] ERROR: %s\n' "$*" >&2; exit 1; }
 
 CONSOLE="" TOKEN="" FINGERPRINT="" CA_FILE="" NAME="" AGENT_FILE="$HERE/../agent/dist/dcc-agent.mjs" NODE=""
 ROOT="" UNINSTALL=0 PURGE=0 WS_GIVEN=0 STATE_GIVEN=0 NO_START=0 INSECURE_WS=0 INSECURE_GIT=0
+GATEWAY_DOMAIN="" GATEWAY_TLS="acme"
 need() { [[ $# -ge 2 && -n "$2" ]] || die "$1 needs a value"; }
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -75,6 +79,8 @@ while [[ $# -gt 0 ]]; do
     --name) need "$@"; NAME=$2; shift 2 ;;
     --allow-insecure-ws) INSECURE_WS=1; shift ;;
     --allow-insecure-git) INSECURE_GIT=1; shift ;;
+    --gateway-domain) need "$@"; GATEWAY_DOMAIN=$2; shift 2 ;;
+    --gateway-tls) need "$@"; GATEWAY_TLS=$2; shift 2 ;;
     --agent-file) need "$@"; AGENT_FILE=$2; shift 2 ;;
     --node) need "$@"; NODE=$2; shift 2 ;;
     --no-start) NO_START=1; shift ;;
@@ -205,6 +211,20 @@ url_re='^(https|wss|http|ws)://[][A-Za-z0-9.:_~%/-]+$'
 [[ -z "$FINGERPRINT" || "$FINGERPRINT" =~ ^SHA256:[A-Za-z0-9+/]{43}$ ]] || die "--console-fingerprint must look like SHA256:<43 base64 characters>"
 [[ -z "$NAME" || "$NAME" =~ ^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$ ]] || die "--name must be letters, digits, dots, hyphens, underscores"
 [[ -z "$CA_FILE" || -f "$CA_FILE" ]] || die "--ca-file $CA_FILE not found"
+[[ -z "$GATEWAY_DOMAIN" || "$GATEWAY_DOMAIN" =~ ^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$ ]] || die "--gateway-domain must be a lower-case DNS name such as apps.example.com"
+[[ "$GATEWAY_TLS" == acme || "$GATEWAY_TLS" == internal ]] || die "--gateway-tls must be acme or internal"
+if [[ -n "$GATEWAY_DOMAIN" ]]; then
+  if command -v caddy >/dev/null 2>&1 || [[ -x "$(T /usr/bin/caddy)" ]]; then
+    log "caddy: $(caddy version 2>/dev/null || echo present)"
+  elif [[ -z "$ROOT" ]]; then
+    log "installing caddy (the gateway) from the distribution"
+    apt-get install -y --no-install-recommends caddy >/dev/null || die "could not install caddy: apt-get install caddy, then run this again"
+  else
+    warn "caddy is not installed under $ROOT: the gateway will not start until it is"
+  fi
+  # The agent runs Caddy itself; the distribution's own caddy service stays off.
+  run systemctl disable --now caddy 2>/dev/null || true
+fi
 
 # ------------------------------------------------------------------ user
 if grep -q "^$AGENT_USER:" "$(T /etc/passwd)" 2>/dev/null; then
@@ -248,6 +268,7 @@ umask 077
   [[ -z "$ca_line" ]] || echo "$ca_line"
   ((INSECURE_WS)) && echo "DCC_ALLOW_INSECURE_WS=1"
   ((INSECURE_GIT)) && echo "DCC_ALLOW_INSECURE_GIT=1"
+  [[ -z "$GATEWAY_DOMAIN" ]] || printf 'DCC_GATEWAY_DOMAIN=%s\nDCC_GATEWAY_TLS=%s\n' "$GATEWAY_DOMAIN" "$GATEWAY_TLS"
   true
 } >"$(T "$CONF_DIR")/agent.env.new"
 chmod 0600 "$(T "$CONF_DIR")/agent.env.new"
@@ -258,6 +279,9 @@ if [[ -n "$TOKEN" ]]; then
 fi
 umask 022
 
+# The gateway binds 80/443 and installs the container guard (iptables): those two capabilities only.
+caps=""
+[[ -z "$GATEWAY_DOMAIN" ]] || caps="CAP_NET_BIND_SERVICE CAP_NET_ADMIN CAP_NET_RAW"
 cat >"$(T "$UNIT")" <<EOF
 # Docker Control Center agent; written by scripts/install-agent.sh.
 [Unit]
@@ -299,8 +323,8 @@ RestrictNamespaces=yes
 LockPersonality=yes
 RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK
 SystemCallArchitectures=native
-CapabilityBoundingSet=
-AmbientCapabilities=
+CapabilityBoundingSet=$caps
+AmbientCapabilities=$caps
 UMask=0022
 
 [Install]

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs and starts what integration/browser tests need: git, Docker engine + compose v1, chromium, and the local dcc-test/busybox:1 image.
+# Installs and starts what integration/browser tests need: git, Docker engine + compose v1, chromium, caddy (the gateway), and the local dcc-test/busybox:1 image.
 set -euo pipefail
 
 TEST_IMAGE="dcc-test/busybox:1"
@@ -26,6 +26,9 @@ find_dockerd >/dev/null || missing+=(docker.io)
 [[ -x /usr/bin/chromium ]] || missing+=(chromium fonts-liberation)
 command -v git >/dev/null 2>&1 || missing+=(git)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+# The per-host HTTPS gateway (Caddy 2), run by the agent in the gateway tests.
+command -v caddy >/dev/null 2>&1 || missing+=(caddy)
+command -v iptables >/dev/null 2>&1 || missing+=(iptables)
 # A real registry on loopback for the image-pull tests (started by each test, not as a service).
 [[ -x /usr/bin/docker-registry ]] || missing+=(docker-registry)
 

@@ -44,6 +44,9 @@ export interface ChannelOptions {
   onCommand: (env: CommandEnvelope) => void;
   onLogs?: (req: Extract<ConsoleMessage, { type: "logs" }>) => void;
   onLogsStop?: (req: Extract<ConsoleMessage, { type: "logs-stop" }>) => void;
+  // ---- gateway
+  onGatewayTokenAnswer?: (msg: Extract<ConsoleMessage, { type: "gateway-token-answer" }>) => void;
+  // ---- end gateway
   /** The ready session ended (anything tied to it, such as log follows, should stop). */
   onDisconnect?: () => void;
   onReady: () => void;
@@ -212,6 +215,7 @@ export class AgentChannel {
       if (msg.type === "command") return this.o.onCommand(msg);
       if (msg.type === "logs") return this.o.onLogs?.(msg);
       if (msg.type === "logs-stop") return this.o.onLogsStop?.(msg);
+      if (msg.type === "gateway-token-answer") return this.o.onGatewayTokenAnswer?.(msg);
       abort(CLOSE.protocolError, `unexpected ${msg.type} after welcome`);
     };
 

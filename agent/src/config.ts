@@ -4,6 +4,7 @@ import { isIP } from "node:net";
 import { homedir } from "node:os";
 import { isAbsolute, join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
+import { GATEWAY_TLS_MODES, GatewayDomainSchema, type GatewayTlsMode } from "./contract/gateway";
 
 export interface AgentConfig {
   /** The console's agent endpoint, always ws:// or wss:// ending in the path (default /agent). */
@@ -24,7 +25,71 @@ export interface AgentConfig {
   pullTimeoutS: number;
   /** The shared model store (DCC_MODELS_DIR, default <workspace root>/.models). */
   modelsDir: string;
+  /** The per-host HTTPS gateway (DCC_GATEWAY_*); absent when DCC_GATEWAY_DOMAIN is not set. */
+  gateway?: GatewayConfig;
 }
+
+// ---- gateway: the per-host HTTPS gateway in front of every app
+export interface GatewayConfig {
+  domain: string;
+  tls: GatewayTlsMode;
+  httpsPort: number;
+  httpPort: number;
+  /** The caddy binary (DCC_GATEWAY_CADDY, default: caddy on PATH). */
+  caddyBin: string;
+  /** Where browsers reach the console for a ticket (DCC_GATEWAY_CONSOLE_URL; default: from --console). */
+  consoleOrigin?: string;
+  /** How long an API token's answer is trusted (DCC_GATEWAY_TOKEN_CACHE_S, default 30). */
+  tokenCacheS: number;
+  /** The length of a minute for idleStopMinutes (DCC_GATEWAY_IDLE_MINUTE_MS; tests shorten it). */
+  idleMinuteMs: number;
+}
+
+function loadGatewayConfig(env: Record<string, string | undefined>): GatewayConfig | undefined {
+  const domain = env.DCC_GATEWAY_DOMAIN;
+  if (!domain) return undefined;
+  const d = GatewayDomainSchema.safeParse(domain);
+  if (!d.success) throw new AgentConfigError(`DCC_GATEWAY_DOMAIN ${d.error.issues[0].message}`);
+  const tls = env.DCC_GATEWAY_TLS || "acme";
+  if (!(GATEWAY_TLS_MODES as readonly string[]).includes(tls)) throw new AgentConfigError("DCC_GATEWAY_TLS must be acme or internal");
+  const port = (name: string, fallback: number) => {
+    const raw = env[name];
+    if (raw === undefined || raw === "") return fallback;
+    if (!/^\d{1,5}$/.test(raw) || Number(raw) < 1 || Number(raw) > 65535) throw new AgentConfigError(`${name} must be a port number`);
+    return Number(raw);
+  };
+  const httpsPort = port("DCC_GATEWAY_HTTPS_PORT", 443);
+  const httpPort = port("DCC_GATEWAY_HTTP_PORT", 80);
+  if (httpsPort === httpPort) throw new AgentConfigError("DCC_GATEWAY_HTTPS_PORT and DCC_GATEWAY_HTTP_PORT must differ");
+  let consoleOrigin: string | undefined;
+  if (env.DCC_GATEWAY_CONSOLE_URL) {
+    let u: URL;
+    try {
+      u = new URL(env.DCC_GATEWAY_CONSOLE_URL);
+    } catch {
+      throw new AgentConfigError("DCC_GATEWAY_CONSOLE_URL is not a URL");
+    }
+    if (!/^https?:$/.test(u.protocol) || u.username || u.password) throw new AgentConfigError("DCC_GATEWAY_CONSOLE_URL must be an http(s):// URL without credentials");
+    consoleOrigin = u.origin;
+  }
+  const num = (name: string, fallback: number, min: number, max: number) => {
+    const raw = env[name];
+    if (raw === undefined || raw === "") return fallback;
+    if (!/^\d{1,9}$/.test(raw) || Number(raw) < min || Number(raw) > max) throw new AgentConfigError(`${name} must be a whole number from ${min} to ${max}`);
+    return Number(raw);
+  };
+  return {
+    domain: d.data,
+    tls: tls as GatewayTlsMode,
+    httpsPort,
+    httpPort,
+    caddyBin: env.DCC_GATEWAY_CADDY || "caddy",
+    consoleOrigin,
+    tokenCacheS: num("DCC_GATEWAY_TOKEN_CACHE_S", 30, 1, 300),
+    idleMinuteMs: num("DCC_GATEWAY_IDLE_MINUTE_MS", 60_000, 100, 60_000),
+  };
+}
+// ---- end gateway
 
 export class AgentConfigError extends Error {}
 
@@ -46,6 +111,11 @@ export const USAGE = `Usage: dcc-agent --console <url> [--enroll <token>] [optio
 Environment only: DCC_CLONE_TIMEOUT_S (longest git clone/fetch, default 3600),
 DCC_PULL_TIMEOUT_S (longest image pull, default 7200), DCC_MODELS_DIR (the shared model store
 mounted at /models in apps that use it, default <workspace root>/.models).
+Gateway (off unless DCC_GATEWAY_DOMAIN is set): DCC_GATEWAY_DOMAIN (apps at https://<app>.<domain>),
+DCC_GATEWAY_TLS (acme | internal, default acme), DCC_GATEWAY_HTTPS_PORT (443), DCC_GATEWAY_HTTP_PORT (80),
+DCC_GATEWAY_CADDY (the caddy binary, default caddy on PATH), DCC_GATEWAY_CONSOLE_URL (the console's
+address for browsers, default: from --console), DCC_GATEWAY_TOKEN_CACHE_S (how long an API token's
+answer is cached, default 30).
 `;
 
 const SWITCH_ON = /^(1|true|on|yes)$/i;
@@ -171,5 +241,6 @@ export function loadAgentConfig(argv: string[], env: Record<string, string | und
     cloneTimeoutS,
     pullTimeoutS,
     modelsDir,
+    gateway: loadGatewayConfig(env),
   };
 }

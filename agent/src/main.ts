@@ -3,6 +3,7 @@
 // console channel — and wires them together. Logs are JSON lines on stdout.
 //   socket → CommandProcessor (signature, host, journal, expiry, params validated once)
 //          → Dispatcher (one table: action → handler) → AppQueue (one per app) → the action
+import type { KeyObject } from "node:crypto";
 import { mkdirSync, readFileSync } from "node:fs";
 import type { Server } from "node:http";
 import { hostname } from "node:os";
@@ -20,6 +21,7 @@ import { startHealthServer } from "./health";
 import { Journal } from "./journal";
 import { jsonLogger, type Logger } from "./log";
 import { LogRelay } from "./log-relay";
+import { GatewayRuntime } from "./gateway/runtime";
 import { ComposeRunner } from "./ops/compose";
 import { collectHostFacts } from "./ops/facts";
 import { Ops } from "./ops/ops";
@@ -80,6 +82,7 @@ async function run(config: AgentConfig, log: Logger): Promise<void> {
         cloneTimeoutMs: config.cloneTimeoutS * 1000,
         pullTimeoutMs: config.pullTimeoutS * 1000,
         modelsDir: config.modelsDir,
+        loopbackPorts: config.gateway !== undefined,
         log: (level, message) => log(level, message, { part: "ops" }),
       });
       unwatch = ops.watch(
@@ -125,6 +128,22 @@ async function run(config: AgentConfig, log: Logger): Promise<void> {
     log,
   });
 
+  // The HTTPS gateway in front of this host's apps (DCC_GATEWAY_DOMAIN).
+  let consoleKey: KeyObject | null = identity ? publicKeyFromBase64(identity.consolePublicKey) : null;
+  const gateway = config.gateway
+    ? new GatewayRuntime({
+        config: config.gateway,
+        stateDir: config.stateDir,
+        consoleUrl: config.consoleUrl,
+        hostId: () => channel.hostId ?? null,
+        consoleKey: () => consoleKey,
+        ops: () => ops,
+        queue,
+        send: (m) => channel.send(m),
+        log: (level, msg, data) => log(level, msg, { part: "gateway", ...data }),
+      })
+    : null;
+
   let facts: { at: number; value: HostFacts } | null = null;
   const channel: AgentChannel = new AgentChannel({
     url: config.consoleUrl,
@@ -142,9 +161,11 @@ async function run(config: AgentConfig, log: Logger): Promise<void> {
         const value = ops ? await ops.facts(VERSION) : await factsWithoutOps(docker, config.stateDir, config.workspaceRoot);
         facts = { at: Date.now(), value };
       }
+      if (gateway) facts.value = { ...facts.value, gateway: gateway.facts() };
       return { facts: facts.value, inventory: (await (await currentOps())?.inventory()) ?? [] };
     },
     onIdentity: (id) => {
+      consoleKey = publicKeyFromBase64(id.consolePublicKey);
       onIdentity(id);
       // Enrolled just now: start managing apps (the hello already sent carries an empty inventory).
       void startOps(id.hostId);
@@ -155,6 +176,7 @@ async function run(config: AgentConfig, log: Logger): Promise<void> {
     },
     onLogs: (req) => logRelay.handle(req),
     onLogsStop: (req) => logRelay.stop(req.requestId),
+    onGatewayTokenAnswer: (msg) => gateway?.answer(msg),
     onDisconnect: () => logRelay.stopAll("disconnected from the console"),
     onReady: () => (flushStatus(), dependencies.flush()),
     onFatal: (code, reason) => {
@@ -207,6 +229,7 @@ async function run(config: AgentConfig, log: Logger): Promise<void> {
     await Promise.race([(processor as CommandProcessor | null)?.drain(), new Promise((r) => setTimeout(r, 3000).unref())]);
     logRelay.stopAll("agent shutting down");
     await channel.stop();
+    await gateway?.stop();
     unwatch?.();
     ops?.close();
     health?.close();
@@ -225,6 +248,7 @@ async function run(config: AgentConfig, log: Logger): Promise<void> {
     // Every deploy spec carries its image, resolved by the console (app > template > its base image).
     ...(config.baseImage ? { baseImage: config.baseImage } : {}),
   });
+  await gateway?.start();
   channel.start();
 }
 

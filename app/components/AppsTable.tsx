@@ -6,6 +6,9 @@ import { progressText, type Row, type Sort, type SortKey } from "./dashboard-row
 import { StatusLight } from "./StatusLight";
 import { formatMiB } from "../../agent/src/contract/units";
 import { VulnBadge } from "./Vulnerabilities";
+import { gatewayUrl } from "../../agent/src/contract/gateway-url";
+
+type GatewayRef = { domain: string; httpsPort: number };
 
 /** Row height before it is measured (one line of cells at desktop width). */
 const ROW_ESTIMATE = 49;
@@ -14,7 +17,8 @@ const OVERSCAN = 12;
 /** What the server assumes of the viewport: enough rows for a tall screen, and the client's first render matches. */
 const INITIAL_RECT = { width: 1440, height: 1200 };
 
-function appUrl(port: number, address: string | null | undefined): string {
+function appUrl(name: string, port: number, address: string | null | undefined, gateway: GatewayRef | null | undefined): string {
+  if (gateway) return gatewayUrl(name, gateway);
   const host = address && !address.includes(":") ? address : typeof window === "undefined" ? "localhost" : window.location.hostname;
   return `http://${host}:${port}/`;
 }
@@ -32,6 +36,7 @@ interface RowProps {
   app: Row;
   index: number;
   address: string | null | undefined;
+  gateway?: GatewayRef | null;
   csrfToken: string | null;
   now: number;
   cpu: number[] | undefined;
@@ -43,7 +48,7 @@ interface RowProps {
  * plain link that the table turns into a client-side navigation (one handler instead of a router-
  * aware link per row), and the CSRF token comes as a prop (no row subscribes to router state).
  */
-const AppRow = memo(function AppRow({ app, index, address, csrfToken, now, cpu, measure }: RowProps) {
+const AppRow = memo(function AppRow({ app, index, address, gateway, csrfToken, now, cpu, measure }: RowProps) {
   const usage = app.usage as { cpuPct?: number; memoryBytes?: number; gpuUtilPct?: number; gpuMemoryMiB?: number } | null;
   const progress = app.status === "STARTING" ? app.progress : null;
   return (
@@ -72,7 +77,7 @@ const AppRow = memo(function AppRow({ app, index, address, csrfToken, now, cpu, 
         {app.status === "STOPPED" ? (
           <span className="mono">{app.port}</span>
         ) : (
-          <a className="mono" href={appUrl(app.port, address)} target="_blank" rel="noreferrer">
+          <a className="mono" href={appUrl(app.name, app.port, address, gateway)} target="_blank" rel="noreferrer">
             {app.port}
           </a>
         )}
@@ -138,6 +143,7 @@ export function AppsTable(props: {
   onSort: (k: SortKey) => void;
   emptyText: string;
   addressOf: Map<string, string | null>;
+  gatewayOf?: Map<string, GatewayRef | null>;
   csrfToken: string | null;
   now: number;
   cpuOf: (name: string) => number[] | undefined;
@@ -202,6 +208,7 @@ export function AppsTable(props: {
               app={app}
               index={it.index}
               address={app.hostId ? props.addressOf.get(app.hostId) : undefined}
+              gateway={app.hostId ? props.gatewayOf?.get(app.hostId) : undefined}
               csrfToken={props.csrfToken}
               now={props.now}
               cpu={props.cpuOf(app.name)}

@@ -10,6 +10,8 @@ export interface DashboardHost {
   name: string;
   online: boolean;
   address: string | null;
+  /** The host's HTTPS gateway: apps open at https://<app>.<domain>[:port]/. */
+  gateway?: { domain: string; httpsPort: number } | null;
 }
 
 /**

@@ -75,6 +75,9 @@ export async function startLocalAgent(ctx: ConsoleContext, opts: { port: number;
     // DCC_MODELS_DIR: the shared model store, when it is not <workspace root>/.models;
     // DCC_FACTS_INTERVAL_MS: how often the agent reports its facts (GPU ledger) again.
     for (const k of ["HOME", "DOCKER_HOST", "DOCKER_CONFIG", "LANG", "TZ", "DCC_MODELS_DIR", "DCC_FACTS_INTERVAL_MS"]) if (process.env[k]) env[k] = process.env[k]!;
+    // ---- gateway: this machine's gateway settings, when the console's environment has them
+    for (const k of Object.keys(process.env)) if (k.startsWith("DCC_GATEWAY_")) env[k] = process.env[k]!;
+    // ---- end gateway
     if (!existsSync(join(stateDir, IDENTITY_FILE))) {
       const e = await createEnrollment(ctx, SYSTEM, { name: hostname().replace(/[^A-Za-z0-9._-]/g, "-").slice(0, 63) || "local", consoleOrigin: origin, ttlMs: 10 * 60_000 });
       env.DCC_ENROLL_TOKEN = e.token;

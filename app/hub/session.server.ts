@@ -36,6 +36,7 @@ import { signCommandSecrets } from "../../agent/src/contract/command-secrets";
 import { notifyEvent } from "../services/notify.server";
 import { recordDependencies } from "../services/scan.server";
 import { updateHostFacts } from "../services/hosts.server";
+import { answerGatewayToken } from "../services/gateway.server";
 import type { HubLogger } from "./log.server";
 
 /** What a session needs from its hub. */
@@ -187,6 +188,11 @@ export class AgentSession {
         return this.logRefusals("dependencies", await recordDependencies(ctx, hostId, msg));
       case "facts":
         return updateHostFacts(ctx, hostId, msg.facts);
+      // ---- gateway: an API token presented at this host's gateway
+      case "gateway-token":
+        this.send(await answerGatewayToken(ctx, hostId, msg));
+        return;
+      // ---- end gateway
       default:
         return this.close(CLOSE.protocolError, `unexpected ${msg.type} after hello`);
     }

@@ -47,7 +47,9 @@ export default function Dashboard() {
   const navigate = useNavigate();
   const csrfToken = useCsrfToken();
 
+  // Behind a gateway an app opens at its https name; otherwise at the host's address and port.
   const addressOf = useMemo(() => new Map(hosts.map((h) => [h.id, h.address])), [hosts]);
+  const gatewayOf = useMemo(() => new Map(hosts.map((h) => [h.id, h.gateway ?? null])), [hosts]);
   const rows = useMemo(() => visibleRows(apps, deferredQuery, sort), [apps, deferredQuery, sort]);
   const cpuOf = useCallback((name: string) => cpuHistory.get(name), [cpuHistory]);
 
@@ -133,6 +135,7 @@ export default function Dashboard() {
                 onSort={onSort}
                 emptyText={`No app matches “${deferredQuery}”.`}
                 addressOf={addressOf}
+                gatewayOf={gatewayOf}
                 csrfToken={csrfToken}
                 now={now}
                 cpuOf={cpuOf}

@@ -11,10 +11,12 @@ import { StatusLight } from "../components/StatusLight";
 import { VulnerabilityList } from "../components/Vulnerabilities";
 import { listVulnerabilities, scanStatus } from "../services/scan.server";
 import { useLiveApps, type LiveChange } from "../components/useLiveApps";
-import { hasRole, requireUser } from "../access.server";
+import { hasRole, publicOrigin, requireUser } from "../access.server";
 import { DeployHistory } from "../components/DeployHistory";
 import { RollbackInput, listDeploys, rollbackApp } from "../services/deploys.server";
 import { httpStatusOf } from "../services/errors";
+import { ShareLinks } from "../components/ShareLinks";
+import { createShareLink, listShareLinks, revokeShareLink } from "../services/gateway.server";
 import { CsrfInput } from "../components/CsrfInput";
 import { AppConfigPanel } from "../components/AppConfig";
 import { findApp } from "../services/apps.server";
@@ -39,22 +41,29 @@ export async function loader({ params, request, context }: LoaderFunctionArgs) {
     scanStatus(context.dcc, app.name),
     listDeploys(context.dcc, app.name),
   ]);
-  return { app, timeline, compose, vulns, scan, deploys, canOperate: hasRole(actor, "operator") };
+  // ---- gateway: share links, for operators of an app behind a gateway
+  const shares = app.url && hasRole(actor, "operator") ? await listShareLinks(context.dcc, { name: app.name }) : null;
+  return { app, timeline, compose, vulns, scan, deploys, shares, canOperate: hasRole(actor, "operator") };
 }
 
-/** "Promote to marketplace" (the app becomes a template that links back to it), or a rollback from the deploy history. */
+type PageAction = { error?: string; fields?: Record<string, string>; shareUrl?: string; shareError?: string; rollbackError?: string | null };
+
+/**
+ * "Promote to marketplace" (the app becomes a template that links back to it), a rollback from the
+ * deploy history, or a share link made or revoked.
+ */
 export async function action({ params, request, context }: ActionFunctionArgs) {
   const actor = await requireUser(request, context, "operator");
   const form = await request.formData();
   if (form.get("intent") === "rollback") {
     const input = RollbackInput.safeParse({ name: params.name, commitSha: form.get("commitSha") });
-    if (!input.success) return json({ rollbackError: "commitSha must be a full commit SHA from the history", error: null, fields: null }, { status: 400 });
+    if (!input.success) return json<PageAction>({ rollbackError: "commitSha must be a full commit SHA from the history" }, { status: 400 });
     try {
       await rollbackApp(context.dcc, actor, input.data);
-      return json({ rollbackError: null, error: null, fields: null });
+      return json<PageAction>({ rollbackError: null });
     } catch (e) {
       if (!(e instanceof ServiceError)) throw e;
-      return json({ rollbackError: e.message, error: null, fields: null }, { status: httpStatusOf(e) });
+      return json<PageAction>({ rollbackError: e.message }, { status: httpStatusOf(e) });
     }
   }
   const text = (k: string) => {
@@ -62,6 +71,18 @@ export async function action({ params, request, context }: ActionFunctionArgs) {
     return typeof v === "string" && v !== "" ? v : undefined;
   };
   try {
+    // ---- gateway: share links
+    const intent = form.get("intent");
+    if (intent === "share-create") {
+      const hours = Number(text("hours"));
+      const made = await createShareLink(context.dcc, actor, { name: String(params.name ?? ""), expiresInHours: Number.isInteger(hours) ? hours : -1, ...(text("label") ? { label: text("label") } : {}) }, publicOrigin(request, context.dcc));
+      return json<PageAction>({ shareUrl: made.url });
+    }
+    if (intent === "share-revoke") {
+      await revokeShareLink(context.dcc, actor, { name: String(params.name ?? ""), id: text("id") ?? "" });
+      return json<PageAction>({});
+    }
+    // ---- end gateway
     const t = await promoteApp(context.dcc, actor, {
       name: String(params.name ?? ""),
       slug: text("slug"),
@@ -71,7 +92,8 @@ export async function action({ params, request, context }: ActionFunctionArgs) {
     return redirect(`/marketplace#${t.slug}`);
   } catch (e) {
     if (!(e instanceof ServiceError)) throw e;
-    return json({ error: e.message, fields: e.fields, rollbackError: null }, { status: e.code === "CONFLICT" ? 409 : 400 });
+    const share = String(form.get("intent") ?? "").startsWith("share-");
+    return json<PageAction>(share ? { shareError: e.message } : { error: e.message, fields: e.fields, rollbackError: null }, { status: e.code === "CONFLICT" ? 409 : 400 });
   }
 }
 
@@ -125,7 +147,23 @@ export default function AppPage() {
     ["Git ref", <span className="mono">{app.gitRef ?? "default branch"}{app.gitSubmodules ? " · with submodules" : ""}</span>],
     ["Start command", <code className="break">{app.startCommand}</code>],
     ["Install command", app.installCommand ? <code className="break">{app.installCommand}</code> : "—"],
-    ["Port", <span className="mono">{app.port}</span>],
+    [
+      "Port",
+      <>
+        <span className="mono">{app.port}</span>
+        {/* ---- gateway */}
+        {app.url && app.publicPort ? (
+          <span className="warn" role="note" data-public-port>
+            {" "}
+            published on every interface (publicPort): anyone who reaches this host's port bypasses the gateway's sign-in
+          </span>
+        ) : null}
+      </>,
+    ],
+    // ---- gateway
+    ["Open", app.url ? <a className="mono" href={app.url} target="_blank" rel="noreferrer">{app.url}</a> : "—"],
+    ["Sleeps", app.idleStopMinutes ? `after ${app.idleStopMinutes} min without a request` : "never"],
+    // ---- end gateway
     ["Host", app.hostName ?? "—"],
     ["Image", app.image ?? "console default"],
     ["Template", app.templateId ?? "—"],
@@ -212,6 +250,7 @@ export default function AppPage() {
           ) : null}
         </Form>
       </section>
+      {data.shares ? <ShareLinks shares={data.shares} created={promoted?.shareUrl} error={promoted?.shareError} /> : null}
       <section className="panel" aria-labelledby="timeline-title">
         <h2 id="timeline-title">Timeline</h2>
         <ol className="timeline">

@@ -192,6 +192,29 @@ export default function Hosts() {
                         {h.facts.cpus ?? "?"} cores · {h.facts.memoryMiB ? `${Math.round(h.facts.memoryMiB / 1024)} GiB` : "?"}
                       </dd>
                     </div>
+                    {/* ---- gateway */}
+                    <div>
+                      <dt>Gateway</dt>
+                      <dd data-gateway>
+                        {h.facts.gateway ? (
+                          <>
+                            <span className="mono">*.{h.facts.gateway.domain}</span> ({h.facts.gateway.tls === "acme" ? "Let's Encrypt" : "internal CA"}
+                            {h.facts.gateway.running ? ", running" : `, not running${h.facts.gateway.error ? `: ${h.facts.gateway.error}` : ""}`})
+                          </>
+                        ) : (
+                          <span className="muted">none: app ports are open on every interface</span>
+                        )}
+                      </dd>
+                    </div>
+                    {h.facts.gateway ? (
+                      <div>
+                        <dt>Container guard</dt>
+                        <dd data-firewall={h.facts.gateway.firewall?.ok ? "ok" : "missing"}>
+                          {h.facts.gateway.firewall?.ok ? `in place: ${h.facts.gateway.firewall.detail}` : `NOT in place${h.facts.gateway.firewall ? `: ${h.facts.gateway.firewall.detail}` : ""}`}
+                        </dd>
+                      </div>
+                    ) : null}
+                    {/* ---- end gateway */}
                   </dl>
                   {gpus.length ? (
                     <ul className="gpus" aria-label={`GPUs of ${h.name}`}>

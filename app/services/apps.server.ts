@@ -2,7 +2,8 @@
 // register.server.ts.
 import { and, asc, eq, sql, type SQL } from "drizzle-orm";
 import { z } from "zod";
-import type { DeploySpec } from "../../agent/src/contract/spec";
+import { IdleStopMinutesSchema, type DeploySpec } from "../../agent/src/contract/spec";
+import { GatewayFactsSchema, gatewayUrl } from "../../agent/src/contract/gateway";
 import {
   AppNameSchema,
   CommandSchema,
@@ -48,6 +49,10 @@ export const AppCreateInput = z.strictObject({
   sharedModels: z.boolean({ error: "must be true or false" }).optional(),
   startupStallSeconds: StartupStallSchema.optional(),
   // ---- end
+  // ---- gateway
+  publicPort: z.boolean({ error: "must be true or false" }).optional(),
+  idleStopMinutes: IdleStopMinutesSchema.nullable().optional(),
+  // ---- end gateway
 });
 export type AppCreateInput = z.infer<typeof AppCreateInput>;
 
@@ -66,6 +71,10 @@ export const AppUpdateInput = z.strictObject({
   sharedModels: z.boolean({ error: "must be true or false" }).optional(),
   startupStallSeconds: StartupStallSchema.optional(),
   // ---- end
+  // ---- gateway
+  publicPort: z.boolean({ error: "must be true or false" }).optional(),
+  idleStopMinutes: IdleStopMinutesSchema.nullable().optional(),
+  // ---- end gateway
 });
 export type AppUpdateInput = z.infer<typeof AppUpdateInput>;
 
@@ -118,11 +127,24 @@ export interface AppDto {
   /** While STARTING: the download the app's output shows; null otherwise. */
   progress: StartupProgress | null;
   // ---- end
+  // ---- gateway
+  publicPort: boolean;
+  idleStopMinutes: number | null;
+  /** Where a person opens the app: https://<app>.<domain> behind the host's gateway, else null (the raw port). */
+  url: string | null;
+  // ---- end gateway
   createdAt: string;
   updatedAt: string;
 }
 
-export function toAppDto(row: App, hostName: string | null = null, hostOnline = false): AppDto {
+/** The gateway a host reported in its facts, or null. */
+export function hostGateway(facts: unknown): { domain: string; httpsPort: number } | null {
+  const g = GatewayFactsSchema.safeParse((facts as { gateway?: unknown } | null)?.gateway);
+  return g.success ? { domain: g.data.domain, httpsPort: g.data.httpsPort } : null;
+}
+
+export function toAppDto(row: App, hostName: string | null = null, hostOnline = false, hostFacts: unknown = null): AppDto {
+  const gw = hostGateway(hostFacts);
   return {
     name: row.name,
     repository: row.repository,
@@ -153,6 +175,9 @@ export function toAppDto(row: App, hostName: string | null = null, hostOnline = 
     sharedModels: row.sharedModels,
     startupStallSeconds: row.startupStallSeconds ?? STALL_DEFAULT_S,
     progress: row.status === "STARTING" ? (row.progress ?? null) : null,
+    publicPort: row.publicPort ?? false,
+    idleStopMinutes: row.idleStopMinutes ?? null,
+    url: gw ? gatewayUrl(row.name, gw) : null,
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
   };
@@ -162,7 +187,7 @@ import { parseInput } from "./parse-input.server";
 
 export { parseInput };
 
-const appColumns = { app: apps, hostName: hosts.name, hostOnline: sql<number>`coalesce(${hosts.online} = 1 AND ${hosts.revokedAt} IS NULL, 0)` };
+const appColumns = { app: apps, hostName: hosts.name, hostFacts: hosts.facts, hostOnline: sql<number>`coalesce(${hosts.online} = 1 AND ${hosts.revokedAt} IS NULL, 0)` };
 
 export async function listApps(ctx: Pick<ConsoleContext, "db">, filter: z.infer<typeof AppListInput>): Promise<AppDto[]> {
   const where: SQL[] = [];
@@ -175,12 +200,12 @@ export async function listApps(ctx: Pick<ConsoleContext, "db">, filter: z.infer<
     .leftJoin(hosts, eq(apps.hostId, hosts.id))
     .where(where.length ? and(...where) : undefined)
     .orderBy(asc(apps.name));
-  return rows.map((r) => toAppDto(r.app, r.hostName, Boolean(r.hostOnline)));
+  return rows.map((r) => toAppDto(r.app, r.hostName, Boolean(r.hostOnline), r.hostFacts));
 }
 
 export async function findApp(db: Db, name: string): Promise<AppDto | null> {
   const [r] = await db.select(appColumns).from(apps).leftJoin(hosts, eq(apps.hostId, hosts.id)).where(eq(apps.name, name));
-  return r ? toAppDto(r.app, r.hostName, Boolean(r.hostOnline)) : null;
+  return r ? toAppDto(r.app, r.hostName, Boolean(r.hostOnline), r.hostFacts) : null;
 }
 
 export async function requireApp(db: Db, name: string): Promise<AppDto> {
@@ -229,6 +254,8 @@ export function deploySpecOf(config: Pick<ConsoleContext["config"], "baseImage">
     modelStore: row.sharedModels ? (tpl?.modelStore ?? { args: [], config: null }) : null,
     startupStallSeconds: row.startupStallSeconds ?? STALL_DEFAULT_S,
     gpuMinMemoryMiB: row.gpu?.minMemoryMiB ?? null,
+    publicPort: row.publicPort ?? false,
+    idleStopMinutes: row.idleStopMinutes ?? null,
   };
 }
 
@@ -251,6 +278,8 @@ export async function updateApp(ctx: ConsoleContext, actor: Actor, raw: unknown)
     healthPath: input.healthPath ?? row.healthPath,
     sharedModels: input.sharedModels ?? row.sharedModels,
     startupStallSeconds: input.startupStallSeconds ?? row.startupStallSeconds,
+    publicPort: input.publicPort ?? row.publicPort,
+    idleStopMinutes: input.idleStopMinutes === undefined ? row.idleStopMinutes : input.idleStopMinutes,
   };
   const declared = await declaredSecrets(db, row.templateId);
   checkConfig(input, { env: next.env, existingSecrets: row.secretNames, declared, template: row.templateId ?? undefined });

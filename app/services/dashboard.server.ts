@@ -6,6 +6,7 @@ import { hosts, type AppHealth, type AppStatus } from "../../db/schema";
 import type { ConsoleContext } from "../context.server";
 import type { DashboardHost, RowTuple, StartupProgressView } from "../components/dashboard-rows";
 import { latestEventId } from "./live.server";
+import { hostGateway } from "./apps.server";
 import { vulnerabilitySummary } from "./scan.server";
 
 export interface DashboardData {
@@ -23,7 +24,7 @@ export async function dashboardData(ctx: Pick<ConsoleContext, "db">): Promise<Da
   const since = await latestEventId(ctx.db);
   const [hostRows, appJson, vulns] = await Promise.all([
     ctx.db
-      .select({ id: hosts.id, name: hosts.name, online: sql<number>`coalesce(${hosts.online} = 1 AND ${hosts.revokedAt} IS NULL, 0)`, address: hosts.address })
+      .select({ id: hosts.id, name: hosts.name, online: sql<number>`coalesce(${hosts.online} = 1 AND ${hosts.revokedAt} IS NULL, 0)`, address: hosts.address, facts: hosts.facts })
       .from(hosts)
       .orderBy(asc(hosts.name)),
     // One JSON array from SQLite instead of 10,000 driver rows: ~50 ms instead of ~400 ms here.
@@ -40,5 +41,5 @@ export async function dashboardData(ctx: Pick<ConsoleContext, "db">): Promise<Da
     // An app on an offline host shows its last status with health unknown (as toAppDto does).
     return [name, status, h >= 0 && online[h] ? health : "unknown", phase, lastError, h, port, commit, templateId, statusSince, usage, v ? [v.severity, v.count] : null, progress, gpuDevices?.length ? gpuDevices : null];
   });
-  return { since, hosts: hostRows.map((h) => ({ id: h.id, name: h.name, online: Boolean(h.online), address: h.address })), rows };
+  return { since, hosts: hostRows.map((h) => ({ id: h.id, name: h.name, online: Boolean(h.online), address: h.address, gateway: hostGateway(h.facts) })), rows };
 }

@@ -139,6 +139,8 @@ export async function registerApp(ctx: ConsoleContext, actor: Actor, raw: unknow
           image: spec.image ?? null,
           gpu: spec.gpu ?? null,
           gpuDevices,
+          publicPort: input.publicPort ?? false,
+          idleStopMinutes: input.idleStopMinutes ?? null,
           templateId: tpl?.slug ?? null,
           gitRef: input.gitRef ?? null,
           gitSubmodules: input.gitSubmodules ?? tpl?.gitSubmodules ?? false,
@@ -164,14 +166,14 @@ export async function registerApp(ctx: ConsoleContext, actor: Actor, raw: unknow
         : null;
       const change = await recordEvent(tx, { appId: id, appName: spec.name, type: "created", data: { status: initial.status, phase: initial.phase, hostId } });
       await recordAudit(tx, actor, { action: "app.create", target: spec.name, detail: { hostId, templateId: tpl?.slug ?? null, ...secretSummary(secretPlan.summary) } });
-      return { row, change, commandId, hostName: host?.name ?? null, hostOnline: Boolean(host?.online && !host.revoked) };
+      return { row, change, commandId, hostName: host?.name ?? null, hostOnline: Boolean(host?.online && !host.revoked), hostFacts: host?.facts ?? null };
     });
   } catch (e) {
     throw conflictOf(e) ?? e;
   }
   publishAll(ctx, [done.change]);
   if (done.row.hostId) ctx.dispatcher.kick(done.row.hostId);
-  return { app: toAppDto(done.row, done.hostName, done.hostOnline), commandId: done.commandId };
+  return { app: toAppDto(done.row, done.hostName, done.hostOnline, done.hostFacts), commandId: done.commandId };
 }
 
 const PLACEMENT_ACTOR: Actor = { kind: "system", id: "console", role: "admin" };

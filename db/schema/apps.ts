@@ -62,6 +62,13 @@ export const apps = sqliteTable(
     resources: text("resources", { mode: "json" }).$type<{ memoryMiB?: number; cpus?: number }>().notNull().default(sql`'{}'`),
     healthPath: text("health_path").notNull().default("/"),
     // ---- end app configuration
+    // ---- gateway: per-app settings for the host's HTTPS gateway (their CHECKs are written inline
+    // in the migration: adding them here would make drizzle-kit rebuild the table and its triggers)
+    /** Publish the port on every interface even behind a gateway (shown as a warning). */
+    publicPort: integer("public_port", { mode: "boolean" }).notNull().default(false),
+    /** Stop after this many minutes without a request through the gateway; null: never. */
+    idleStopMinutes: integer("idle_stop_minutes"),
+    // ---- end gateway
     createdAt: text("created_at").notNull().default(sql`(strftime('%Y-%m-%dT%H:%M:%fZ','now'))`),
     updatedAt: text("updated_at").notNull().default(sql`(strftime('%Y-%m-%dT%H:%M:%fZ','now'))`),
   },

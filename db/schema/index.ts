@@ -14,3 +14,6 @@ export * from "./osv-cache";
 export * from "./vulnerabilities";
 export * from "./deploys";
 export * from "./secrets";
+// ---- gateway
+export * from "./gateway-shares";
+// ---- end gateway

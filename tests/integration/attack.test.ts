@@ -335,6 +335,19 @@ function buildCases(): void {
   add("apps.rollback", "clean", "extra field", { name: VICTIM, commitSha: "0".repeat(40), clean: true });
   for (const v of ["../../etc", `$(touch ${CANARY})`, "-p"]) add("apps.deploys", "name", show(v), { name: v });
   // -- end git refs ---------------------------------------------------------------------------
+  // ---- gateway: app fields and share links
+  const badBool: unknown[] = ["true", 1, 0, null, {}, [true], `$(touch ${CANARY})`];
+  const badMinutes: unknown[] = [0, -1, 1.5, "5", 43_201, 1e12, true, {}, [5], `$(touch ${CANARY})`];
+  for (const v of badBool) add("apps.create", "publicPort", show(v), withField("publicPort", v));
+  for (const v of badMinutes) add("apps.create", "idleStopMinutes", show(v), withField("idleStopMinutes", v));
+  for (const v of badBool) add("apps.update", "publicPort", show(v), { name: VICTIM, publicPort: v });
+  for (const v of badMinutes) add("apps.update", "idleStopMinutes", show(v), { name: VICTIM, idleStopMinutes: v });
+  for (const v of ["../../etc", `$(touch ${CANARY})`, "-p", "a".repeat(64), 7, null]) add("apps.shareCreate", "name", show(v), { name: v, expiresInHours: 1 });
+  for (const v of [0, -1, 721, 1.5, "1", null, `$(touch ${CANARY})`]) add("apps.shareCreate", "expiresInHours", show(v), { name: VICTIM, expiresInHours: v });
+  for (const v of ["a\u0000b", "a\nb", "a".repeat(101), 5]) add("apps.shareCreate", "label", show(v), { name: VICTIM, expiresInHours: 1, label: v });
+  add("apps.shareCreate", "token", "extra field", { name: VICTIM, expiresInHours: 1, token: "dccs_chosen" });
+  for (const v of ["../../etc", "shr_", `shr_${"0".repeat(15)}g`, `$(touch ${CANARY})`, 5, null]) add("apps.shareRevoke", "id", show(v), { name: VICTIM, id: v });
+  // ---- end gateway
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -355,10 +368,10 @@ async function snapshot(): Promise<Record<string, unknown>> {
   const one = async (sql: string) => (await db.execute(sql)).rows.map((r) => ({ ...r }));
   return {
     counts: await one(
-      "SELECT (SELECT count(*) FROM apps) AS apps, (SELECT count(*) FROM commands) AS commands, (SELECT count(*) FROM marketplace_templates) AS templates, (SELECT count(*) FROM enrollments) AS enrollments, (SELECT count(*) FROM hosts) AS hosts, (SELECT count(*) FROM app_secrets) AS secrets, (SELECT count(*) FROM registry_credentials) AS registries, (SELECT count(*) FROM deploys) AS deploys",
+      "SELECT (SELECT count(*) FROM apps) AS apps, (SELECT count(*) FROM commands) AS commands, (SELECT count(*) FROM marketplace_templates) AS templates, (SELECT count(*) FROM enrollments) AS enrollments, (SELECT count(*) FROM hosts) AS hosts, (SELECT count(*) FROM app_secrets) AS secrets, (SELECT count(*) FROM registry_credentials) AS registries, (SELECT count(*) FROM deploys) AS deploys, (SELECT count(*) FROM gateway_shares) AS shares",
     ),
     apps: await one(
-      "SELECT name, repository, start_command, install_command, port, image, gpu, gpu_devices, host_id, template_id, commit_sha, git_ref, git_submodules, env, secret_names, secrets_version, git_credential_sealed, resources, health_path FROM apps ORDER BY name",
+      "SELECT name, repository, start_command, install_command, port, image, gpu, gpu_devices, host_id, template_id, commit_sha, git_ref, git_submodules, env, secret_names, secrets_version, git_credential_sealed, resources, health_path, shared_models, startup_stall_seconds, public_port, idle_stop_minutes FROM apps ORDER BY name",
     ),
     hosts: await one("SELECT id, name, revoked_at FROM hosts ORDER BY id"),
     workspaces: await workspaceDirs(s.workspaceRoot),
@@ -413,6 +426,7 @@ describe("hostile input through every field is refused with a 4xx naming the fie
     }
     for (const f of ["host", "username", "password"]) expect(covered).toContain(`registries.set ${f}`);
     for (const p of ["get id", "update id", "update name", "revoke id", "ping id", "createEnrollment name"]) expect(covered).toContain(`hosts.${p}`);
+    for (const p of ["create publicPort", "create idleStopMinutes", "update publicPort", "update idleStopMinutes", "shareCreate name", "shareCreate expiresInHours", "shareCreate label", "shareRevoke id"]) expect(covered).toContain(`apps.${p}`);
     expect(cases.length).toBeGreaterThan(300);
   });
 
@@ -438,6 +452,7 @@ describe("hostile input through every field is refused with a 4xx naming the fie
       if (problems.length) failures.push(`${k.label}: ${problems.join("; ")}`);
     }
     expect(failures).toEqual([]);
+    // Each case snapshots the database, the disk, Docker and /proc: several hundred cases on a busy 2-core machine.
   }, 540_000);
 
   it("no payload ran: no canary, no process, and the victim app is untouched and still serving", async () => {

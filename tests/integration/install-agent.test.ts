@@ -162,6 +162,28 @@ describe("install-agent.sh", () => {
     expect((await readFile(join(root, "etc/passwd"), "utf8")).match(/^dcc-agent:/gm)).toHaveLength(1);
   });
 
+  it("with --gateway-domain: writes the gateway settings and grants only the capabilities it needs", async () => {
+    const gw = join(base, "gw");
+    await freshRoot(gw);
+    const r = await install(["--root", gw, "--console", "https://c.example.com", "--token", TOKEN, "--gateway-domain", "apps.example.com", "--gateway-tls", "internal"]);
+    expect(r.code, r.out).toBe(0);
+    const env = await readFile(join(gw, "etc/dcc-agent/agent.env"), "utf8");
+    expect(env).toContain("DCC_GATEWAY_DOMAIN=apps.example.com\n");
+    expect(env).toContain("DCC_GATEWAY_TLS=internal\n");
+    const unit = (await readFile(join(gw, "etc/systemd/system/dcc-agent.service"), "utf8")).split("\n");
+    expect(unit).toContain("CapabilityBoundingSet=CAP_NET_BIND_SERVICE CAP_NET_ADMIN CAP_NET_RAW");
+    expect(unit).toContain("AmbientCapabilities=CAP_NET_BIND_SERVICE CAP_NET_ADMIN CAP_NET_RAW");
+    expect(unit).toContain("NoNewPrivileges=yes");
+    for (const [flag, value] of [["--gateway-domain", "Apps.Example.com"], ["--gateway-domain", "x;touch /tmp/p"], ["--gateway-tls", "self"]]) {
+      const other = join(base, `gw-bad-${flag}-${value.length}`);
+      await freshRoot(other);
+      const bad = await install(["--root", other, "--console", "https://c.example.com", "--token", TOKEN, flag!, value!]);
+      expect(bad.code, bad.out).toBe(1);
+      expect(bad.out).toContain(flag);
+      expect(existsSync(join(other, "etc/systemd/system/dcc-agent.service"))).toBe(false);
+    }
+  });
+
   it("refuses what it cannot install safely", async () => {
     const other = join(base, "other");
     await freshRoot(other);

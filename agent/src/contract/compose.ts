@@ -90,6 +90,10 @@ export interface RenderInput {
   secretsDir?: string;
   /** Real path of the host's shared model store (mounted at /models when the spec asks for it). */
   modelsDir?: string;
+  // ---- gateway
+  /** A gateway fronts this host's apps: publish the port on 127.0.0.1 only (unless the app opts out). */
+  loopbackPorts?: boolean;
+  // ---- end gateway
 }
 
 // ---- app configuration: the container's shell environment and the entrypoint that loads secrets
@@ -160,7 +164,9 @@ export function renderCompose(input: RenderInput): Record<string, unknown> {
     environment: { PIP_CACHE_DIR: "/app/.cache/pip", ...spec.env, ...platformEnvironment(spec) },
     entrypoint: ["/bin/sh", "-c", ENTRYPOINT_SCRIPT, "dcc-entrypoint"],
     command: ["/bin/sh", "-c", shellCommand(spec.startCommand)],
-    ports: [`${spec.port}:${spec.port}`],
+    // Behind the gateway the port is reachable only from this host (Caddy); Docker's own NAT rules
+    // would otherwise open it past any host firewall.
+    ports: [input.loopbackPorts && !spec.publicPort ? `127.0.0.1:${spec.port}:${spec.port}` : `${spec.port}:${spec.port}`],
     volumes: [
       { type: "bind", source: input.workspace, target: "/app" },
       ...(input.secretsDir ? [{ type: "bind", source: input.secretsDir, target: SECRETS_MOUNT, read_only: true }] : []),

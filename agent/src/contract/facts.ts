@@ -1,5 +1,6 @@
 // What an agent reports about its machine in hello; the console places apps by it.
 import { z } from "zod";
+import { GatewayFactsSchema } from "./gateway";
 
 export const GpuInfoSchema = z.object({
   index: z.number().int().min(0),
@@ -34,6 +35,9 @@ export const HostFactsSchema = z.object({
   gpuLedger: z.lazy(() => z.array(GpuLedgerEntrySchema).max(64)).optional(),
   preflight: z.lazy(() => PreflightSchema.nullable()).optional(),
   modelStore: z.lazy(() => ModelStoreSchema.nullable()).optional(),
+  // ---- gateway: the host's HTTPS gateway (absent or null: none)
+  gateway: GatewayFactsSchema.nullable().optional(),
+  // ---- end gateway
 });
 export type HostFacts = z.infer<typeof HostFactsSchema>;
 

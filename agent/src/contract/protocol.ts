@@ -14,10 +14,15 @@
 //   deploy at a new commit (./dependencies.ts). ws-level ping/pong keeps it alive.
 //   console → logs {requestId, app, tail, follow?}; agent → log {requestId, lines}* … {done: true};
 //   console → logs-stop {requestId} ends a follow.
+//   agent → gateway-token {requestId, app, tokenHash}; console → gateway-token-answer {requestId, ok}
+//   (an API token presented at the host's gateway, see ./gateway.ts).
 import { createHash, createPublicKey, generateKeyPairSync, randomBytes, sign, verify, type KeyObject } from "node:crypto";
 import { z } from "zod";
 import { SecretsEnvelopeSchema } from "./command-secrets";
 import { DependenciesMessageSchema } from "./dependencies";
+// ---- gateway: API-token checks for the host's gateway (request from the agent, answer from the console)
+import { GatewayTokenAnswerSchema, GatewayTokenCheckSchema } from "./gateway";
+// ---- end gateway
 import { HostFactsSchema } from "./facts";
 import { InventoryItemSchema, LogLineSchema, ProgressSchema, StatusReportSchema, UsageSampleSchema } from "./reports";
 import { LIFECYCLE_ACTIONS } from "./spec";
@@ -170,6 +175,9 @@ export const ConsoleMessageSchema = z.discriminatedUnion("type", [
   CommandEnvelopeSchema,
   LogsRequestSchema,
   LogsStopSchema,
+  // ---- gateway
+  GatewayTokenAnswerSchema,
+  // ---- end gateway
 ]);
 export type ConsoleMessage = z.infer<typeof ConsoleMessageSchema>;
 export type CommandEnvelope = z.infer<typeof CommandEnvelopeSchema>;
@@ -267,6 +275,9 @@ export const AgentMessageSchema = z.discriminatedUnion("type", [
   LogMessageSchema,
   DependenciesMessageSchema,
   FactsMessageSchema,
+  // ---- gateway
+  GatewayTokenCheckSchema,
+  // ---- end gateway
 ]);
 export type AgentMessage = z.infer<typeof AgentMessageSchema>;
 export type HelloMessage = z.infer<typeof HelloSchema>;

@@ -17,6 +17,11 @@ import { CommitShaSchema, GitRefSchema } from "./git-ref";
 import { EnvSchema, HealthPathSchema, ResourcesSchema, SecretNamesSchema } from "./app-config";
 import { ModelStoreUseSchema, StartupStallSchema } from "./models";
 
+// ---- gateway
+/** Minutes without a request before an app behind the gateway is put to sleep (at most 30 days). */
+export const IdleStopMinutesSchema = z.number().int().min(1).max(43_200);
+// ---- end gateway
+
 export const LIFECYCLE_ACTIONS = ["provision", "start", "stop", "restart", "reinstall", "update", "deinstall"] as const;
 export type LifecycleAction = (typeof LIFECYCLE_ACTIONS)[number];
 
@@ -58,6 +63,12 @@ export function deploySpecSchema(rules: RepositoryRules) {
     /** Memory the app needs free on each assigned GPU before it starts (refused otherwise, unless forced). */
     gpuMinMemoryMiB: z.number().int().min(1).max(1_048_576).nullable().optional(),
     // ---- end
+    // ---- gateway: app fields the agent's gateway acts on
+    /** With a gateway on the host, publish the port on every interface anyway (not just 127.0.0.1). */
+    publicPort: z.boolean().optional(),
+    /** Stop the app after this many minutes without a request through the gateway (0/absent: never). */
+    idleStopMinutes: IdleStopMinutesSchema.nullable().optional(),
+    // ---- end gateway
   });
 }
 export type DeploySpec = z.infer<ReturnType<typeof deploySpecSchema>>;

@@ -71,7 +71,8 @@ export class AppActions {
     return { commitSha: record.commitSha ?? undefined, message: "started" };
   }
 
-  async stop(app: string, ctx: ActionContext): Promise<ActionResult> {
+  /** `note` becomes the stopped app's reason (e.g. the gateway putting an idle app to sleep). */
+  async stop(app: string, ctx: ActionContext, note?: string): Promise<ActionResult> {
     const installed = await this.installed(app);
     if (!installed) return { message: "not installed" };
     const { record, paths } = installed;
@@ -83,8 +84,8 @@ export class AppActions {
       await this.o.observer.settle(app, failureOf(err, ctx.signal));
       throw err;
     }
-    await this.o.observer.settle(app);
-    return { commitSha: record.commitSha ?? undefined, message: "stopped" };
+    await this.o.observer.settle(app, undefined, note);
+    return { commitSha: record.commitSha ?? undefined, message: note ?? "stopped" };
   }
 
   async restart(app: string, spec: DeploySpec | undefined, ctx: ActionContext): Promise<ActionResult> {

@@ -117,7 +117,7 @@ export class AppObserver {
   }
 
   /** After an action: the app takes its container's real state; a dead container shows its last lines. */
-  async settle(app: string, failure?: string): Promise<void> {
+  async settle(app: string, failure?: string, note?: string): Promise<void> {
     const container = await this.o.containers.findApp(app).catch(() => null);
     this.remember(app, container);
     let why = failure;
@@ -125,7 +125,7 @@ export class AppObserver {
     if (why === undefined && container && state !== "running" && state !== "restarting" && this.tracker.get(app)?.intent === "deploy") {
       why = describeDeath({ exitCode: container.snapshot.exitCode, logs: await this.o.containers.lastLines(container.id, CRASH_LOG_LINES) });
     }
-    this.tracker.end(app, container?.snapshot ?? null, why);
+    this.tracker.end(app, container?.snapshot ?? null, why, note);
     this.prober.schedule(app, true);
   }
 

@@ -41,6 +41,8 @@ export interface OpsOptions {
   /** Numeric user the containers run as; default: the agent's uid, or 1000 when the agent is root. */
   uid?: number;
   gid?: number;
+  /** A gateway fronts the apps (DCC_GATEWAY_DOMAIN): ports are published on 127.0.0.1 only. */
+  loopbackPorts?: boolean;
   docker?: Dockerode;
   git?: GitOps;
   /** How git's host names are resolved for the address check (tests); the real DNS lookup by default. */
@@ -117,7 +119,7 @@ export class Ops {
       preflight: async () => readPreflight(((await docker.info()) as { Runtimes?: Record<string, unknown> }).Runtimes),
       imageConfig: async (image) => ((await docker.getImage(image).inspect()) as { Config?: { Env?: string[]; Labels?: Record<string, string> } }).Config ?? null,
     });
-    const steps = (this.steps = new Steps({ hostId: o.hostId, compose: this.compose, containers: this.containers, base: loadComposeBase(o.composeBasePath).base, uid, gid, pullTimeoutMs: o.pullTimeoutMs, log: o.log, secrets: this.secrets, modelsDir: this.modelsDir, gpuGate }));
+    const steps = (this.steps = new Steps({ hostId: o.hostId, compose: this.compose, containers: this.containers, base: loadComposeBase(o.composeBasePath).base, uid, gid, loopbackPorts: o.loopbackPorts, pullTimeoutMs: o.pullTimeoutMs, log: o.log, secrets: this.secrets, modelsDir: this.modelsDir, gpuGate }));
     const install = new InstallRunner({ compose: this.compose, containers: this.containers, timeoutMs: o.installTimeoutMs });
     this.actions = new AppActions({ layout: this.layout, records: this.records, observer: this.observer, git, compose: this.compose, containers: this.containers, steps, install, log: o.log });
     this.cleaner = new OrphanCleaner({
@@ -219,6 +221,18 @@ export class Ops {
         (await this.docker.listContainers({ all: false })).map((c) => ({ id: c.Id, names: c.Names ?? [], labels: c.Labels ?? {} })),
     });
   }
+
+  // ---- gateway
+  /** The apps the host's gateway serves: name, port, idle limit and the current observed status. */
+  gatewayApps(): { name: string; port: number; idleStopMinutes: number | null; status: string | undefined }[] {
+    return this.records.all().map((r) => ({
+      name: r.spec.name,
+      port: r.spec.port,
+      idleStopMinutes: r.spec.idleStopMinutes ?? null,
+      status: this.observer.current(r.spec.name)?.status,
+    }));
+  }
+  // ---- end gateway
 
   /** Stops watching (events, probes, usage); actions still run. */
   close(): void {

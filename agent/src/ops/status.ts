@@ -141,13 +141,15 @@ export class StatusTracker {
    * The action finished. The app takes the state of its container as `docker inspect` shows it
    * now; `failure` (a failed action) becomes lastError.
    */
-  end(app: string, container: ContainerSnapshot | null, failure?: string): void {
+  end(app: string, container: ContainerSnapshot | null, failure?: string, note?: string): void {
     const a = this.apps.get(app);
     if (!a) return;
     a.intent = null;
     a.phase = null;
     if (failure !== undefined) a.lastError = failure.slice(0, LAST_ERROR_MAX);
     this.apply(a, container);
+    // Why a deliberate stop happened (e.g. asleep after idle), shown as the stopped app's reason.
+    if (note !== undefined && a.status === "STOPPED") a.lastError = note.slice(0, LAST_ERROR_MAX);
     this.publish(app);
   }
 

@@ -24,6 +24,8 @@ export interface StepsOptions {
   base: ComposeBase;
   uid: number;
   gid: number;
+  /** A gateway fronts the apps: publish ports on 127.0.0.1 (see renderCompose). */
+  loopbackPorts?: boolean;
   /** Longest an image pull may take (DCC_PULL_TIMEOUT_S); default 2 h. */
   pullTimeoutMs?: number;
   log: OpsLog;
@@ -51,7 +53,7 @@ export class Steps {
     if (spec.modelStore && this.o.modelsDir) await ensureModelStore(this.o.modelsDir, this.o.uid, this.o.gid);
     await mkdir(paths.composeDir, { recursive: true, mode: 0o700 });
     const secretsDir = this.o.secrets ? await this.o.secrets.ensureDir(paths) : undefined;
-    const doc = renderCompose({ spec, hostId: this.o.hostId, workspace: paths.workspace, uid: this.o.uid, gid: this.o.gid, base: this.o.base, secretsDir, modelsDir: this.o.modelsDir });
+    const doc = renderCompose({ spec, hostId: this.o.hostId, workspace: paths.workspace, uid: this.o.uid, gid: this.o.gid, base: this.o.base, secretsDir, modelsDir: this.o.modelsDir, loopbackPorts: this.o.loopbackPorts });
     await writeFile(paths.composeFile, serializeCompose(doc), { mode: 0o600 });
   }
 

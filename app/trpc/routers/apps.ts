@@ -21,6 +21,7 @@ import { asTrpcErrors, checkedByService, operatorProcedure, router, viewerProced
 import { applyApp } from "../../services/apply.server";
 import { DeploysInput, RollbackInput, listDeploys, rollbackApp } from "../../services/deploys.server";
 import { deleteWebhook, ensureWebhook, WebhookDeleteInput, WebhookInput } from "../../services/webhooks.server";
+import { ShareCreateInput, ShareListInput, ShareRevokeInput, createShareLink, listShareLinks, revokeShareLink } from "../../services/gateway.server";
 
 /** The console's origin for URLs it hands out (webhooks): DCC_PUBLIC_URL, else the request's. */
 const originOf = (ctx: { config: { publicUrl?: string }; req: Request }) => new URL(ctx.config.publicUrl ?? ctx.req.url).origin;
@@ -40,6 +41,12 @@ export const appsRouter = router({
   applySpec: operatorProcedure.input(checkedByService(AppCreateInput)).mutation(({ ctx, input }) => applyApp(ctx, ctx.actor, input)),
   /** The app's deploy webhook `{ url, secret }`; the secret is shown once (on creation or `rotate`). */
   webhook: operatorProcedure.input(WebhookInput).mutation(({ ctx, input }) => ensureWebhook(ctx, ctx.actor, input, originOf(ctx))),
+  // ---- gateway: share links (a person without an account opens the app through its gateway)
+  shareLinks: operatorProcedure.input(ShareListInput).query(async ({ ctx, input }) => ({ items: await listShareLinks(ctx, input) })),
+  /** `{ url, item }`: the URL carries the link's secret and is shown once. */
+  shareCreate: operatorProcedure.input(ShareCreateInput).mutation(({ ctx, input }) => createShareLink(ctx, ctx.actor, input, originOf(ctx))),
+  shareRevoke: operatorProcedure.input(ShareRevokeInput).mutation(({ ctx, input }) => revokeShareLink(ctx, ctx.actor, input)),
+  // ---- end gateway
   webhookDelete: operatorProcedure.input(WebhookDeleteInput).mutation(({ ctx, input }) => deleteWebhook(ctx, ctx.actor, input)),
   start: operatorProcedure.input(StartInput).mutation(({ ctx, input }) => runLifecycle(ctx, ctx.actor, "start", input.name, { force: input.force })),
   stop: operatorProcedure.input(LifecycleInput).mutation(({ ctx, input }) => runLifecycle(ctx, ctx.actor, "stop", input.name)),
