@@ -44,6 +44,8 @@ let c: RunningConsole;
 let browser: Browser;
 let page: Page;
 let fake: FakeAgent;
+/** Answers per app name (default: ok and RUNNING). */
+const answers = new Map<string, Record<string, unknown>>();
 
 beforeAll(async () => {
   await mkdir(shots, { recursive: true });
@@ -58,7 +60,8 @@ beforeAll(async () => {
       if (done.has(cmd.id)) continue;
       done.add(cmd.id);
       fake.send({ type: "ack", id: cmd.id });
-      fake.send({ type: "result", id: cmd.id, ok: true, observed: { app: cmd.app, status: "RUNNING", health: "reachable", phase: null, lastError: null, at: new Date().toISOString() } });
+      const a = answers.get(cmd.app);
+      fake.send({ type: "result", id: cmd.id, ...(a ?? { ok: true, observed: { app: cmd.app, status: "RUNNING", health: "reachable", phase: null, lastError: null, at: new Date().toISOString() } }) });
     }
   }, 20).unref();
   browser = await launchBrowser();
@@ -78,6 +81,22 @@ describe("GPU hosts in the browser", () => {
     await page.locator('tr[data-app="comfy"] [data-light="green"]').waitFor(WAIT);
     fake.send({ type: "usage", samples: [{ app: "comfy", cpuPct: 12, memoryBytes: 3_000_000_000, gpuMemoryMiB: 40 * GIB, gpuUtilPct: 71, at: new Date().toISOString() }] });
     await expect.poll(() => page.locator('tr[data-app="comfy"] [data-gpu]').textContent(), WAIT).toBe("GPU 0 · 40 GiB · 71 %");
+  });
+
+  it("offers Start anyway after a GPU refusal, and it starts with force", async () => {
+    const why = "needs 48 GiB, 82.4 GiB free on GPU 0: comfy holds 40 GiB (start with force to try anyway)";
+    answers.set("big-model", { ok: false, error: why, observed: { app: "big-model", status: "STOPPED", health: "unknown", phase: null, lastError: why, at: new Date().toISOString() } });
+    expect((await c.mutate("apps.create", { name: "big-model", repository: REPO, startCommand: "run", port: 8190, hostId: fake.hostId })).status).toBe(200);
+    const row = page.locator('tr[data-app="big-model"]');
+    await row.locator('[data-light="red"]').waitFor(WAIT);
+    expect(await row.locator("[data-reason]").textContent()).toContain("comfy holds 40 GiB");
+    answers.delete("big-model");
+    page.once("dialog", (d) => void d.accept());
+    await row.getByRole("button", { name: "Start anyway big-model" }).click();
+    await row.locator('[data-light="green"]').waitFor(WAIT);
+    const params = (await c.db().execute({ sql: "SELECT params FROM commands WHERE app_name = 'big-model' AND action = 'start'" })).rows.map((r) => JSON.parse(String(r.params)) as { force?: boolean });
+    expect(params).toHaveLength(1);
+    expect(params[0]!.force).toBe(true);
   });
 
   it("shows the preflight, each GPU's memory by app and the model store on the Hosts page", async () => {
