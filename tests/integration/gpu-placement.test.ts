@@ -1,6 +1,6 @@
 // GPU policy and placement through the real console, with fake agents that report GPU hosts over
 // the real protocol (no GPU on this machine): GPUs are held while an app runs and released when it
-// stops, so one GPU serves several installed apps in turn; a start that finds the GPU taken is
+// stops (or taken over from an app that died), so one GPU serves several installed apps in turn; a start that finds the GPU taken is
 // refused naming the holder; a template's default port that is taken moves to the next free one
 // (shown by apps.suggestPort first) while a typed one stays a CONFLICT; GPU-optional apps go to GPU
 // hosts first; placement skips hosts whose free GPU memory is too small; `force` reaches the agent;
@@ -96,6 +96,15 @@ describe("GPU policy: held while running, released when stopped", () => {
     expect((params.spec as { gpuDevices: string[] }).gpuDevices).toEqual(["0"]);
     const held = await c.db().execute({ sql: "SELECT device FROM gpu_assignments WHERE host_id = ?", args: [g.hostId] });
     expect(held.rows.map((r) => r.device)).toEqual(["0"]);
+
+    // comfy dies by itself (no stop): the GPU it still holds does not block forge's start.
+    await settled("gpu-comfy");
+    g.send({ type: "status", reports: [{ app: "gpu-comfy", status: "STOPPED", health: "unknown", phase: null, lastError: "exited with code 137", at: new Date().toISOString() }] });
+    await waitFor("comfy down", async () => (await getApp("gpu-comfy"))?.status === "STOPPED");
+    expect((await getApp("gpu-comfy"))!.gpuDevices).toEqual(["0"]);
+    expect((await c.mutate("apps.start", { name: "gpu-forge" })).status).toBe(200);
+    expect((await getApp("gpu-forge"))!.gpuDevices).toEqual(["0"]);
+    expect((await getApp("gpu-comfy"))!.gpuDevices).toEqual([]);
     stop();
   });
 
