@@ -108,6 +108,22 @@ describe("GPU policy: held while running, released when stopped", () => {
     stop();
   });
 
+  it("keeps pinned GPUs with a stopped app", async () => {
+    const g = await enrolFake({ ...gpuFacts("pin-host"), nvidia: { runtime: true, driverVersion: "550.54.14", gpus: [0, 1].map((i) => ({ index: i, uuid: `GPU-${i}`, name: "RTX 4090", memoryMiB: 24564 })) } });
+    const stop = autoAnswer(g);
+    const pinned = await c.mutate<AppDto>("apps.create", { name: "pinned-app", repository: REPO, startCommand: "run", port: 21201, hostId: g.hostId, gpu: { mode: "required", devices: ["1"] } });
+    expect(pinned.status, JSON.stringify(pinned.body)).toBe(200);
+    expect(pinned.body.result!.data.gpuDevices).toEqual(["1"]);
+    await settled("pinned-app");
+    expect((await c.mutate("apps.stop", { name: "pinned-app" })).status).toBe(200);
+    await settled("pinned-app");
+    expect((await getApp("pinned-app"))!.gpuDevices).toEqual(["1"]);
+    // Another app that wants two GPUs cannot take the pinned one while its app is stopped.
+    const two = await c.mutate("apps.create", { name: "two-gpus", repository: REPO, startCommand: "run", port: 21202, hostId: g.hostId, gpu: { mode: "required", count: 2 } });
+    expect(two.status).toBe(400);
+    stop();
+  });
+
   it("refuses force that is not a boolean, naming the field", async () => {
     const r = await c.mutate("apps.start", { name: "gpu-comfy", force: "yes" });
     expect(r.status).toBe(400);
@@ -149,14 +165,10 @@ describe("placement by ports, free GPU memory and GPU-optional apps", () => {
     expect(opt.body.result!.data.gpuDevices).toEqual(["0"]);
     const big = await c.mutate<AppDto>("apps.create", { name: "big-gpu", repository: REPO, startCommand: "run", port: 21101, gpu: { mode: "required", minMemoryMiB: 12288 } });
     expect(big.status).toBe(200);
-    // Only the host whose GPU has 12 GiB free can take it (and its GPU is not held by opt-gpu).
+    // Never the host whose GPU has 2 GB free; the roomy one unless opt-gpu took its only GPU.
     const placed = big.body.result!.data;
-    if (opt.body.result!.data.hostId === roomy.hostId) {
-      expect(placed.hostId).toBeNull();
-      expect(placed.phase).toBe("waiting for a host with a free GPU");
-    } else {
-      expect(placed.hostId).toBe(roomy.hostId);
-    }
+    expect(placed.hostId).not.toBe(full.hostId);
+    if (opt.body.result!.data.hostId !== roomy.hostId) expect(placed.hostId).toBe(roomy.hostId);
   });
 
   it("takes the agent's facts message as the host's new GPU ledger", async () => {
