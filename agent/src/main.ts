@@ -200,14 +200,18 @@ async function run(config: AgentConfig, log: Logger): Promise<void> {
     if (channel.send({ type: "usage", samples })) for (const s of samples) usageQueue.delete(s.app);
   }, 5000);
   usageTimer.unref();
-  // The GPU ledger and model store sizes change while the agent runs: facts again every minute.
+  // The GPU ledger and model store sizes change while the agent runs: facts again every minute,
+  // sent only when something in them changed (thousands of idle hosts send nothing).
+  let factsSent = "";
+  const factsKey = (f: HostFacts) => JSON.stringify({ ...f, modelStore: f.modelStore ? { ...f.modelStore, at: "" } : f.modelStore });
   const factsTimer = setInterval(() => {
     if (!ops || !channel.connected) return;
     void ops
       .facts(VERSION)
       .then((value) => {
         facts = { at: Date.now(), value };
-        channel.send({ type: "facts", facts: value });
+        const key = factsKey(value);
+        if (key !== factsSent && channel.send({ type: "facts", facts: value })) factsSent = key;
       })
       .catch((e) => log("warn", "collecting host facts failed", { error: (e as Error).message }));
   }, FACTS_INTERVAL_MS);

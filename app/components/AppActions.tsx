@@ -2,12 +2,15 @@ import { useState } from "react";
 import { CsrfInput } from "./CsrfInput";
 import type { AppDto } from "../services/apps.server";
 
-type Verb = "start" | "stop" | "restart" | "reinstall" | "deinstall" | "cancel" | "remove";
-const VERBS = new Set<string>(["start", "stop", "restart", "reinstall", "deinstall", "cancel", "remove"]);
+type Verb = "start" | "stop" | "restart" | "reinstall" | "deinstall" | "cancel" | "remove" | "start-anyway";
+const VERBS = new Set<string>(["start", "stop", "restart", "reinstall", "deinstall", "cancel", "remove", "start-anyway"]);
+/** The agent's GPU refusals (memory taken, CUDA too new) end with this; the row then offers "Start anyway". */
+const FORCEABLE = "start with force to try anyway";
 const CONFIRM: Partial<Record<Verb, (name: string) => string>> = {
   reinstall: (n) => `Reinstall ${n}? The container is recreated from the newest commit of its branch (an app pinned to a tag or commit stays there); untracked files are kept.`,
   deinstall: (n) => `Deinstall ${n}? Its container, network and workspace are removed, then the record.`,
   cancel: (n) => `Cancel what ${n} is deploying? The app is left as its host last saw it.`,
+  "start-anyway": (n) => `Start ${n} anyway? The GPU check refused it (see the reason); it may fail for lack of GPU memory or CUDA support.`,
   remove: (n) => `Remove ${n} now? Its host is offline: the record goes at once (name, port and GPUs are freed) and the host removes the container and files when it is back.`,
 };
 
@@ -27,7 +30,7 @@ const IDLE: Outcome = { busy: null, error: null, queued: false };
  * the action's effects (status, phase, a deleted app) arrive on the live `apps.events` stream.
  * A long list passes `csrfToken` so that its rows do not each read the root loader's data.
  */
-export function AppActions({ app, csrfToken }: { app: Pick<AppDto, "name" | "status" | "hostId"> & { hostOnline?: boolean }; csrfToken?: string | null }) {
+export function AppActions({ app, csrfToken }: { app: Pick<AppDto, "name" | "status" | "hostId"> & { hostOnline?: boolean; lastError?: string | null }; csrfToken?: string | null }) {
   const [state, setState] = useState<Outcome>(IDLE);
   const running = app.status !== "STOPPED";
   const offline = Boolean(app.hostId) && app.hostOnline === false;
@@ -69,6 +72,7 @@ export function AppActions({ app, csrfToken }: { app: Pick<AppDto, "name" | "sta
     <form method="post" action={`/apps/${app.name}/action`} className="app-actions" onSubmit={onSubmit}>
       {csrfToken === undefined ? <CsrfInput /> : <input type="hidden" name="_csrf" value={csrfToken ?? ""} />}
       {running ? button("stop", "Stop", true) : button("start", "Start", Boolean(app.hostId))}
+      {!running && app.lastError?.includes(FORCEABLE) ? button("start-anyway", "Start anyway", Boolean(app.hostId)) : null}
       {button("restart", "Restart", Boolean(app.hostId) && running)}
       {button("reinstall", "Reinstall", Boolean(app.hostId))}
       {app.status === "STARTING" ? button("cancel", "Cancel", true) : null}
@@ -87,5 +91,5 @@ export function AppActions({ app, csrfToken }: { app: Pick<AppDto, "name" | "sta
 }
 
 function label(verb: string): string {
-  return verb.charAt(0).toUpperCase() + verb.slice(1);
+  return verb.charAt(0).toUpperCase() + verb.slice(1).replace("-", " ");
 }

@@ -6,7 +6,7 @@ import { requireUser } from "../access.server";
 import { httpStatusOf, ServiceError } from "../services/errors";
 import { cancelApp, forceDeinstall, runLifecycle } from "../services/lifecycle.server";
 
-const Verb = z.enum(["start", "stop", "restart", "reinstall", "deinstall", "cancel", "remove"]);
+const Verb = z.enum(["start", "stop", "restart", "reinstall", "deinstall", "cancel", "remove", "start-anyway"]);
 
 /** The dashboard's lifecycle buttons post here (a form action, so it works without JavaScript too). */
 export async function action({ request, params, context }: ActionFunctionArgs) {
@@ -22,7 +22,10 @@ export async function action({ request, params, context }: ActionFunctionArgs) {
         ? await cancelApp(context.dcc, actor, name.data)
         : v === "remove"
           ? await forceDeinstall(context.dcc, actor, name.data)
-          : await runLifecycle(context.dcc, actor, v, name.data, { clean: form.get("clean") === "on" });
+          : v === "start-anyway"
+            ? // past a GPU memory or CUDA refusal (the agent named the reason in the app's last error)
+              await runLifecycle(context.dcc, actor, "start", name.data, { force: true })
+            : await runLifecycle(context.dcc, actor, v, name.data, { clean: form.get("clean") === "on" });
     return json({ ok: true, queued: r.queued, error: null });
   } catch (e) {
     if (!(e instanceof ServiceError)) throw e;

@@ -23,7 +23,7 @@ export interface ApplyResult {
 }
 
 /** Fields apps.update can change in place. */
-const UPDATABLE = ["startCommand", "port", "image", "installCommand", "gpu", "gitRef", "gitSubmodules", "env", "resources", "healthPath", "publicPort", "idleStopMinutes"] as const;
+const UPDATABLE = ["startCommand", "port", "image", "installCommand", "gpu", "gitRef", "gitSubmodules", "env", "resources", "healthPath", "sharedModels", "startupStallSeconds", "publicPort", "idleStopMinutes"] as const;
 /** Fields that name where and what the app is; changing them means a new app. */
 const FIXED = ["repository", "templateId", "hostId"] as const;
 

@@ -84,3 +84,13 @@ describe("placement by free GPU memory and ports", () => {
     expect(nextFreePort([65535], 65535)).toBeNull();
   });
 });
+
+describe("pinned GPUs", () => {
+  const facts = withGpus(gpu(0), gpu(1));
+  it("gives exactly the pinned devices, or says why not", () => {
+    expect(assignGpus(facts, [], { mode: "required", devices: ["1"] })).toEqual({ devices: ["1"] });
+    expect(assignGpus(facts, ["1"], { mode: "required", devices: ["1"] })).toEqual({ reason: "GPU 1 (pinned) is held by another app" });
+    expect(assignGpus(facts, [], { mode: "required", devices: ["7"] })).toEqual({ reason: "GPU 7 (pinned) is not on this host" });
+    expect(assignGpus(facts, [], { mode: "required", devices: ["0"], minMemoryMiB: 30_000 })).toEqual({ reason: "GPU 0 (pinned) has less than 30000 MiB free" });
+  });
+});

@@ -42,8 +42,18 @@ export function assignGpus(
   if (mode === "none" || gpus.length === 0) {
     return mode === "required" ? { reason: "the host reports no NVIDIA GPU usable by Docker, and the app requires one" } : { devices: [] };
   }
-  const want = req?.count ?? 1;
   const need = req?.minMemoryMiB ?? 0;
+  if (req?.devices?.length) {
+    // Pinned: exactly these GPUs, or none of this host.
+    for (const d of req.devices) {
+      const g = gpus.find((x) => String(x.index) === d);
+      if (!g) return { reason: `GPU ${d} (pinned) is not on this host` };
+      if (heldGpus.includes(d)) return { reason: `GPU ${d} (pinned) is held by another app` };
+      if (need > freeMemoryMiB(facts, g)) return { reason: `GPU ${d} (pinned) has less than ${need} MiB free` };
+    }
+    return { devices: [...req.devices] };
+  }
+  const want = req?.count ?? 1;
   const free = gpus
     .filter((g) => !heldGpus.includes(String(g.index)) && need <= freeMemoryMiB(facts, g))
     .sort((a, b) => freeMemoryMiB(facts, b) - freeMemoryMiB(facts, a) || a.index - b.index);

@@ -17,7 +17,7 @@ export const apps = sqliteTable(
     installCommand: text("install_command"),
     port: integer("port").notNull(),
     image: text("image"),
-    gpu: text("gpu", { mode: "json" }).$type<{ mode: GpuMode; count?: number; minMemoryMiB?: number }>(),
+    gpu: text("gpu", { mode: "json" }).$type<{ mode: GpuMode; count?: number; minMemoryMiB?: number; devices?: string[] }>(),
     /** GPU device ids assigned on the host (whole GPUs are never shared between apps). */
     gpuDevices: text("gpu_devices", { mode: "json" }).$type<string[]>(),
     templateId: text("template_id"),

@@ -4,7 +4,7 @@
 //   a start command that prints tqdm bars with `\r` shows progress 10 → 42 → 77 % at an SSE
 //   client and in the dashboard row (Chromium, screenshot), then null once RUNNING
 //   a silent app with startupStallSeconds: 5 becomes phase `stalled` (amber, still STARTING)
-import { mkdir, readFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -83,12 +83,20 @@ describe("shared model store", () => {
     await expect.poll(async () => (await getApp("models-none"))?.status, LONG).toBe("RUNNING");
     expect(await (await fetch(`http://127.0.0.1:${pc}/ls.txt`)).text()).toMatch(/No such file/);
 
+    // A clean reinstall wipes the app's untracked files, never the store.
+    const store = join(c.dataDir, "workspaces", ".models");
+    await writeFile(join(store, "Stable-diffusion", "placed-by-hand.safetensors"), "by hand\n");
+    expect((await c.mutate("apps.reinstall", { name: "models-reader", clean: true })).status).toBe(200);
+    await expect.poll(async () => (await getApp("models-reader"))?.phase ?? null, LONG).toBeNull();
+    await expect.poll(async () => (await getApp("models-reader"))?.status, LONG).toBe("RUNNING");
+    expect(await readFile(join(store, "Stable-diffusion", "placed-by-hand.safetensors"), "utf8")).toBe("by hand\n");
+
     for (const name of ["models-writer", "models-reader", "models-none"]) {
       expect((await c.mutate("apps.deinstall", { name })).status).toBe(200);
       await expect.poll(async () => await getApp(name), LONG).toBeNull();
     }
-    const store = join(c.dataDir, "workspaces", ".models");
     expect(await readFile(join(store, "Lora", "tiny.safetensors"), "utf8")).toBe("shared-weights\n");
+    expect(await readFile(join(store, "Stable-diffusion", "placed-by-hand.safetensors"), "utf8")).toBe("by hand\n");
     // The hosts list shows the store's size per folder once the agent reports its facts again.
     const facts = (await c.query<{ id: string; facts: { modelStore?: { path: string; folders: { name: string }[] } } }>("hosts.get", { id: hostId })).body.result?.data.facts;
     if (facts?.modelStore) expect(facts.modelStore.path).toBe(store);

@@ -51,6 +51,8 @@ export const GpuRequirementSchema = z.strictObject({
   mode: GpuModeSchema,
   count: z.number().int().min(1).max(16).optional(),
   minMemoryMiB: z.number().int().min(1).max(1_048_576).optional(),
+  /** Pinned device indexes: always these GPUs, held even while the app is stopped. */
+  devices: z.array(z.string().regex(/^\d{1,3}$/, { error: "must be GPU indexes such as \"0\"" })).min(1).max(16).optional(),
 });
 export type GpuRequirement = z.infer<typeof GpuRequirementSchema>;
 

@@ -53,7 +53,7 @@ export interface LedgerInput {
 
 /** Each GPU with its memory (total, used, free) and the processes holding it, largest first. */
 export function buildLedger(input: LedgerInput): GpuLedgerEntry[] {
-  return input.gpus.map((g) => {
+  return input.gpus.slice(0, 64).map((g) => {
     const holders: GpuHolder[] = input.processes
       .filter((p) => p.gpuUuid === g.uuid)
       .map((p) => {
@@ -65,7 +65,9 @@ export function buildLedger(input: LedgerInput): GpuLedgerEntry[] {
           container: container ? container.slice(0, 12) : null,
         };
       })
-      .sort((a, b) => (b.memoryMiB ?? 0) - (a.memoryMiB ?? 0));
+      .sort((a, b) => (b.memoryMiB ?? 0) - (a.memoryMiB ?? 0))
+      // The wire contract carries at most 256 holders per GPU: the largest ones.
+      .slice(0, 256);
     const fromProcesses = holders.reduce((s, h) => s + (h.memoryMiB ?? 0), 0);
     const usedMiB = Math.min(g.memoryMiB, g.memoryUsedMiB ?? fromProcesses);
     const entry: GpuLedgerEntry = { index: g.index, uuid: g.uuid, name: g.name, totalMiB: g.memoryMiB, usedMiB, freeMiB: Math.max(0, g.memoryMiB - usedMiB), holders };

@@ -183,6 +183,7 @@ export class AppObserver {
     for (const app of this.tracker.names()) {
       const current = this.tracker.current(app);
       if (current) onStatus(current);
+      if (current?.status === "STARTING" && current.containerState === "running") this.startup.start(app);
     }
     return () => {
       this.statusListeners.delete(onStatus);
@@ -203,8 +204,9 @@ export class AppObserver {
   }
 
   private onReport(report: StatusReport): void {
-    // Output is read for download progress and stalls only while a running container starts.
-    if (report.status === "STARTING" && report.containerState === "running") this.startup.start(report.app);
+    // Output is read for download progress and stalls only while a running container starts, and
+    // only while someone watches (the console's channel): nothing is attached after close().
+    if (report.status === "STARTING" && report.containerState === "running" && this.statusListeners.size > 0) this.startup.start(report.app);
     else this.startup.stop(report.app);
     for (const listener of this.statusListeners) {
       try {
