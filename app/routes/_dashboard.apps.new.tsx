@@ -11,7 +11,7 @@ import { listTemplates, type TemplateDto } from "../services/templates.server";
 
 export const meta: MetaFunction = () => [{ title: "Add app · Docker Control Center" }];
 
-const FIELDS = ["name", "repository", "startCommand", "port", "installCommand", "image"] as const;
+const FIELDS = ["name", "repository", "startCommand", "port", "installCommand", "image", "idleStopMinutes"] as const;
 type Field = (typeof FIELDS)[number];
 type Values = Partial<Record<Field | "templateId", string>>;
 
@@ -26,8 +26,11 @@ export function formToInput(form: FormData): Record<string, unknown> {
   for (const key of [...FIELDS, "templateId"] as const) {
     const v = form.get(key);
     if (typeof v !== "string" || v === "") continue;
-    input[key] = key === "port" ? (/^\d{1,6}$/.test(v) ? Number(v) : v) : v;
+    input[key] = key === "port" || key === "idleStopMinutes" ? (/^\d{1,6}$/.test(v) ? Number(v) : v) : v;
   }
+  // ---- gateway: a checkbox is present only when ticked
+  if (form.get("publicPort") === "on") input.publicPort = true;
+  // ---- end gateway
   return input;
 }
 
@@ -138,10 +141,19 @@ export default function AddApp() {
         {field("repository", "Git repository", insecureGit ? "An https:// (or, in this lab, http://) URL." : "An https:// URL to a public repository.", { placeholder: "https://github.com/owner/repo.git", inputMode: "url" })}
         {field("startCommand", "Start command", "Runs in the container with /bin/sh -c, in /app. $PORT holds the app's port.", { placeholder: "python main.py --listen 0.0.0.0 --port ${PORT}" })}
         {field("port", "Port", "The port the app listens on, 1024–65535.", { inputMode: "numeric", placeholder: "7860" })}
-        <details className="advanced" open={Boolean(errors.installCommand || errors.image || values.installCommand || values.image)}>
+        <details className="advanced" open={Boolean(errors.installCommand || errors.image || errors.idleStopMinutes || values.installCommand || values.image || values.idleStopMinutes)}>
           <summary>Advanced</summary>
           {field("installCommand", "Install command", "Optional; runs before the start command on each deploy.", { placeholder: "pip install --user -r requirements.txt" })}
           {field("image", "Image", "Optional base image; the console's default NVIDIA image is used otherwise.", { placeholder: "nvcr.io/nvidia/pytorch:24.10-py3" })}
+          {/* ---- gateway */}
+          {field("idleStopMinutes", "Sleep after (minutes)", "Optional; on a host with a gateway the app stops after this long without requests and starts again on the next one.", { inputMode: "numeric", placeholder: "30" })}
+          <div className={`field${errors.publicPort ? " invalid" : ""}`}>
+            <label>
+              <input type="checkbox" name="publicPort" defaultChecked={false} /> Open on every interface, bypassing the gateway
+            </label>
+            <small className="hint">Warning: on a host with a gateway this bypasses its sign-in; anyone who reaches the port reaches the app.</small>
+          </div>
+          {/* ---- end gateway */}
         </details>
         <div className="form-actions">
           <button type="submit" className="button primary" disabled={busy}>
