@@ -11,7 +11,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ContainerGuard, firewallTag } from "../../agent/src/gateway/firewall";
-import { launchBrowser, signIn } from "../support/browser";
+import { launchBrowser, signIn, waitForHydration } from "../support/browser";
+import { TEST_ADMIN_PASSWORD, TEST_ADMIN_USER } from "../support/console";
 import { docker, inspect, listByLabel } from "../support/docker";
 import { NO_CADDY, caddyBinary, gwRequest, startMetadataListener, type MetadataListener } from "../support/gateway";
 import { freePort } from "../support/net";
@@ -153,6 +154,13 @@ describe.skipIf(!caddy)("gateway in front of a deployed app (console + agent + C
       const other = await (await browser.newContext({ ignoreHTTPSErrors: true })).newPage();
       await other.goto(`${base}/index.html`);
       await other.waitForURL((u) => u.pathname === "/login");
+      // Signing in there carries on to the app.
+      await waitForHydration(other);
+      await other.getByLabel("User name").fill(TEST_ADMIN_USER);
+      await other.getByLabel("Password").fill(TEST_ADMIN_PASSWORD);
+      await other.getByRole("button", { name: "Sign in" }).click();
+      await other.getByRole("heading", { name: "hello through the gateway" }).waitFor({ timeout: 20_000 });
+      expect(other.url()).toBe(`${base}/index.html`);
 
       // The operator makes a share link on the app page; a stranger with it reaches the app.
       await page.goto(`${s.c.url}/apps/${NAME}`);
