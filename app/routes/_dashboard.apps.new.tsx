@@ -13,7 +13,7 @@ import { configFromForm } from "../components/app-config-form";
 
 export const meta: MetaFunction = () => [{ title: "Add app · Docker Control Center" }];
 
-const FIELDS = ["name", "repository", "startCommand", "port", "installCommand", "image", "gitRef"] as const;
+const FIELDS = ["name", "repository", "startCommand", "port", "installCommand", "image", "gitRef", "idleStopMinutes"] as const;
 type Field = (typeof FIELDS)[number];
 type Values = Partial<Record<Field | "templateId" | "gitSubmodules", string>>;
 
@@ -33,11 +33,14 @@ export function formToInput(form: FormData): Record<string, unknown> {
   for (const key of [...FIELDS, "templateId"] as const) {
     const v = form.get(key);
     if (typeof v !== "string" || v === "") continue;
-    input[key] = key === "port" ? (/^\d{1,6}$/.test(v) ? Number(v) : v) : v;
+    input[key] = key === "port" || key === "idleStopMinutes" ? (/^\d{1,6}$/.test(v) ? Number(v) : v) : v;
   }
   // A checkbox sends "on" when ticked and nothing otherwise: the dialog always shows it (pre-ticked
   // by a template that wants submodules), so its state is the operator's choice either way.
   input.gitSubmodules = form.get("gitSubmodules") === "on";
+  // ---- gateway: a checkbox is present only when ticked
+  if (form.get("publicPort") === "on") input.publicPort = true;
+  // ---- end gateway
   // Environment, secrets and git credential (an empty environment is simply none on create).
   const config = configFromForm(form);
   if (config.env && Object.keys(config.env).length === 0) delete config.env;
@@ -170,6 +173,8 @@ export default function AddApp() {
               values.installCommand ||
               values.image ||
               values.gitRef ||
+              errors.idleStopMinutes ||
+              values.idleStopMinutes ||
               Object.keys(errors).some((k) => /^(env|secrets|gitCredential)\b/.test(k)) ||
               chosen?.secrets.some((d) => d.required),
           )}
@@ -200,6 +205,15 @@ export default function AddApp() {
           <EnvEditor key={`env-${values.templateId ?? ""}`} initial={chosen?.env ?? {}} errors={errors} />
           <SecretsEditor key={`secrets-${values.templateId ?? ""}`} declared={chosen?.secrets ?? []} errors={errors} />
           <GitCredentialFields errors={errors} />
+          {/* ---- gateway */}
+          {field("idleStopMinutes", "Sleep after (minutes)", "Optional; on a host with a gateway the app stops after this long without requests and starts again on the next one.", { inputMode: "numeric", placeholder: "30" })}
+          <div className={`field${errors.publicPort ? " invalid" : ""}`}>
+            <label>
+              <input type="checkbox" name="publicPort" defaultChecked={false} /> Open on every interface, bypassing the gateway
+            </label>
+            <small className="hint">Warning: on a host with a gateway this bypasses its sign-in; anyone who reaches the port reaches the app.</small>
+          </div>
+          {/* ---- end gateway */}
         </details>
         <div className="form-actions">
           <button type="submit" className="button primary" disabled={busy}>

@@ -70,6 +70,29 @@ describe("Add App dialog", () => {
     expect(await appCount()).toBe(1);
   });
 
+  // ---- gateway: the sleep limit and the public-port opt-out
+  it("takes the sleep limit and the public-port opt-out, naming a bad limit", async () => {
+    await page.goto(`${c.url}/apps/new`);
+    const dialog = page.getByRole("dialog", { name: "Add app" });
+    await dialog.waitFor();
+    await dialog.getByLabel("Name").fill("sleepy");
+    await dialog.getByLabel("Git repository").fill("https://github.com/example/sleepy.git");
+    await dialog.getByLabel("Start command").fill("python main.py");
+    await dialog.getByLabel("Port").fill("7861");
+    await dialog.locator("summary", { hasText: "Advanced" }).click();
+    await dialog.getByLabel("Sleep after (minutes)").fill("0");
+    await dialog.getByRole("button", { name: "Add app" }).click();
+    await expect.poll(async () => (await dialog.locator(".field-error").allTextContents()).join("\n")).toMatch(/Sleep after \(minutes\)/);
+    expect(await appCount()).toBe(1);
+    await dialog.getByLabel("Sleep after (minutes)").fill("30");
+    await dialog.getByLabel("Open on every interface").check();
+    await dialog.getByRole("button", { name: "Add app" }).click();
+    await page.locator('tr[data-app="sleepy"]').waitFor();
+    const row = (await c.db().execute("SELECT idle_stop_minutes, public_port FROM apps WHERE name = 'sleepy'")).rows[0];
+    expect(row).toMatchObject({ idle_stop_minutes: 30, public_port: 1 });
+  });
+  // ---- end gateway
+
   it("closes with Escape and the back button", async () => {
     await page.goto(`${c.url}/apps/new`);
     await page.getByRole("dialog", { name: "Add app" }).waitFor();

@@ -36,6 +36,7 @@ describe.skipIf(!caddy)("gateway (real Caddy)", () => {
   const valid = new Set<string>();
   const TOKEN = `dcc_${randomBytes(16).toString("hex")}`;
   let checks = 0;
+  let upgrades = 0;
   let dir: string;
   let gw: Gateway;
   let app: EchoApp;
@@ -59,7 +60,7 @@ describe.skipIf(!caddy)("gateway (real Caddy)", () => {
       hostId: () => HOST_ID,
       consoleKey: () => publicKeyFromBase64(keys.publicKey),
       checkToken: async (_app, hash) => (checks++, { ok: valid.has(hash), sub: "token:t1" }),
-      access: () => ({ ready: true }),
+      access: (_app, upgrade) => (upgrade && upgrades++, { ready: true }),
       log: () => {},
       tokenCacheMs: 1500,
     });
@@ -163,6 +164,8 @@ describe.skipIf(!caddy)("gateway (real Caddy)", () => {
     });
     ws.close();
     expect(echoed).toBe("hello through the gateway");
+    // The agent saw it was a WebSocket (a session that keeps an app awake without new requests).
+    expect(upgrades).toBeGreaterThan(0);
 
     const anon = gwWebSocket(`wss://echo.${DOMAIN}:${httpsPort}/socket`);
     const status = await new Promise<number>((resolve) => {

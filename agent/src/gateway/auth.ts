@@ -31,7 +31,7 @@ export interface GatewayAuthOptions {
   /** The apps the gateway serves. */
   known: (app: string) => boolean;
   /** Called for every request that passed the check: records use, wakes a sleeping app. */
-  access: (app: string) => AccessVerdict;
+  access: (app: string, upgrade: boolean) => AccessVerdict;
   log: Logger;
   now?: () => number;
   tokenCacheMs?: number;
@@ -86,7 +86,7 @@ export class GatewayAuth {
       res.writeHead(302, { location: to, "cache-control": "no-store" });
       return void res.end();
     }
-    const verdict = this.o.access(app.data);
+    const verdict = this.o.access(app.data, /websocket/i.test(String(req.headers.upgrade ?? "")));
     if (!verdict.ready) {
       const browser = /text\/html/.test(String(req.headers.accept ?? ""));
       if (!browser) return send(res, 503, `${verdict.message}\n`, { "retry-after": "5" });

@@ -1,8 +1,11 @@
 // Runs Caddy as the agent's child and loads its configuration through the admin API on a unix
 // socket (POST /load: Caddy swaps servers gracefully, open connections finish on the old config).
 // If Caddy exits, it is started again with backoff and the last configuration is loaded again.
+// Caddy never outlives its agent: it is started under `setpriv --pdeathsig TERM` (the kernel ends
+// it when the agent dies, even by SIGKILL), and a Caddy left by an earlier agent of the same state
+// dir (recorded in caddy.pid) is ended before a new one starts.
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { join } from "node:path";
 import type { Logger } from "../log";
@@ -12,6 +15,18 @@ export interface CaddyOptions {
   /** Folder for the socket, Caddy's home and its bootstrap config. */
   dir: string;
   log: Logger;
+}
+
+/** util-linux setpriv, when present (Debian: always, in util-linux). */
+const SETPRIV = onPath("setpriv");
+
+/** The absolute path of `bin` (as given when it has a slash, else searched on PATH), or null. */
+function onPath(bin: string): string | null {
+  if (bin.includes("/")) return existsSync(bin) ? bin : null;
+  for (const dir of (process.env.PATH ?? "/usr/bin:/bin").split(":")) {
+    if (dir && existsSync(join(dir, bin))) return join(dir, bin);
+  }
+  return null;
 }
 
 export class CaddyProcess {
@@ -43,12 +58,21 @@ export class CaddyProcess {
   }
 
   private async spawn(): Promise<void> {
+    this.endLeftover();
     rmSync(this.adminSocket, { force: true });
     // Bootstrap: only the admin socket; the real config follows through /load.
     const boot = join(this.o.dir, "bootstrap.json");
     writeFileSync(boot, JSON.stringify({ admin: { listen: `unix/${this.adminSocket}`, origins: ["localhost"] } }), { mode: 0o600 });
     const home = join(this.o.dir, "home");
-    const child = spawn(this.o.bin, ["run", "--config", boot], {
+    const bin = onPath(this.o.bin);
+    if (!bin) {
+      this.stopped = true;
+      this.lastError = `caddy could not be started (${this.o.bin}): ENOENT, not found${this.o.bin.includes("/") ? "" : " on PATH"}`;
+      throw new Error(this.lastError);
+    }
+    const argv = [bin, "run", "--config", boot];
+    const [cmd, ...args] = SETPRIV ? [SETPRIV, "--pdeathsig", "TERM", "--", ...argv] : argv;
+    const child = spawn(cmd!, args, {
       stdio: ["ignore", "ignore", "pipe"],
       // Minimal environment: Caddy's home (autosave, CA) under the agent's state dir.
       env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: home, XDG_DATA_HOME: join(home, "data"), XDG_CONFIG_HOME: join(home, "config") } as unknown as NodeJS.ProcessEnv,
@@ -73,6 +97,7 @@ export class CaddyProcess {
         if (!this.stopped && this.config) this.apply(this.config).catch((e) => this.o.log("error", "gateway restart failed", { error: (e as Error).message }));
       }, delay).unref();
     });
+    child.once("spawn", () => child.pid && writeFileSync(this.pidFile, String(child.pid), { mode: 0o600 }));
     await new Promise<void>((resolve, reject) => {
       child.once("error", (e) => {
         // e.g. ENOENT: no caddy installed; reported in the host facts.
@@ -84,6 +109,31 @@ export class CaddyProcess {
       child.once("spawn", () => resolve());
     });
     await this.waitForAdmin();
+  }
+
+  private get pidFile() {
+    return join(this.o.dir, "caddy.pid");
+  }
+
+  /** Ends a Caddy an earlier agent of this state dir left running (only if it is that Caddy). */
+  private endLeftover(): void {
+    if (!existsSync(this.pidFile)) return;
+    const pid = Number(readFileSync(this.pidFile, "utf8").trim());
+    rmSync(this.pidFile, { force: true });
+    if (!Number.isInteger(pid) || pid <= 1) return;
+    let cmdline = "";
+    try {
+      cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ");
+    } catch {
+      return;
+    }
+    if (!cmdline.includes(join(this.o.dir, "bootstrap.json"))) return;
+    this.o.log("warn", "ending the gateway an earlier agent left running", { pid });
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
   }
 
   private async waitForAdmin(): Promise<void> {

@@ -12,6 +12,7 @@ import { generateSigningKeyPair, publicKeyFromBase64 } from "../contract/protoco
 import { buildCaddyConfig } from "./caddy-config";
 import { guardRules } from "./firewall";
 import { SleepWake, asleepReason } from "./sleep";
+import { establishedOnPort } from "./connections";
 
 const input = {
   domain: "apps.example.com",
@@ -192,5 +193,44 @@ describe("a host without caddy", () => {
     await expect(gw.start([{ name: "sd", port: 7860 }])).rejects.toThrow(/caddy could not be started/);
     expect(gw.facts()).toMatchObject({ running: false, error: expect.stringMatching(/ENOENT/) });
     await gw.stop();
+  });
+});
+
+describe("open connections", () => {
+  const table = `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:1EB4 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0 100 0 0 10 0
+   1: 0100007F:D431 0100007F:1EB4 01 00000000:00000000 00:00000000 00000000     0        0 2 1 0 20 4 30 10 -1
+   2: 0100007F:1EB4 0100007F:D431 01 00000000:00000000 00:00000000 00000000     0        0 3 1 0 20 4 30 10 -1
+   3: 0100007F:D432 0100007F:1EB4 06 00000000:00000000 03:00000000 00000000     0        0 0 3 0
+   4: 0100007F:D433 0100007F:1F90 01 00000000:00000000 00:00000000 00000000     0        0 4 1 0 20 4 30 10 -1`;
+  it("counts established connections on a port, not listeners, TIME_WAIT or other ports", () => {
+    expect(establishedOnPort(table, 7860)).toBe(2);
+    expect(establishedOnPort(table, 8080)).toBe(1);
+    expect(establishedOnPort(table, 9999)).toBe(0);
+  });
+
+  it("keep an app that had a WebSocket awake while they are open", async () => {
+    let now = 0;
+    let open = 1;
+    const calls: string[] = [];
+    const sw = new SleepWake({
+      app: () => ({ status: "RUNNING", idleStopMinutes: 1 }),
+      apps: () => ["sd"],
+      stop: async (n) => void calls.push(`stop ${n}`),
+      start: async () => {},
+      stateFile: join(mkdtempSync(join(tmpdir(), "dcc-sleep-")), "asleep.json"),
+      log: () => {},
+      now: () => now,
+      minuteMs: 1000,
+      openConnections: async () => open,
+    });
+    sw.access("sd", true);
+    now = 5000;
+    await sw.check();
+    expect(calls).toEqual([]);
+    open = 0;
+    now = 7000;
+    await sw.check();
+    expect(calls).toEqual(["stop sd"]);
   });
 });

@@ -18,7 +18,7 @@ export interface GatewayOptions {
   hostId: () => string | null;
   consoleKey: () => KeyObject | null;
   checkToken: (app: string, hash: string) => Promise<TokenVerdict>;
-  access: (app: string) => AccessVerdict;
+  access: (app: string, upgrade: boolean) => AccessVerdict;
   log: Logger;
   tokenCacheMs?: number;
 }

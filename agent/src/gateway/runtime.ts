@@ -13,6 +13,7 @@ import type { TokenVerdict } from "./auth";
 import { ContainerGuard, firewallTag } from "./firewall";
 import { Gateway } from "./gateway";
 import { SleepWake } from "./sleep";
+import { openConnections } from "./connections";
 
 export interface GatewayRuntimeOptions {
   config: GatewayConfig;
@@ -58,6 +59,10 @@ export class GatewayRuntime {
       stateFile: join(o.stateDir, "gateway", "asleep.json"),
       log: o.log,
       minuteMs: o.config.idleMinuteMs,
+      openConnections: async (name) => {
+        const port = app(name)?.port;
+        return port ? openConnections(port) : 0;
+      },
       checkEveryMs: o.idleCheckEveryMs ?? Math.min(15_000, Math.max(100, Math.floor(o.config.idleMinuteMs / 4))),
     });
     this.gateway = new Gateway({
@@ -67,7 +72,7 @@ export class GatewayRuntime {
       hostId: o.hostId,
       consoleKey: o.consoleKey,
       checkToken: (appName, hash) => this.askConsole(appName, hash),
-      access: (name) => this.sleep.access(name),
+      access: (name, upgrade) => this.sleep.access(name, upgrade),
       log: o.log,
       tokenCacheMs: o.config.tokenCacheS * 1000,
     });

@@ -27,6 +27,8 @@ export interface SleepOptions {
   checkEveryMs?: number;
   /** The length of a minute (tests shorten it). */
   minuteMs?: number;
+  /** Whether the app has connections open through the gateway now (a WebSocket session). */
+  openConnections?: (name: string) => Promise<number>;
 }
 
 export const asleepReason = (minutes: number) => `asleep after ${minutes} min idle`;
@@ -35,6 +37,8 @@ export class SleepWake {
   private readonly lastUse = new Map<string, number>();
   private readonly asleep: Set<string>;
   private readonly busy = new Set<string>();
+  /** Apps that had a WebSocket (or other upgrade) opened through the gateway since they last woke. */
+  private readonly upgraded = new Set<string>();
   private timer: NodeJS.Timeout | null = null;
   private readonly since: number;
 
@@ -59,9 +63,10 @@ export class SleepWake {
     return this.asleep.has(app);
   }
 
-  /** A request for `app` passed the sign-in check. */
-  access(app: string): AccessVerdict {
+  /** A request for `app` passed the sign-in check (`upgrade`: it opens a WebSocket). */
+  access(app: string, upgrade = false): AccessVerdict {
     this.lastUse.set(app, this.now());
+    if (upgrade) this.upgraded.add(app);
     const a = this.o.app(app);
     if (this.asleep.has(app)) {
       if (a?.status === "RUNNING") {
@@ -93,6 +98,15 @@ export class SleepWake {
       if (!a || !minutes || a.status !== "RUNNING" || this.asleep.has(name) || this.busy.has(name)) continue;
       const last = this.lastUse.get(name) ?? this.since;
       if (now - last < minutes * (this.o.minuteMs ?? 60_000)) continue;
+      // A WebSocket session sends no new requests: while one may be open, the app is in use.
+      if (this.upgraded.has(name) && this.o.openConnections) {
+        const open = await this.o.openConnections(name).catch(() => 0);
+        if (open > 0) {
+          this.lastUse.set(name, now);
+          continue;
+        }
+        this.upgraded.delete(name);
+      }
       this.busy.add(name);
       this.mark(name, true);
       this.o.log("info", "putting an idle app to sleep", { app: name, idleMinutes: minutes });
