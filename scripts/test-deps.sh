@@ -28,6 +28,8 @@ command -v git >/dev/null 2>&1 || missing+=(git)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 # A real registry on loopback for the image-pull tests (started by each test, not as a service).
 [[ -x /usr/bin/docker-registry ]] || missing+=(docker-registry)
+# htpasswd (bcrypt) for a registry that requires a login (private image pulls).
+[[ -x /usr/bin/htpasswd ]] || missing+=(apache2-utils)
 
 if ((${#missing[@]})); then
   [[ $(id -u) -eq 0 ]] || die "need root to install: ${missing[*]}"
