@@ -7,7 +7,7 @@
 // token, which is nowhere on disk either.
 import { createHash } from "node:crypto";
 import { execFile } from "node:child_process";
-import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -89,9 +89,12 @@ beforeAll(async () => {
   );
 }, 120_000);
 
+const STUBBORN_IMAGE = "dcc-test/ignores-args:1";
+
 afterAll(async () => {
   await agent?.stop(true);
   if (hostId) await removeByLabel(`dcc.host=${hostId}`).catch(() => {});
+  await run("docker", ["rmi", "-f", STUBBORN_IMAGE]).catch(() => {});
   await c?.dispose();
   await git?.close();
 });
@@ -185,6 +188,43 @@ describe("environment and secrets in the container", () => {
       await rm(out, { recursive: true, force: true });
     }
   }, 60_000);
+});
+
+describe("an image whose ENTRYPOINT ignores its arguments", () => {
+  it("still runs the start command, with the image's environment (PATH included) kept", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "dcc-stubborn-"));
+    try {
+      await writeFile(
+        join(dir, "Dockerfile"),
+        [
+          "FROM dcc-test/busybox:1",
+          "ENV IMAGE_VAR=from-the-image PATH=/opt/tool/bin:/bin",
+          'ENTRYPOINT ["/bin/sh", "-c", "echo this entrypoint ignores its arguments; sleep 3600"]',
+          "",
+        ].join("\n"),
+      );
+      await run("docker", ["build", "-q", "-t", STUBBORN_IMAGE, dir]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    const appPort = await freePort();
+    const r = await c.mutate("apps.create", {
+      name: "stubborn",
+      repository: repoUrl,
+      hostId,
+      port: appPort,
+      image: STUBBORN_IMAGE,
+      gitCredential: { username: GIT_USER, token: GIT_TOKEN },
+      startCommand: 'printf "%s|%s" "$IMAGE_VAR" "$PATH" > /app/env.txt; httpd -f -p $PORT -h /app',
+    });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    await waitFor("stubborn RUNNING", async () => {
+      const a = await getApp("stubborn");
+      if (a?.lastError) throw new Error(a.lastError);
+      return a?.status === "RUNNING" && a.health === "reachable";
+    }, 60_000, 200);
+    expect(await (await fetch(`http://127.0.0.1:${appPort}/env.txt`)).text()).toBe("from-the-image|/app/.local/bin:/opt/tool/bin:/bin");
+  }, 90_000);
 });
 
 describe("private repositories", () => {

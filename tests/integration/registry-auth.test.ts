@@ -53,7 +53,7 @@ describe("private image registries", () => {
     const r = await c.mutate("apps.create", { name: "reg-nologin", repository: repoUrl, hostId, port: await freePort(), image, startCommand: "httpd -f -p $PORT -h /app" });
     expect(r.status, JSON.stringify(r.body)).toBe(200);
     const a = await waitFor("reg-nologin fails", async () => ((await getApp("reg-nologin"))?.lastError ? getApp("reg-nologin") : null), 90_000, 250);
-    expect(a!.lastError).toMatch(/could not be pulled/);
+    expect(a!.lastError).toMatch(/could not be pulled: the registry 127\.0\.0\.1:\d+ needs a login/);
     await c.mutate("apps.deinstall", { name: "reg-nologin" });
   }, 120_000);
 
