@@ -190,6 +190,34 @@ describe("environment and secrets in the container", () => {
   }, 60_000);
 });
 
+describe("install output and deploy errors", () => {
+  it("a failing install command that prints a secret shows *** in the app's error and its timeline", async () => {
+    const LEAK = "canary-install-leak-90ab";
+    const r = await c.mutate("apps.create", {
+      name: "leaky",
+      repository: repoUrl,
+      hostId,
+      port: await freePort(),
+      gitCredential: { username: GIT_USER, token: GIT_TOKEN },
+      secrets: { LEAK },
+      installCommand: 'echo "install sees $LEAK"; exit 3',
+      startCommand: "httpd -f -p $PORT -h /app",
+    });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    const a = await waitFor("leaky fails", async () => {
+      const x = await getApp("leaky");
+      return x?.lastError ? x : null;
+    }, 60_000, 200);
+    expect(a.lastError).toContain("install sees ***");
+    expect(a.lastError).not.toContain(LEAK);
+    const timeline = JSON.stringify((await c.query("apps.timeline", { name: "leaky" })).body);
+    expect(timeline).toContain("install sees ***");
+    expect(timeline).not.toContain(LEAK);
+    expect(agent.output()).not.toContain(LEAK);
+    expect(c.output()).not.toContain(LEAK);
+  }, 90_000);
+});
+
 describe("an image whose ENTRYPOINT ignores its arguments", () => {
   it("still runs the start command, with the image's environment (PATH included) kept", async () => {
     const dir = await mkdtemp(join(tmpdir(), "dcc-stubborn-"));

@@ -24,6 +24,8 @@ export interface AppObserverOptions {
   /** The app's health path (from its record; default `/`). */
   healthPath?: (app: string) => string | undefined;
   probe?: Probe;
+  /** Hides the app's secret values in what leaves as a report (lastError can quote app output). */
+  hide?: (app: string, text: string) => string;
   /** How often CPU/memory (and GPU) usage is sampled while watching; default 10 s. */
   usageIntervalMs?: number;
   log: OpsLog;
@@ -134,12 +136,12 @@ export class AppObserver {
         this.prober.schedule(app);
       }
     }
-    return this.tracker.current(app);
+    return this.shown(this.tracker.current(app));
   }
 
   /** The tracked state without looking again (inventory of many apps, new watchers). */
   current(app: string): StatusReport | undefined {
-    return this.tracker.current(app);
+    return this.shown(this.tracker.current(app));
   }
 
   names(): string[] {
@@ -186,7 +188,14 @@ export class AppObserver {
     this.usageTimer = null;
   }
 
-  private onReport(report: StatusReport): void {
+  /** A report as it may leave the agent: no secret value in its lastError. */
+  private shown(report: StatusReport | undefined): StatusReport | undefined {
+    if (!report?.lastError || !this.o.hide) return report;
+    return { ...report, lastError: this.o.hide(report.app, report.lastError) };
+  }
+
+  private onReport(raw: StatusReport): void {
+    const report = this.shown(raw)!;
     for (const listener of this.statusListeners) {
       try {
         listener(report);
