@@ -190,6 +190,30 @@ describe("environment and secrets in the container", () => {
   }, 60_000);
 });
 
+describe("apply and promote", () => {
+  it("apps.apply with the same env and secrets again changes nothing and queues nothing", async () => {
+    const a = (await getApp("cfg"))!;
+    const r = await c.mutate<{ changed: string[]; commandId: string | null }>("apps.applySpec", {
+      name: "cfg",
+      env: a.env,
+      secrets: { CANARY_SECRET: CANARY2 },
+      gitCredential: { username: GIT_USER, token: GIT_TOKEN },
+    });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    expect(r.body.result!.data).toMatchObject({ changed: [], commandId: null });
+  });
+
+  it("promote carries env defaults and secret names, never a value", async () => {
+    const r = await c.mutate("templates.promote", { name: "cfg", slug: "cfg-template" });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    const t = await c.query<{ env: Record<string, string>; secrets: { name: string; required: boolean }[] }>("templates.get", { slug: "cfg-template" });
+    expect(t.body.result!.data.env).toEqual({ A: "$HOME x", GREETING: "hello $(id) `id` ${PORT}" });
+    expect(t.body.result!.data.secrets).toEqual([expect.objectContaining({ name: "CANARY_SECRET", required: false })]);
+    const row = JSON.stringify((await c.db().execute("SELECT * FROM marketplace_templates WHERE slug = 'cfg-template'")).rows);
+    for (const v of [CANARY, CANARY2, GIT_TOKEN]) expect(row).not.toContain(v);
+  });
+});
+
 describe("install output and deploy errors", () => {
   it("a failing install command that prints a secret shows *** in the app's error and its timeline", async () => {
     const LEAK = "canary-install-leak-90ab";
