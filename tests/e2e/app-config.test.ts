@@ -136,3 +136,27 @@ describe("app page: Configuration", () => {
     await expect.poll(async () => JSON.parse(String((await row("cfg-ui"))!.env)).COMMANDLINE_ARGS).toBe("--api --xformers");
   });
 });
+
+describe("Registries settings page", () => {
+  it("saves a login (password write-only), refuses a bad host naming it, and removes a login", async () => {
+    await page.goto(`${c.url}/settings/registries`);
+    await page.getByLabel("Registry host").fill("https://registry.example.com");
+    await page.getByLabel("User", { exact: true }).fill("puller");
+    await page.getByLabel("Password or token").fill("reg-pw-canary-31");
+    await page.getByRole("button", { name: "Save login" }).click();
+    await expect.poll(async () => (await page.locator(".field-error").allTextContents()).join()).toMatch(/Registry host must be a registry host/);
+
+    await page.getByLabel("Registry host").fill("registry.example.com:5000");
+    await page.getByLabel("Password or token").fill("reg-pw-canary-31");
+    await page.getByRole("button", { name: "Save login" }).click();
+    const row = page.locator('tr[data-registry="registry.example.com:5000"]');
+    await row.waitFor();
+    expect(await row.textContent()).toContain("puller");
+    expect(await page.content()).not.toContain("reg-pw-canary-31");
+    expect((await dbBytes()).includes("reg-pw-canary-31")).toBe(false);
+
+    page.once("dialog", (d) => void d.accept());
+    await row.getByRole("button", { name: "Remove the login for registry.example.com:5000" }).click();
+    await expect.poll(() => page.locator('tr[data-registry="registry.example.com:5000"]').count()).toBe(0);
+  });
+});
