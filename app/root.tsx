@@ -48,6 +48,7 @@ export function Layout({ children }: { children: React.ReactNode }) {
                   <NavLink to="/settings/users">Users</NavLink>
                   <NavLink to="/settings/tokens">Tokens</NavLink>
                   <NavLink to="/settings/notifications">Notifications</NavLink>
+                  <NavLink to="/settings/registries">Registries</NavLink>
                   <NavLink to="/audit">Audit</NavLink>
                 </>
               ) : null}

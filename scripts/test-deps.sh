@@ -31,6 +31,8 @@ command -v caddy >/dev/null 2>&1 || missing+=(caddy)
 command -v iptables >/dev/null 2>&1 || missing+=(iptables)
 # A real registry on loopback for the image-pull tests (started by each test, not as a service).
 [[ -x /usr/bin/docker-registry ]] || missing+=(docker-registry)
+# htpasswd (bcrypt) for a registry that requires a login (private image pulls).
+[[ -x /usr/bin/htpasswd ]] || missing+=(apache2-utils)
 
 if ((${#missing[@]})); then
   [[ $(id -u) -eq 0 ]] || die "need root to install: ${missing[*]}"

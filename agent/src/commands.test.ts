@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { CommandProcessor } from "./commands";
+import { signCommandSecrets } from "./contract/command-secrets";
 import { generateSigningKeyPair, publicKeyFromBase64, signCommand, type AgentMessage, type CommandPayload } from "./contract/protocol";
 import type { StatusReport } from "./contract/reports";
 import { runPing, type CommandRunner, type ValidCommand } from "./dispatch";
@@ -251,5 +252,37 @@ describe("CommandProcessor", () => {
     await processor().handle(signCommand(c, consolePriv));
     expect(sent.at(-1)).toMatchObject({ type: "result", id: c.id, ok: false, error: "boom inside the dispatcher" });
     expect(journal.get(c.id)).toMatchObject({ state: "done", ok: false });
+  });
+});
+
+describe("CommandProcessor: secrets beside a command", () => {
+  const provision = () => cmd({ app: "webui", action: "provision", params: { spec: { ...spec, secretNames: ["HF_TOKEN"] } } });
+  const bundle = (c: CommandPayload, over: Record<string, unknown> = {}) => ({ commandId: c.id, hostId: "host-a", values: { HF_TOKEN: "hf_value_1234" }, ...over });
+
+  it("hands verified values to the runner, journals only the payload's hash, and runs a re-delivery once", async () => {
+    const seen: (ValidCommand["secrets"] | undefined)[] = [];
+    const inner = runner;
+    runner = { ...inner, run: (c, p) => (seen.push(c.secrets), inner.run(c, p)) };
+    const c = provision();
+    const env = { ...signCommand(c, consolePriv), secrets: signCommandSecrets(bundle(c), consolePriv) };
+    await processor().handle(env);
+    expect(seen).toEqual([bundle(c)]);
+    expect(JSON.stringify(journal.get(c.id))).not.toContain("hf_value_1234");
+    // Re-delivered with freshly resolved values: answered from the journal, not run again.
+    await processor().handle({ ...signCommand(c, consolePriv), secrets: signCommandSecrets(bundle(c), consolePriv) });
+    expect(runs).toHaveLength(1);
+  });
+
+  it.each([
+    ["signed with another key", (c: CommandPayload) => signCommandSecrets(bundle(c), otherPriv)],
+    ["bound to another command", (c: CommandPayload) => signCommandSecrets(bundle(c, { commandId: "other" }), consolePriv)],
+    ["bound to another host", (c: CommandPayload) => signCommandSecrets(bundle(c, { hostId: "host-b" }), consolePriv)],
+  ])("refuses secrets %s, runs nothing and echoes no value", async (_label, make) => {
+    const c = provision();
+    await processor().handle({ ...signCommand(c, consolePriv), secrets: make(c) });
+    expect(runs).toEqual([]);
+    expect(refusal()).toMatchObject({ code: "invalid-params", id: c.id });
+    expect(refusal()!.reason).toContain("secrets");
+    expect(JSON.stringify(sent) + JSON.stringify(logs)).not.toContain("hf_value_1234");
   });
 });

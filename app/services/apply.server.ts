@@ -10,6 +10,7 @@ import type { Actor, ConsoleContext } from "../context.server";
 import { AppCreateInput, parseInput, requireApp, updateApp, type AppDto } from "./apps.server";
 import { registerApp } from "./register.server";
 import { ServiceError } from "./errors";
+import { planSecretWrites, sealedSecrets } from "./app-config.server";
 
 export { AppCreateInput as AppApplyInput };
 
@@ -68,9 +69,12 @@ export async function applyApp(ctx: ConsoleContext, actor: Actor, raw: unknown):
   for (const k of UPDATABLE) {
     if (input[k] !== undefined && canonical(input[k]) !== canonical((row as App)[k])) patch[k] = input[k];
   }
-  // Write-only fields: given means set (their stored values cannot be compared without opening them).
-  if (input.secrets !== undefined && Object.keys(input.secrets).length) patch.secrets = input.secrets;
-  if (input.gitCredential !== undefined) patch.gitCredential = input.gitCredential;
+  // Write-only fields are compared by opening what is stored: the same secrets again change nothing.
+  if (input.secrets !== undefined || input.gitCredential !== undefined) {
+    const plan = planSecretWrites(ctx, row.id, row, input, await sealedSecrets(ctx.db, row.id));
+    if (plan.summary.secretsSet.length || plan.summary.secretsRemoved.length) patch.secrets = input.secrets;
+    if (plan.summary.gitCredential) patch.gitCredential = input.gitCredential;
+  }
   const changed = Object.keys(patch);
   if (!changed.length) {
     return { app: await requireApp(ctx.db, row.name), created: false, changed: [], commandId: null };

@@ -7,7 +7,7 @@
 // token, which is nowhere on disk either.
 import { createHash } from "node:crypto";
 import { execFile } from "node:child_process";
-import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -89,9 +89,12 @@ beforeAll(async () => {
   );
 }, 120_000);
 
+const STUBBORN_IMAGE = "dcc-test/ignores-args:1";
+
 afterAll(async () => {
   await agent?.stop(true);
   if (hostId) await removeByLabel(`dcc.host=${hostId}`).catch(() => {});
+  await run("docker", ["rmi", "-f", STUBBORN_IMAGE]).catch(() => {});
   await c?.dispose();
   await git?.close();
 });
@@ -185,6 +188,95 @@ describe("environment and secrets in the container", () => {
       await rm(out, { recursive: true, force: true });
     }
   }, 60_000);
+});
+
+describe("apply and promote", () => {
+  it("apps.apply with the same env and secrets again changes nothing and queues nothing", async () => {
+    const a = (await getApp("cfg"))!;
+    const r = await c.mutate<{ changed: string[]; commandId: string | null }>("apps.applySpec", {
+      name: "cfg",
+      env: a.env,
+      secrets: { CANARY_SECRET: CANARY2 },
+      gitCredential: { username: GIT_USER, token: GIT_TOKEN },
+    });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    expect(r.body.result!.data).toMatchObject({ changed: [], commandId: null });
+  });
+
+  it("promote carries env defaults and secret names, never a value", async () => {
+    const r = await c.mutate("templates.promote", { name: "cfg", slug: "cfg-template" });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    const t = await c.query<{ env: Record<string, string>; secrets: { name: string; required: boolean }[] }>("templates.get", { slug: "cfg-template" });
+    expect(t.body.result!.data.env).toEqual({ A: "$HOME x", GREETING: "hello $(id) `id` ${PORT}" });
+    expect(t.body.result!.data.secrets).toEqual([expect.objectContaining({ name: "CANARY_SECRET", required: false })]);
+    const row = JSON.stringify((await c.db().execute("SELECT * FROM marketplace_templates WHERE slug = 'cfg-template'")).rows);
+    for (const v of [CANARY, CANARY2, GIT_TOKEN]) expect(row).not.toContain(v);
+  });
+});
+
+describe("install output and deploy errors", () => {
+  it("a failing install command that prints a secret shows *** in the app's error and its timeline", async () => {
+    const LEAK = "canary-install-leak-90ab";
+    const r = await c.mutate("apps.create", {
+      name: "leaky",
+      repository: repoUrl,
+      hostId,
+      port: await freePort(),
+      gitCredential: { username: GIT_USER, token: GIT_TOKEN },
+      secrets: { LEAK },
+      installCommand: 'echo "install sees $LEAK"; exit 3',
+      startCommand: "httpd -f -p $PORT -h /app",
+    });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    const a = await waitFor("leaky fails", async () => {
+      const x = await getApp("leaky");
+      return x?.lastError ? x : null;
+    }, 60_000, 200);
+    expect(a.lastError).toContain("install sees ***");
+    expect(a.lastError).not.toContain(LEAK);
+    const timeline = JSON.stringify((await c.query("apps.timeline", { name: "leaky" })).body);
+    expect(timeline).toContain("install sees ***");
+    expect(timeline).not.toContain(LEAK);
+    expect(agent.output()).not.toContain(LEAK);
+    expect(c.output()).not.toContain(LEAK);
+  }, 90_000);
+});
+
+describe("an image whose ENTRYPOINT ignores its arguments", () => {
+  it("still runs the start command, with the image's environment (PATH included) kept", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "dcc-stubborn-"));
+    try {
+      await writeFile(
+        join(dir, "Dockerfile"),
+        [
+          "FROM dcc-test/busybox:1",
+          "ENV IMAGE_VAR=from-the-image PATH=/opt/tool/bin:/bin",
+          'ENTRYPOINT ["/bin/sh", "-c", "echo this entrypoint ignores its arguments; sleep 3600"]',
+          "",
+        ].join("\n"),
+      );
+      await run("docker", ["build", "-q", "-t", STUBBORN_IMAGE, dir]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    const appPort = await freePort();
+    const r = await c.mutate("apps.create", {
+      name: "stubborn",
+      repository: repoUrl,
+      hostId,
+      port: appPort,
+      image: STUBBORN_IMAGE,
+      gitCredential: { username: GIT_USER, token: GIT_TOKEN },
+      startCommand: 'printf "%s|%s" "$IMAGE_VAR" "$PATH" > /app/env.txt; httpd -f -p $PORT -h /app',
+    });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    await waitFor("stubborn RUNNING", async () => {
+      const a = await getApp("stubborn");
+      if (a?.lastError) throw new Error(a.lastError);
+      return a?.status === "RUNNING" && a.health === "reachable";
+    }, 60_000, 200);
+    expect(await (await fetch(`http://127.0.0.1:${appPort}/env.txt`)).text()).toBe("from-the-image|/app/.local/bin:/opt/tool/bin:/bin");
+  }, 90_000);
 });
 
 describe("private repositories", () => {

@@ -194,6 +194,9 @@ describe("backup and restore", () => {
     const keyFiles = (rel: string) => rel === "dcc.db" || rel.startsWith("dcc.db-") || rel.startsWith("agent");
     dataBefore = await treeHashes(dataDir, keyFiles);
     expect(Object.keys(dataBefore).length).toBeGreaterThan(0); // the console's generated keys
+    // The secret key is kept apart from backups (they hold secrets only sealed with it).
+    const secretKeyFile = join(dataDir, "secret.key");
+    const keptKey = existsSync(secretKeyFile) ? await readFile(secretKeyFile) : null;
     await rm(dataDir, { recursive: true, force: true });
     await rm(root, { recursive: true, force: true });
 
@@ -215,7 +218,12 @@ describe("backup and restore", () => {
     expect(r.stdout).toMatch(/cache\.bin .*larger than 1M/);
     expect(r.stdout).toContain(`webui: ${`${gitServer.url}/webui.git`} @ ${v1}`);
 
-    // Keys and secrets are back as they were.
+    // Keys and secrets are back as they were, once the operator puts the kept secret key back.
+    if (keptKey) {
+      expect(existsSync(secretKeyFile)).toBe(false);
+      expect(r.stdout + r.stderr).toMatch(/holds no secret key/);
+      await writeFile(secretKeyFile, keptKey, { mode: 0o600 });
+    }
     expect(await treeHashes(dataDir, keyFiles)).toEqual(dataBefore);
     // The work tree is exactly v1 (not the branch's newer v2), with its untracked outputs, and
     // without what was left out.

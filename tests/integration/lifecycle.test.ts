@@ -117,8 +117,10 @@ describe("app lifecycle through the console API, on a real agent and Docker engi
     expect(info.HostConfig.IpcMode).not.toBe("host");
     expect(info.HostConfig.UsernsMode ?? "").not.toBe("host");
     expect(info.HostConfig.Devices ?? []).toEqual([]);
-    expect(info.Mounts).toHaveLength(1);
-    expect(info.Mounts[0]).toMatchObject({ Type: "bind", Source: workspace(), Destination: "/app" });
+    // The workspace, and the agent's secrets folder of the app (read-only), nothing else.
+    expect(info.Mounts).toHaveLength(2);
+    expect(info.Mounts.find((m) => m.Destination === "/app")).toMatchObject({ Type: "bind", Source: workspace(), RW: true });
+    expect(info.Mounts.find((m) => m.Destination === "/run/dcc-secrets")).toMatchObject({ Type: "bind", RW: false });
     const binds = JSON.stringify([info.Mounts, info.HostConfig.Binds ?? [], info.HostConfig.Mounts ?? []]);
     expect(binds).not.toContain("docker.sock");
     expect(info.Config.Env).toEqual(expect.arrayContaining(["HOME=/app", `PORT=${port}`]));

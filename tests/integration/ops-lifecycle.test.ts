@@ -45,8 +45,10 @@ describe("app lifecycle on a real Docker engine", () => {
     expect(info.HostConfig.NetworkMode).not.toBe("host");
     expect(info.HostConfig.PidMode).toBe("");
     expect(info.HostConfig.RestartPolicy).toMatchObject({ Name: "unless-stopped" });
-    expect(info.Mounts).toHaveLength(1);
-    expect(info.Mounts[0]).toMatchObject({ Type: "bind", Source: workspace, Destination: "/app" });
+    // The workspace, and the agent's secrets folder of the app (read-only), nothing else.
+    expect(info.Mounts).toHaveLength(2);
+    expect(info.Mounts.find((m) => m.Destination === "/app")).toMatchObject({ Type: "bind", Source: workspace, RW: true });
+    expect(info.Mounts.find((m) => m.Destination === "/run/dcc-secrets")).toMatchObject({ Type: "bind", RW: false });
     expect(JSON.stringify(info.Mounts)).not.toContain("docker.sock");
     expect(info.Config.Env).toEqual(expect.arrayContaining(["HOME=/app", `PORT=${port}`]));
     expect(info.Config.Labels).toMatchObject({ "dcc.app": name, "dcc.host": fx.hostId, "dcc.managed": "true", "dcc.app-id": spec.appId });

@@ -103,7 +103,8 @@ describe("ops security on a real Docker engine", () => {
     expect(info.Config.Image).toBe(TEST_IMAGE);
     expect(info.HostConfig.Privileged).toBe(false);
     expect(info.HostConfig.NetworkMode).not.toBe("host");
-    expect(info.Mounts.map((m) => m.Destination)).toEqual(["/app"]);
+    expect(info.Mounts.map((m) => m.Destination).sort()).toEqual(["/app", "/run/dcc-secrets"]);
+    expect(info.Mounts.find((m) => m.Destination === "/run/dcc-secrets")?.RW).toBe(false);
     expect(info.Config.Env).not.toContain("EVIL=1");
     expect(info.Config.Labels?.["com.docker.compose.project"]).toBe(name);
 

@@ -4,13 +4,16 @@
 // a multi-layer image from the test image (each layer a file of random, incompressible bytes, so a
 // layer's download is as big as its file), pushes it and removes it locally: the next pull of it
 // downloads every new layer.
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { promisify } from "node:util";
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { TEST_IMAGE, docker } from "./docker";
 import { freePort } from "./net";
+
+const execFileAsync = promisify(execFile);
 
 export interface Registry {
   /** `127.0.0.1:<port>` */
@@ -20,8 +23,19 @@ export interface Registry {
   close(): Promise<void>;
 }
 
-export async function startRegistry(): Promise<Registry> {
+export interface RegistryOptions {
+  /** Require this login (htpasswd, bcrypt) for every request, as a private registry does. */
+  auth?: { username: string; password: string };
+}
+
+export async function startRegistry(opts: RegistryOptions = {}): Promise<Registry> {
   const dir = await mkdtemp(join(tmpdir(), "dcc-registry-"));
+  // A client config of its own, so a test login never touches the user's ~/.docker.
+  const cli = opts.auth ? ["--config", join(dir, "docker-cli")] : [];
+  if (opts.auth) {
+    const { stdout } = await execFileAsync("htpasswd", ["-Bbn", opts.auth.username, opts.auth.password]);
+    await writeFile(join(dir, "htpasswd"), stdout);
+  }
   const port = await freePort();
   const config = join(dir, "config.yml");
   await writeFile(
@@ -37,6 +51,7 @@ export async function startRegistry(): Promise<Registry> {
       "    enabled: true",
       "http:",
       `  addr: 127.0.0.1:${port}`,
+      ...(opts.auth ? ["auth:", "  htpasswd:", "    realm: dcc-test", `    path: ${join(dir, "htpasswd")}`] : []),
       "",
     ].join("\n"),
   );
@@ -48,7 +63,8 @@ export async function startRegistry(): Promise<Registry> {
   for (let i = 0; ; i++) {
     if (proc.exitCode !== null) throw new Error(`docker-registry exited: ${out}`);
     try {
-      if ((await fetch(`http://${host}/v2/`)).ok) break;
+      const r = await fetch(`http://${host}/v2/`);
+      if (r.ok || (opts.auth && r.status === 401)) break;
     } catch {
       // not listening yet
     }
@@ -69,7 +85,8 @@ export async function startRegistry(): Promise<Registry> {
         await writeFile(join(ctx, "Dockerfile"), `${lines.join("\n")}\n`);
         const ref = `${host}/dcc-test/${name}:1`;
         await docker(["build", "-q", "-t", ref, ctx], { timeoutMs: 180_000 });
-        await docker(["push", ref], { timeoutMs: 180_000 });
+        if (opts.auth) await docker([...cli, "login", "-u", opts.auth.username, "-p", opts.auth.password, host], { timeoutMs: 60_000 });
+        await docker([...cli, "push", ref], { timeoutMs: 180_000 });
         await docker(["rmi", "-f", ref], { timeoutMs: 60_000 });
         pushed.push(ref);
         return ref;

@@ -28,6 +28,8 @@ export interface AppActionsOptions {
   steps: Steps;
   install: InstallRunner;
   log: OpsLog;
+  /** Hides the app's secret values in failures kept in its record. */
+  hide?: (app: string, text: string) => string;
 }
 
 const NO_PROGRESS = () => {};

@@ -55,6 +55,16 @@ export class AppSecrets {
     return list;
   }
 
+  /** The values known without reading the disk (loaded at start and on every write). */
+  cached(app: string): string[] {
+    return this.cache.get(app) ?? [];
+  }
+
+  /** Every app's known values (for text that names no app, such as the agent's own log lines). */
+  allCached(): string[] {
+    return [...this.cache.values()].flat();
+  }
+
   forget(app: string): void {
     this.cache.delete(app);
   }

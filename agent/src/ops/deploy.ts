@@ -36,6 +36,8 @@ export interface DeployerOptions {
   steps: Steps;
   install: InstallRunner;
   log: OpsLog;
+  /** Hides the app's secret values in the failure kept in its record. */
+  hide?: (app: string, text: string) => string;
 }
 
 /** The ref an action's result names (the console's deploy history records it). */
@@ -188,7 +190,7 @@ export class Deployer {
       record.branch = null;
     }
     record.provisioned = false;
-    record.lastError = failure.slice(0, 4000);
+    record.lastError = this.o.hide ? this.o.hide(name, failure).slice(0, 4000) : failure.slice(0, 4000);
     await records.save(record);
   }
 }

@@ -28,6 +28,8 @@ export interface AppObserverOptions {
   probe?: Probe;
   /** The app's stall limit in seconds (from its record); default STALL_DEFAULT_S. */
   stallSeconds?: (app: string) => number | undefined;
+  /** Hides the app's secret values in what leaves as a report (lastError can quote app output). */
+  hide?: (app: string, text: string) => string;
   /** How often CPU/memory (and GPU) usage is sampled while watching; default 10 s. */
   usageIntervalMs?: number;
   log: OpsLog;
@@ -149,12 +151,12 @@ export class AppObserver {
         this.prober.schedule(app);
       }
     }
-    return this.tracker.current(app);
+    return this.shown(this.tracker.current(app));
   }
 
   /** The tracked state without looking again (inventory of many apps, new watchers). */
   current(app: string): StatusReport | undefined {
-    return this.tracker.current(app);
+    return this.shown(this.tracker.current(app));
   }
 
   names(): string[] {
@@ -203,7 +205,19 @@ export class AppObserver {
     this.usageTimer = null;
   }
 
-  private onReport(report: StatusReport): void {
+  /** A report as it may leave the agent: no secret value in its lastError or progress label (both quote app output). */
+  private shown(report: StatusReport | undefined): StatusReport | undefined {
+    const hide = this.o.hide;
+    if (!report || !hide || (!report.lastError && !report.progress?.label)) return report;
+    return {
+      ...report,
+      ...(report.lastError ? { lastError: hide(report.app, report.lastError) } : {}),
+      ...(report.progress?.label ? { progress: { ...report.progress, label: hide(report.app, report.progress.label) } } : {}),
+    };
+  }
+
+  private onReport(raw: StatusReport): void {
+    const report = this.shown(raw)!;
     // Output is read for download progress and stalls only while a running container starts, and
     // only while someone watches (the console's channel): nothing is attached after close().
     if (report.status === "STARTING" && report.containerState === "running" && this.statusListeners.size > 0) this.startup.start(report.app);

@@ -85,7 +85,9 @@ export class Ops {
     this.layout = new Layout(o.workspaceRoot, o.stateDir);
     const rules = { allowInsecure: o.allowInsecureGit };
     this.records = new AppRecords(new AppStore(`${this.layout.stateDir}/apps`, rules));
-    this.log = o.log;
+    // What the ops layer logs never holds a secret value of any app on this host.
+    const log: OpsLog = (level, message) => o.log(level, this.secrets ? redact(message, this.secrets.allCached()) : message);
+    this.log = log;
     const git = (this.git = o.git ?? new SimpleGitOps({
         homeDir: this.layout.homeDir,
         allowInsecure: o.allowInsecureGit,
@@ -100,7 +102,10 @@ export class Ops {
     // Non-root in the container: the agent's own uid (so it can always clean up), 1000 when root.
     const uid = o.uid ?? (own.uid === 0 ? DEFAULT_CONTAINER_UID : own.uid);
     const gid = o.gid ?? (own.gid === 0 || own.uid === 0 ? DEFAULT_CONTAINER_UID : own.gid);
+    const secrets = new AppSecrets({ layout: this.layout, uid, gid });
+    this.secrets = secrets;
     this.observer = new AppObserver({
+      hide: (app, text) => redact(text, secrets.cached(app)),
       docker: this.docker,
       containers: this.containers,
       hostId: o.hostId,
@@ -109,9 +114,8 @@ export class Ops {
       stallSeconds: (app) => this.records.get(app)?.spec.startupStallSeconds,
       probe: o.probe,
       usageIntervalMs: o.usageIntervalMs,
-      log: o.log,
+      log,
     });
-    this.secrets = new AppSecrets({ layout: this.layout, uid, gid });
     this.modelsDir = o.modelsDir ?? join(this.layout.workspaceRoot, MODELS_DIR_NAME);
     const docker = this.docker;
     const gpuGate = new GpuGate({
@@ -119,9 +123,9 @@ export class Ops {
       preflight: async () => readPreflight(((await docker.info()) as { Runtimes?: Record<string, unknown> }).Runtimes),
       imageConfig: async (image) => ((await docker.getImage(image).inspect()) as { Config?: { Env?: string[]; Labels?: Record<string, string> } }).Config ?? null,
     });
-    const steps = (this.steps = new Steps({ hostId: o.hostId, compose: this.compose, containers: this.containers, base: loadComposeBase(o.composeBasePath).base, uid, gid, loopbackPorts: o.loopbackPorts, pullTimeoutMs: o.pullTimeoutMs, log: o.log, secrets: this.secrets, modelsDir: this.modelsDir, gpuGate }));
+    const steps = (this.steps = new Steps({ hostId: o.hostId, compose: this.compose, containers: this.containers, base: loadComposeBase(o.composeBasePath).base, uid, gid, loopbackPorts: o.loopbackPorts, pullTimeoutMs: o.pullTimeoutMs, log, secrets: this.secrets, modelsDir: this.modelsDir, gpuGate }));
     const install = new InstallRunner({ compose: this.compose, containers: this.containers, timeoutMs: o.installTimeoutMs });
-    this.actions = new AppActions({ layout: this.layout, records: this.records, observer: this.observer, git, compose: this.compose, containers: this.containers, steps, install, log: o.log });
+    this.actions = new AppActions({ layout: this.layout, records: this.records, observer: this.observer, git, compose: this.compose, containers: this.containers, steps, install, log, hide: (app, text) => redact(text, this.secrets.cached(app)) });
     this.cleaner = new OrphanCleaner({
       workspaceRoot: this.layout.workspaceRoot,
       stateDir: this.layout.stateDir,
@@ -129,7 +133,7 @@ export class Ops {
       docker: this.docker,
       managed: () => this.records.names(),
       exclusive: o.exclusive,
-      log: o.log,
+      log,
     });
   }
 
@@ -139,6 +143,8 @@ export class Ops {
     await ops.layout.init();
     const records = await ops.records.load((name, err) => o.log("error", `ignoring app record ${name}: ${errorMessage(err)}`));
     for (const r of records) {
+      // Known before any report can quote them (a failure restored from the record, a crash's last lines).
+      await ops.secrets.values(r.spec.name).catch(() => []);
       ops.observer.track(r.spec.name, r.commitSha ?? undefined);
       // A first deploy that failed before this agent started still says why.
       if (!r.provisioned && r.lastError) ops.observer.restoreFailure(r.spec.name, r.lastError);

@@ -16,6 +16,8 @@ import { chownTree, removeTree, type AppPaths } from "./workspace";
 import type { AppSecrets } from "./app-secrets";
 import type { GpuGate } from "./gpu-gate";
 import { ensureModelStore, writeModelConfig } from "./model-store";
+import { registryOf } from "../contract/app-config";
+import { commandRegistryCredential } from "./command-context";
 
 export interface StepsOptions {
   hostId: string;
@@ -98,7 +100,18 @@ export class Steps {
     } catch (err) {
       checkAborted(signal);
       if (timeout.aborted) throw new OpsError("FAILED", `pulling image ${image} took longer than ${formatDuration(ms)} and was stopped`);
-      throw new OpsError("FAILED", `image ${image} is not on this host and could not be pulled (no registry can be reached): ${firstLine(errorMessage(err))}`);
+      const why = firstLine(errorMessage(err));
+      // A private registry's answer, in words: a login is missing, or the one given was refused.
+      if (/unauthorized|authentication required|no basic auth credentials/i.test(why)) {
+        const host = registryOf(image);
+        throw new OpsError(
+          "FAILED",
+          commandRegistryCredential(host)
+            ? `image ${image} could not be pulled: the registry ${host} refused the console's login for it`
+            : `image ${image} could not be pulled: the registry${host ? ` ${host}` : ""} needs a login (an admin sets one under registries)`,
+        );
+      }
+      throw new OpsError("FAILED", `image ${image} is not on this host and could not be pulled (no registry can be reached): ${why}`);
     }
   }
 
