@@ -6,6 +6,7 @@ import { createClient, type Client } from "@libsql/client";
 import { drizzle, type LibSQLDatabase } from "drizzle-orm/libsql";
 import { migrate } from "drizzle-orm/libsql/migrator";
 import * as schema from "./schema";
+import { cacheStatements } from "./statement-cache";
 import { gateWrites } from "./write-gate";
 
 export type Db = LibSQLDatabase<typeof schema> & { $client: Client };
@@ -17,6 +18,7 @@ export interface DbOptions {
 
 export function openDb({ url, authToken }: DbOptions): Db {
   if (url.startsWith("file:")) {
+    cacheStatements();
     const path = url.slice("file:".length).split("?")[0];
     if (path && path !== ":memory:") mkdirSync(dirname(resolve(path)), { recursive: true });
   }
