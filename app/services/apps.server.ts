@@ -28,6 +28,20 @@ import { STALL_DEFAULT_S, StartupStallSchema } from "../../agent/src/contract/mo
 
 const HostIdSchema = z.string().min(1, { error: "is required" }).max(64).regex(/^[A-Za-z0-9_-]+$/, { error: "is not a host id" });
 
+/** Settings apps.create and apps.update both take, with the same rules. */
+const AppSettingsFields = {
+  /** Fetch the repository's git submodules (one level, each URL checked like the repository's). */
+  gitSubmodules: z.boolean({ error: "must be true or false" }).optional(),
+  // env, secrets, git credential, resources, health path
+  ...AppConfigFields,
+  /** Mount the host's shared model store at /models. */
+  sharedModels: z.boolean({ error: "must be true or false" }).optional(),
+  startupStallSeconds: StartupStallSchema.optional(),
+  /** Behind a gateway, publish the port on every interface anyway. */
+  publicPort: z.boolean({ error: "must be true or false" }).optional(),
+  idleStopMinutes: IdleStopMinutesSchema.nullable().optional(),
+};
+
 export const AppCreateInput = z.strictObject({
   name: AppNameSchema,
   // The full repository rule depends on configuration (insecure switch, host allow-list); it is
@@ -40,19 +54,8 @@ export const AppCreateInput = z.strictObject({
   image: ImageSchema.optional(),
   installCommand: CommandSchema.optional(),
   gpu: GpuRequirementSchema.optional(),
-  // -- git refs, history and rollback ----------------------------------------------------------
   gitRef: GitRefSchema.optional(),
-  gitSubmodules: z.boolean({ error: "must be true or false" }).optional(),
-  // -- end git refs ----------------------------------------------------------------------------
-  ...AppConfigFields,
-  // ---- shared model store, startup watching
-  sharedModels: z.boolean({ error: "must be true or false" }).optional(),
-  startupStallSeconds: StartupStallSchema.optional(),
-  // ---- end
-  // ---- gateway
-  publicPort: z.boolean({ error: "must be true or false" }).optional(),
-  idleStopMinutes: IdleStopMinutesSchema.nullable().optional(),
-  // ---- end gateway
+  ...AppSettingsFields,
 });
 export type AppCreateInput = z.infer<typeof AppCreateInput>;
 
@@ -63,18 +66,9 @@ export const AppUpdateInput = z.strictObject({
   image: ImageSchema.nullable().optional(),
   installCommand: CommandSchema.nullable().optional(),
   gpu: GpuRequirementSchema.optional(),
-  // -- git refs: null goes back to the repository's default branch; a change redeploys the code --
+  // null goes back to the repository's default branch; a change redeploys the code.
   gitRef: GitRefSchema.nullable().optional(),
-  gitSubmodules: z.boolean({ error: "must be true or false" }).optional(),
-  ...AppConfigFields,
-  // ---- shared model store, startup watching
-  sharedModels: z.boolean({ error: "must be true or false" }).optional(),
-  startupStallSeconds: StartupStallSchema.optional(),
-  // ---- end
-  // ---- gateway
-  publicPort: z.boolean({ error: "must be true or false" }).optional(),
-  idleStopMinutes: IdleStopMinutesSchema.nullable().optional(),
-  // ---- end gateway
+  ...AppSettingsFields,
 });
 export type AppUpdateInput = z.infer<typeof AppUpdateInput>;
 

@@ -7,6 +7,7 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../support/net";
+import type { DeployDto } from "../../app/services/deploys.server";
 import { AppWatch, startStack, type AppItem, type LifecycleReply, type Stack } from "./lifecycle-support";
 
 const NAME = "hist-site";
@@ -14,16 +15,7 @@ let s: Stack;
 let watch: AppWatch;
 let port: number;
 
-interface Deploy {
-  action: string;
-  commitSha: string | null;
-  ref: string | null;
-  refKind: string | null;
-  actor: string | null;
-  outcome: "ok" | "failed";
-  error: string | null;
-  at: string;
-}
+type Deploy = Omit<DeployDto, "id">;
 
 const app = async () => (await s.c.query<AppItem>("apps.get", { name: NAME })).body.result!.data;
 const history = async () => (await s.c.query<{ items: Deploy[] }>("apps.deploys", { name: NAME })).body.result!.data.items;
