@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { appFromContainerName, appsByContainer, buildLedger, gpuShortfall, memoryByApp, parseMigCsv, pickDevices, readGpuLedger } from "./gpu-ledger";
+import { cudaMismatch, parseDriverInfo } from "./preflight";
 import { containerIdFromCgroup, parseComputeAppsCsv, parseGpuCsv } from "./nvidia";
 import type { Exec } from "./exec";
 
@@ -114,5 +115,23 @@ describe("GPU ledger", () => {
     expect(l![1]!.holders.map((h) => h.app)).toEqual([null, null]);
     const none = await readGpuLedger({ run: async () => Promise.reject(new Error("nvidia-smi: not found")) });
     expect(none).toBeNull();
+  });
+});
+
+describe("recorded on an NVIDIA H200 (driver 580.159.04, CUDA 13.0, no Docker on that machine)", () => {
+  // A python3 + torch process held a 3 GiB tensor; its cgroup was the machine's own, not a container's.
+  const ledger = buildLedger({
+    gpus: parseGpuCsv(fx("nvidia-smi-query-gpu-h200-580.txt")),
+    processes: parseComputeAppsCsv(fx("nvidia-smi-compute-apps-h200-580.txt")),
+    containerOfPid: (pid) => (pid === 487 ? containerIdFromCgroup(fx("proc-cgroup-v2-not-docker.txt")) : null),
+    appOfContainer: () => null,
+  });
+
+  it("reads the GPU, its driver and the process holding memory, and names no app for a process outside a container", () => {
+    expect(parseDriverInfo(fx("nvidia-smi-h200-580.txt"))).toEqual({ driverVersion: "580.159.04", cudaVersion: "13.0" });
+    expect(ledger.map((g) => [g.index, g.name, g.totalMiB])).toEqual([[0, "NVIDIA H200", 143771]]);
+    expect(ledger[0]!.holders).toEqual([{ app: null, pid: 487, memoryMiB: 3590, container: null }]);
+    expect(gpuShortfall(ledger, ["0"], 142 * 1024)).toMatch(/^needs 142 GiB, .* free on GPU 0: pid 487 \(not an app\) holds 3\.5 GiB$/);
+    expect(cudaMismatch("12.6", "13.0")).toBeNull();
   });
 });
