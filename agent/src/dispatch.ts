@@ -9,7 +9,7 @@ import { redact } from "./contract/app-config";
 import { secretValuesOf, type CommandSecrets } from "./contract/command-secrets";
 import { withCommandSecrets } from "./ops/command-context";
 import type { Progress, StatusReport } from "./contract/reports";
-import type { LifecycleAction, actionParamsSchema } from "./contract/spec";
+import type { AppAction, actionParamsSchema } from "./contract/spec";
 import type { z } from "zod";
 import type { Logger } from "./log";
 import type { ActionContext } from "./ops/actions";
@@ -17,8 +17,8 @@ import { AbortedError, errorMessage, formatDuration } from "./ops/errors";
 import type { Ops } from "./ops/ops";
 import type { AppQueue } from "./queue";
 
-type LifecycleParams = { [A in LifecycleAction]: z.output<ReturnType<typeof actionParamsSchema>[A]> };
-export type CommandParams = LifecycleParams & {
+type AppActionParams = { [A in AppAction]: z.output<ReturnType<typeof actionParamsSchema>[A]> };
+export type CommandParams = AppActionParams & {
   cancel: z.output<typeof CancelParamsSchema>;
   ping: z.output<typeof PingParamsSchema>;
   cleanup: CleanupParams;

@@ -4,7 +4,7 @@ import { z } from "zod";
 import { AppNameSchema } from "../../agent/src/contract/validation";
 import { requireUser } from "../access.server";
 import { httpStatusOf, ServiceError } from "../services/errors";
-import { cancelApp, forceDeinstall, runLifecycle } from "../services/lifecycle.server";
+import { cancelApp, forceDeinstall, requestAppAction } from "../services/app-actions.server";
 
 const Verb = z.enum(["start", "stop", "restart", "reinstall", "deinstall", "cancel", "remove", "start-anyway"]);
 
@@ -24,8 +24,8 @@ export async function action({ request, params, context }: ActionFunctionArgs) {
           ? await forceDeinstall(context.dcc, actor, name.data)
           : v === "start-anyway"
             ? // past a GPU memory or CUDA refusal (the agent named the reason in the app's last error)
-              await runLifecycle(context.dcc, actor, "start", name.data, { force: true })
-            : await runLifecycle(context.dcc, actor, v, name.data, { clean: form.get("clean") === "on" });
+              await requestAppAction(context.dcc, actor, "start", name.data, { force: true })
+            : await requestAppAction(context.dcc, actor, v, name.data, { clean: form.get("clean") === "on" });
     return json({ ok: true, queued: r.queued, error: null });
   } catch (e) {
     if (!(e instanceof ServiceError)) throw e;

@@ -23,7 +23,7 @@ import { findApp } from "../services/apps.server";
 import { composePreview } from "../services/compose-preview.server";
 import { ServiceError } from "../services/errors";
 import { promoteApp } from "../services/templates.server";
-import { listAppEvents } from "../services/lifecycle.server";
+import { listAppEvents } from "../services/app-actions.server";
 
 export const links: LinksFunction = () => [{ rel: "stylesheet", href: appPageStylesHref }];
 

@@ -12,7 +12,7 @@ import { DEPLOYS_KEPT_PER_APP, apps, deploys, type Command } from "../../db/sche
 import type { Actor, ConsoleContext } from "../context.server";
 import { requireApp } from "./apps.server";
 import { ServiceError } from "./errors";
-import { runLifecycle, type LifecycleResult } from "./lifecycle.server";
+import { requestAppAction, type ActionRequestResult } from "./app-actions.server";
 
 type Tx = Pick<Db, "insert" | "select" | "delete">;
 
@@ -95,7 +95,7 @@ export async function listDeploys(ctx: Pick<ConsoleContext, "db">, name: string)
  * `apps.rollback`: the given commit (which must be one this app deployed successfully), else the
  * newest successfully deployed commit other than the current one.
  */
-export async function rollbackApp(ctx: ConsoleContext, actor: Actor, input: z.infer<typeof RollbackInput>): Promise<LifecycleResult> {
+export async function rollbackApp(ctx: ConsoleContext, actor: Actor, input: z.infer<typeof RollbackInput>): Promise<ActionRequestResult> {
   const [row] = await ctx.db.select({ id: apps.id, commitSha: apps.commitSha }).from(apps).where(eq(apps.name, input.name));
   if (!row) throw ServiceError.field("NOT_FOUND", "name", `does not name an existing app (${input.name})`);
   const ok = and(eq(deploys.appId, row.id), eq(deploys.outcome, "ok"));
@@ -115,5 +115,5 @@ export async function rollbackApp(ctx: ConsoleContext, actor: Actor, input: z.in
     if (!prev?.sha) throw ServiceError.field("PRECONDITION_FAILED", "commitSha", "has no default: this app has no earlier successful deploy at another commit");
     target = prev.sha;
   }
-  return runLifecycle(ctx, actor, "reinstall", input.name, { commitSha: target });
+  return requestAppAction(ctx, actor, "reinstall", input.name, { commitSha: target });
 }

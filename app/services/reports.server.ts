@@ -5,7 +5,7 @@
 // into the app's status is app-status.server.ts's rule; host presence is host-presence.server.ts.
 import { and, eq, inArray } from "drizzle-orm";
 import type { InventoryItem, LogLine, StatusReport, UsageSample } from "../../agent/src/contract/reports";
-import { LIFECYCLE_ACTIONS } from "../../agent/src/contract/spec";
+import { APP_ACTIONS } from "../../agent/src/contract/spec";
 import { apps, commands, type App } from "../../db/schema";
 import type { AppChange, ConsoleContext } from "../context.server";
 import { observedState, writeAppState } from "./app-status.server";
@@ -85,7 +85,7 @@ export async function applyInventory(ctx: Ctx, hostId: string, items: InventoryI
       await ctx.db
         .select({ appId: commands.appId })
         .from(commands)
-        .where(and(eq(commands.hostId, hostId), inArray(commands.state, [...UNFINISHED]), inArray(commands.action, [...LIFECYCLE_ACTIONS])))
+        .where(and(eq(commands.hostId, hostId), inArray(commands.state, [...UNFINISHED]), inArray(commands.action, [...APP_ACTIONS])))
     ).map((c) => c.appId),
   );
   const byName = await ownedApps(ctx, items.map((i) => i.app));

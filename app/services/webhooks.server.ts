@@ -13,7 +13,7 @@ import { recordAudit } from "./audit.server";
 import { ServiceError, httpStatusOf } from "./errors";
 import { publishAll, recordEvent } from "./events.server";
 import { identifyForge, parsePush, verifyProof, type Headers } from "./forge-webhooks";
-import { runLifecycle } from "./lifecycle.server";
+import { requestAppAction } from "./app-actions.server";
 import { open, seal, secretKey } from "./secret-box.server";
 
 export const WEBHOOK_BODY_LIMIT = 1024 * 1024;
@@ -145,7 +145,7 @@ export async function receiveDelivery(ctx: ConsoleContext, input: DeliveryInput)
   if (push.branch !== branch) return answer(200, "ignored", `push to ${printable(push.branch)}, not to the app's branch ${printable(branch)}`, pushed);
 
   try {
-    const r = await runLifecycle(ctx, { ...actor, role: "operator" }, "reinstall", row!.name);
+    const r = await requestAppAction(ctx, { ...actor, role: "operator" }, "reinstall", row!.name);
     return answer(202, "queued", "reinstall queued", { ...pushed, commandId: r.commandId });
   } catch (e) {
     if (!(e instanceof ServiceError)) throw e;

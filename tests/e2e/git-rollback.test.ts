@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { launchBrowser, signIn, waitForHydration } from "../support/browser";
 import { ROOT } from "../support/console";
 import { freePort } from "../support/net";
-import { startStack, type AppItem, type LifecycleReply, type Stack } from "../integration/lifecycle-support";
+import { startStack, type AppItem, type LifecycleReply, type Stack } from "../integration/stack-support";
 
 const NAME = "roll-ui";
 const VIEWER = "watcher";

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { waitFor } from "../integration/agents";
-import { startStack, type Stack } from "../integration/lifecycle-support";
+import { startStack, type Stack } from "../integration/stack-support";
 import { launchBrowser, signIn, waitForHydration } from "../support/browser";
 import { freePort } from "../support/net";
 import { startOsvServer, type OsvServer } from "../support/osv-server";

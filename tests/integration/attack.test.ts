@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { docker, listByLabel } from "../support/docker";
 import { freePort } from "../support/net";
-import { AppWatch, startStack, workspaceDirs, type AppItem, type Stack } from "./lifecycle-support";
+import { AppWatch, startStack, workspaceDirs, type AppItem, type Stack } from "./stack-support";
 
 const TOKEN = `dcc-canary-${randomBytes(5).toString("hex")}`;
 /** Created by any payload below that is executed anywhere on the host. */

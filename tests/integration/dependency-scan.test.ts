@@ -10,7 +10,7 @@ import { osvFixture, startOsvServer, type OsvServer } from "../support/osv-serve
 import { parsePrometheusText, sampleValue } from "../support/prom";
 import { WebhookReceiver } from "../support/webhook-receiver";
 import { waitFor } from "./agents";
-import { startStack, type AppItem, type Stack } from "./lifecycle-support";
+import { startStack, type AppItem, type Stack } from "./stack-support";
 
 interface Vuln {
   id: string;

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../support/net";
 import type { DeployDto } from "../../app/services/deploys.server";
-import { AppWatch, startStack, type AppItem, type LifecycleReply, type Stack } from "./lifecycle-support";
+import { AppWatch, startStack, type AppItem, type LifecycleReply, type Stack } from "./stack-support";
 
 const NAME = "hist-site";
 let s: Stack;

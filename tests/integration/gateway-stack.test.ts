@@ -17,7 +17,7 @@ import { docker, inspect, listByLabel } from "../support/docker";
 import { NO_CADDY, caddyBinary, gwRequest, startMetadataListener, type MetadataListener } from "../support/gateway";
 import { freePort } from "../support/net";
 import { waitFor } from "./agents";
-import { startStack, type AppItem, type Stack } from "./lifecycle-support";
+import { startStack, type AppItem, type Stack } from "./stack-support";
 
 const caddy = caddyBinary();
 if (!caddy) console.warn(`gateway tests skipped: ${NO_CADDY}`);

@@ -11,7 +11,7 @@ import { startConsole, type RunningConsole } from "../support/console";
 import { freePort } from "../support/net";
 import { WebhookReceiver } from "../support/webhook-receiver";
 import { waitFor } from "./agents";
-import { startStack, type AppItem, type Stack } from "./lifecycle-support";
+import { startStack, type AppItem, type Stack } from "./stack-support";
 
 const NAME = "notify-site";
 const SECRET = "test-signing-secret-5f1e9c2a7b3d";

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import type { Progress, StatusReport, UsageSample } from "../../agent/src/contract/reports";
-import { actionParamsSchema, NO_APP_CONFIG, type DeploySpec, type LifecycleAction } from "../../agent/src/contract/spec";
+import { actionParamsSchema, NO_APP_CONFIG, type DeploySpec, type AppAction } from "../../agent/src/contract/spec";
 import { Dispatcher, type Outcome, type ValidCommand } from "../../agent/src/dispatch";
 import { Ops, type OpsOptions } from "../../agent/src/ops/ops";
 import { AppQueue } from "../../agent/src/queue";
@@ -30,9 +30,9 @@ export interface OpsFixture {
   usage: UsageSample[];
   spec(name: string, repository: string, port: number, overrides?: Partial<DeploySpec>): DeploySpec;
   /** Runs an action as the agent does (dispatcher → queue → action) and answers its outcome. */
-  run(app: string, action: LifecycleAction | "cancel", params: Record<string, unknown>, opts?: RunOptions): Promise<Outcome>;
+  run(app: string, action: AppAction | "cancel", params: Record<string, unknown>, opts?: RunOptions): Promise<Outcome>;
   /** Like run, but resolves with the result and rejects with the error (its `observed` attached). */
-  apply(app: string, action: LifecycleAction, params: Record<string, unknown>, onProgress?: (p: Progress) => void): Promise<Record<string, unknown>>;
+  apply(app: string, action: AppAction, params: Record<string, unknown>, onProgress?: (p: Progress) => void): Promise<Record<string, unknown>>;
   /** Resolves with the first report for `app` after index `from` that matches. */
   waitForStatus(app: string, match: (r: StatusReport) => boolean, opts?: { from?: number; timeoutMs?: number }): Promise<StatusReport>;
   close(): Promise<void>;
@@ -97,7 +97,7 @@ export async function opsFixture(options: Partial<OpsOptions> = {}): Promise<Ops
   const dispatcher = new Dispatcher({ hostId, ops: async () => ops, unavailable: () => "no ops", queue, log: () => {} });
   const unwatch = ops.watch((r) => reports.push(r), (u) => usage.push(u));
   const schemas = actionParamsSchema({ allowInsecure: true });
-  const run = (app: string, action: LifecycleAction | "cancel", params: Record<string, unknown>, opts: RunOptions = {}) => {
+  const run = (app: string, action: AppAction | "cancel", params: Record<string, unknown>, opts: RunOptions = {}) => {
     // Parsed as the command gate does (defaults applied); the actions themselves do not validate.
     const parsed = action === "cancel" ? params : schemas[action].parse(params);
     const cmd = { id: opts.id ?? randomUUID(), action, app, params: parsed, issuedAt: opts.issuedAt, deadlineAt: opts.deadlineAt } as ValidCommand;

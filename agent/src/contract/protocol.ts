@@ -25,7 +25,7 @@ import { GatewayTokenAnswerSchema, GatewayTokenCheckSchema } from "./gateway";
 // ---- end gateway
 import { HostFactsSchema } from "./facts";
 import { InventoryItemSchema, LogLineSchema, ProgressSchema, StatusReportSchema, UsageSampleSchema } from "./reports";
-import { LIFECYCLE_ACTIONS } from "./spec";
+import { APP_ACTIONS } from "./spec";
 import { AppNameSchema, ImageSchema } from "./validation";
 
 export const PROTOCOL_VERSION = 1;
@@ -83,7 +83,7 @@ const Nonce = Base64(64);
  * Lifecycle actions name an app; `cancel` names an app and the command to stop (it never waits in
  * the app's queue); `ping`, `cleanup` (orphans, see ./cleanup.ts) and `prepull` are host-wide (app null).
  */
-export const COMMAND_ACTIONS = [...LIFECYCLE_ACTIONS, "cancel", "ping", "cleanup", "prepull"] as const;
+export const COMMAND_ACTIONS = [...APP_ACTIONS, "cancel", "ping", "cleanup", "prepull"] as const;
 export type CommandAction = (typeof COMMAND_ACTIONS)[number];
 /** The actions that name no app. */
 export const HOST_ACTIONS = ["ping", "cleanup", "prepull"] as const;

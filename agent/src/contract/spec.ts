@@ -22,8 +22,8 @@ import { ModelStoreUseSchema, StartupStallSchema } from "./models";
 export const IdleStopMinutesSchema = z.number().int().min(1).max(43_200);
 // ---- end gateway
 
-export const LIFECYCLE_ACTIONS = ["provision", "start", "stop", "restart", "reinstall", "update", "deinstall"] as const;
-export type LifecycleAction = (typeof LIFECYCLE_ACTIONS)[number];
+export const APP_ACTIONS = ["provision", "start", "stop", "restart", "reinstall", "update", "deinstall"] as const;
+export type AppAction = (typeof APP_ACTIONS)[number];
 
 export function deploySpecSchema(rules: RepositoryRules) {
   return z.strictObject({
@@ -96,5 +96,5 @@ export function actionParamsSchema(rules: RepositoryRules) {
     // appId, when given, must be the app the agent has under that name (a forced removal's
     // leftovers are cleaned without touching a newer app that reuses the name).
     deinstall: z.strictObject({ appId: z.string().min(1).max(64).regex(/^[A-Za-z0-9-]+$/).optional() }),
-  } satisfies Record<LifecycleAction, z.ZodType>;
+  } satisfies Record<AppAction, z.ZodType>;
 }

@@ -4,14 +4,13 @@ import { AppNameSchema } from "../../../agent/src/contract/validation";
 import {
   AppEventsListInput,
   DeinstallInput,
-  LifecycleInput,
   ReinstallInput,
   StartInput,
   cancelApp,
   forceDeinstall,
   listAppEvents,
-  runLifecycle,
-} from "../../services/lifecycle.server";
+  requestAppAction,
+} from "../../services/app-actions.server";
 import { changeStream } from "../../services/live.server";
 import { AppCreateInput, AppListInput, AppNameInput, AppUpdateInput, getApp, listApps, updateApp } from "../../services/apps.server";
 import { createApp, suggestPort, SuggestPortInput } from "../../services/register.server";
@@ -48,14 +47,14 @@ export const appsRouter = router({
   shareRevoke: operatorProcedure.input(ShareRevokeInput).mutation(({ ctx, input }) => revokeShareLink(ctx, ctx.actor, input)),
   // ---- end gateway
   webhookDelete: operatorProcedure.input(WebhookDeleteInput).mutation(({ ctx, input }) => deleteWebhook(ctx, ctx.actor, input)),
-  start: operatorProcedure.input(StartInput).mutation(({ ctx, input }) => runLifecycle(ctx, ctx.actor, "start", input.name, { force: input.force })),
-  stop: operatorProcedure.input(LifecycleInput).mutation(({ ctx, input }) => runLifecycle(ctx, ctx.actor, "stop", input.name)),
-  restart: operatorProcedure.input(StartInput).mutation(({ ctx, input }) => runLifecycle(ctx, ctx.actor, "restart", input.name, { force: input.force })),
+  start: operatorProcedure.input(StartInput).mutation(({ ctx, input }) => requestAppAction(ctx, ctx.actor, "start", input.name, { force: input.force })),
+  stop: operatorProcedure.input(AppNameInput).mutation(({ ctx, input }) => requestAppAction(ctx, ctx.actor, "stop", input.name)),
+  restart: operatorProcedure.input(StartInput).mutation(({ ctx, input }) => requestAppAction(ctx, ctx.actor, "restart", input.name, { force: input.force })),
   /** The port an app would get now (a template's default taken on the chosen host → the next free one), for the Add App dialog. */
   suggestPort: viewerProcedure.input(SuggestPortInput).query(({ ctx, input }) => suggestPort(ctx, input)),
   reinstall: operatorProcedure
     .input(ReinstallInput)
-    .mutation(({ ctx, input }) => runLifecycle(ctx, ctx.actor, "reinstall", input.name, { clean: input.clean })),
+    .mutation(({ ctx, input }) => requestAppAction(ctx, ctx.actor, "reinstall", input.name, { clean: input.clean })),
   /** Deployed commits, newest first: commit, ref, who, when, outcome. */
   deploys: viewerProcedure.input(DeploysInput).query(async ({ ctx, input }) => ({ items: await listDeploys(ctx, input.name) })),
   /** Redeploys the previous successful commit, or the given one from the app's history (untracked files kept). */
@@ -65,9 +64,9 @@ export const appsRouter = router({
   /** With `force: true` (admin): the record goes at once, for an app whose host is offline or revoked. */
   deinstall: operatorProcedure
     .input(DeinstallInput)
-    .mutation(({ ctx, input }) => (input.force ? forceDeinstall(ctx, ctx.actor, input.name) : runLifecycle(ctx, ctx.actor, "deinstall", input.name))),
+    .mutation(({ ctx, input }) => (input.force ? forceDeinstall(ctx, ctx.actor, input.name) : requestAppAction(ctx, ctx.actor, "deinstall", input.name))),
   /** Stops the app's queued or running deploy; the app shows what its agent last observed. */
-  cancel: operatorProcedure.input(LifecycleInput).mutation(({ ctx, input }) => cancelApp(ctx, ctx.actor, input.name)),
+  cancel: operatorProcedure.input(AppNameInput).mutation(({ ctx, input }) => cancelApp(ctx, ctx.actor, input.name)),
   /** Known vulnerabilities of the app's pinned dependencies at its deployed commit (OSV), most severe first. */
   vulnerabilities: viewerProcedure.input(AppNameInput).query(({ ctx, input }) => appVulnerabilityReport(ctx, input.name)),
   /** The app's last `tail` (default 200) log lines, read from its host's agent. */

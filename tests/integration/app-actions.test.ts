@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { docker, inspect, listByLabel } from "../support/docker";
 import { freePort } from "../support/net";
-import { AppWatch, startStack, type AppItem, type LifecycleReply, type Stack } from "./lifecycle-support";
+import { AppWatch, startStack, type AppItem, type LifecycleReply, type Stack } from "./stack-support";
 import { exists } from "../support/fs";
 
 const NAME = "life-site";

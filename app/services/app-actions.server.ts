@@ -1,4 +1,4 @@
-// Lifecycle use cases: start, stop, restart, reinstall, deinstall, cancel. Each is one outbox
+// The actions an operator asks for on an app: start, stop, restart, reinstall, deinstall, cancel. Each is one outbox
 // command, written with its queued state (app-status.server.ts), event and audit row in one
 // transaction; asking again for an action that is already on its way adds nothing. Start, restart
 // and reinstall carry the deploy spec, so an app that is not installed on its host gets deployed.
@@ -17,18 +17,15 @@ import { publishAll, recordEvent } from "./events.server";
 import { claimGpus, releaseGpus } from "./gpu-policy.server";
 import { conflictOf } from "./app-writes.server";
 
-export const LifecycleInput = z.strictObject({ name: AppNameSchema });
 /** start / restart: `force` starts despite a GPU memory shortfall or a CUDA mismatch the agent finds. */
 export const StartInput = z.strictObject({ name: AppNameSchema, force: z.boolean({ error: "must be true or false" }).optional() });
 export const ReinstallInput = z.strictObject({ name: AppNameSchema, clean: z.boolean().optional() });
 export const DeinstallInput = z.strictObject({ name: AppNameSchema, force: z.boolean().optional() });
 
-export type LifecycleVerb = ActionVerb;
-
 /** Actions that carry the deploy spec (and deploy an app its host does not have). */
-const WITH_SPEC = new Set<LifecycleVerb>(["start", "restart", "reinstall"]);
+const WITH_SPEC = new Set<ActionVerb>(["start", "restart", "reinstall"]);
 
-export interface LifecycleResult {
+export interface ActionRequestResult {
   app: AppDto | null;
   commandId: string | null;
   /** True when the host is offline: the command waits in the outbox. */
@@ -80,7 +77,7 @@ async function removeRecord(ctx: ConsoleContext, actor: Actor, row: App, opts: {
  * `apps.deinstall { name, force: true }` (admin): the record goes at once, whatever the host's
  * state; the host removes the containers and files when (if) its agent is back.
  */
-export async function forceDeinstall(ctx: ConsoleContext, actor: Actor, name: string): Promise<LifecycleResult> {
+export async function forceDeinstall(ctx: ConsoleContext, actor: Actor, name: string): Promise<ActionRequestResult> {
   if (actor.role !== "admin") throw new ServiceError("FORBIDDEN", "forced removal needs the admin role", { force: "needs the admin role" });
   const [row] = await ctx.db.select().from(apps).where(eq(apps.name, name));
   if (!row) throw ServiceError.field("NOT_FOUND", "name", `does not name an existing app (${name})`);
@@ -94,7 +91,7 @@ export async function forceDeinstall(ctx: ConsoleContext, actor: Actor, name: st
  * the app shows what its agent last observed; an agent that may already have it is told to stop
  * (a queued one is dropped there, a running one aborted and its partial work cleared).
  */
-export async function cancelApp(ctx: ConsoleContext, actor: Actor, name: string): Promise<LifecycleResult> {
+export async function cancelApp(ctx: ConsoleContext, actor: Actor, name: string): Promise<ActionRequestResult> {
   const [row] = await ctx.db.select().from(apps).where(eq(apps.name, name));
   if (!row) throw ServiceError.field("NOT_FOUND", "name", `does not name an existing app (${name})`);
   const open = (await unfinished(ctx, row.id)).filter((c) => CANCELLABLE.includes(c.action));
@@ -125,17 +122,17 @@ export async function cancelApp(ctx: ConsoleContext, actor: Actor, name: string)
   return { app: await requireApp(ctx.db, name), commandId: cancelId, queued: false };
 }
 
-export async function runLifecycle(
+export async function requestAppAction(
   ctx: ConsoleContext,
   actor: Actor,
-  verb: LifecycleVerb,
+  verb: ActionVerb,
   name: string,
   /**
    * `commitSha` (a reinstall only): a rollback to that commit (deploys.server.ts checks it).
    * `force` (start, restart): start even when the GPU check on the host would refuse.
    */
   opts: { clean?: boolean; commitSha?: string; force?: boolean } = {},
-): Promise<LifecycleResult> {
+): Promise<ActionRequestResult> {
   let [row] = await ctx.db.select().from(apps).where(eq(apps.name, name));
   if (!row) throw ServiceError.field("NOT_FOUND", "name", `does not name an existing app (${name})`);
 
