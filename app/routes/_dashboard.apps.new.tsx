@@ -5,6 +5,7 @@ import { useEffect, useRef, useState } from "react";
 import { RouteDialog } from "../components/Dialog";
 import { requireUser } from "../access.server";
 import { CsrfInput } from "../components/CsrfInput";
+import { Field } from "../components/Field";
 import { createApp, suggestPort } from "../services/register.server";
 import { ServiceError, httpStatusOf } from "../services/errors";
 import { listTemplates, type TemplateDto } from "../services/templates.server";
@@ -14,8 +15,8 @@ import { configFromForm } from "../components/app-config-form";
 export const meta: MetaFunction = () => [{ title: "Add app · Docker Control Center" }];
 
 const FIELDS = ["name", "repository", "startCommand", "port", "installCommand", "image", "gitRef", "idleStopMinutes"] as const;
-type Field = (typeof FIELDS)[number];
-type Values = Partial<Record<Field | "templateId" | "gitSubmodules", string>>;
+type FieldName = (typeof FIELDS)[number];
+type Values = Partial<Record<FieldName | "templateId" | "gitSubmodules", string>>;
 
 export async function loader({ request, context }: LoaderFunctionArgs) {
   await requireUser(request, context, "operator");
@@ -114,27 +115,10 @@ export default function AddApp() {
       ? `The template's port ${chosen!.defaultPort} is taken on the host this app would go to: ${preview.port} is the next free one.`
       : "The port the app listens on, 1024–65535.";
 
-  const field = (k: Field, label: string, hint: string, props: React.ComponentPropsWithRef<"input"> = {}) => (
-    <div className={`field${errors[k] ? " invalid" : ""}`}>
-      <label htmlFor={`f-${k}`}>{label}</label>
-      <input
-        id={`f-${k}`}
-        name={k}
-        value={values[k] ?? ""}
-        onChange={set(k)}
-        aria-invalid={errors[k] ? true : undefined}
-        aria-describedby={`h-${k}${errors[k] ? ` e-${k}` : ""}`}
-        autoComplete="off"
-        spellCheck={false}
-        {...props}
-      />
-      <small id={`h-${k}`} className="hint">{hint}</small>
-      {errors[k] ? (
-        <p id={`e-${k}`} className="field-error" data-field={k}>
-          {label} {errors[k]}
-        </p>
-      ) : null}
-    </div>
+  const field = (k: FieldName, label: string, hint: string, props: React.ComponentPropsWithRef<"input"> = {}) => (
+    <Field name={k} label={label} hint={hint} error={errors[k]}>
+      {(p) => <input {...p} value={values[k] ?? ""} onChange={set(k)} autoComplete="off" spellCheck={false} {...props} />}
+    </Field>
   );
 
   return (
@@ -146,19 +130,18 @@ export default function AddApp() {
         ) : Object.keys(errors).length > 0 ? (
           <p className="form-error" role="alert">Please fix the {Object.keys(errors).length === 1 ? "field" : "fields"} marked below.</p>
         ) : null}
-        <div className={`field${errors.templateId ? " invalid" : ""}`}>
-          <label htmlFor="f-templateId">Template</label>
-          <select id="f-templateId" name="templateId" value={values.templateId ?? ""} onChange={pickTemplate}>
-            <option value="">None: my own repository</option>
-            {templates.map((t) => (
-              <option key={t.slug} value={t.slug}>
-                {t.name}
-              </option>
-            ))}
-          </select>
-          <small className="hint">{chosen ? `${chosen.summary} ${gpuText(chosen)}.` : "A template fills in the fields below; change what you need."}</small>
-          {errors.templateId ? <p className="field-error" data-field="templateId">Template {errors.templateId}</p> : null}
-        </div>
+        <Field name="templateId" label="Template" error={errors.templateId} hint={chosen ? `${chosen.summary} ${gpuText(chosen)}.` : "A template fills in the fields below; change what you need."}>
+          {(p) => (
+            <select {...p} value={values.templateId ?? ""} onChange={pickTemplate}>
+              <option value="">None: my own repository</option>
+              {templates.map((t) => (
+                <option key={t.slug} value={t.slug}>
+                  {t.name}
+                </option>
+              ))}
+            </select>
+          )}
+        </Field>
         {field("name", "Name", "Lower-case letters, digits and hyphens; it names the workspace and the container.", { ref: firstField, maxLength: 63, placeholder: "my-diffusion" })}
         {field("repository", "Git repository", insecureGit ? "An https:// (or, in this lab, http://) URL." : "An https:// URL to a public repository.", { placeholder: "https://github.com/owner/repo.git", inputMode: "url" })}
         {field("startCommand", "Start command", "Runs in the container with /bin/sh -c, in /app. $PORT holds the app's port.", { placeholder: "python main.py --listen 0.0.0.0 --port ${PORT}" })}

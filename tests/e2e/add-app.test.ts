@@ -78,7 +78,7 @@ describe("Add App dialog", () => {
     await dialog.getByLabel("Name").fill("sleepy");
     await dialog.getByLabel("Git repository").fill("https://github.com/example/sleepy.git");
     await dialog.getByLabel("Start command").fill("python main.py");
-    await dialog.getByLabel("Port").fill("7861");
+    await dialog.getByLabel("Port").fill("7870");
     await dialog.locator("summary", { hasText: "Advanced" }).click();
     await dialog.getByLabel("Sleep after (minutes)").fill("0");
     await dialog.getByRole("button", { name: "Add app" }).click();
@@ -123,7 +123,7 @@ describe("Marketplace dialog", () => {
     // my-webui (above) already waits with 7860: the template's default moves to the next free port,
     // and the dialog says so before anything is submitted.
     expect(await dialog.getByLabel("Port").inputValue()).toBe("7861");
-    expect(await dialog.locator("#h-port").textContent()).toMatch(/port 7860 is taken .*7861 is the next free one/);
+    expect(await dialog.locator("#h-f-port").textContent()).toMatch(/port 7860 is taken .*7861 is the next free one/);
     expect(await dialog.getByLabel("Start command").inputValue()).toContain("launch.py");
     expect(await dialog.getByLabel("Name").inputValue()).toBe("");
   });

@@ -153,7 +153,8 @@ describe("app page: logs", () => {
     await page.setViewportSize({ width: 390, height: 844 });
     const overflowing = await page.evaluate(() =>
       [...document.querySelectorAll("main .panel, main .panel *")]
-        .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1 && !e.closest(".log-view, .compose-file, .timeline"))
+        // A table scrolls inside its own wrapper (which must fit): its cells may reach past the edge.
+        .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1 && !e.closest(".log-view, .compose-file, .timeline") && !e.parentElement?.closest(".table-wrap"))
         .map((e) => `${e.tagName.toLowerCase()}.${e.className}`),
     );
     expect(overflowing).toEqual([]);
