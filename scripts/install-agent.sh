@@ -7,6 +7,7 @@ set -euo pipefail
 
 SERVICE=dcc-agent
 AGENT_USER=dcc-agent
+APP_USER=dcc-app
 INSTALL_DIR=/opt/dcc-agent
 STATE_DIR=/var/lib/dcc-agent
 WORKSPACE_ROOT=/opt/dockerstore
@@ -125,13 +126,15 @@ if ((UNINSTALL)); then
   rm -f "$(T "$UNIT")"
   rm -rf "$(T "$CONF_DIR")" "$(T "$INSTALL_DIR")"
   run systemctl daemon-reload
-  if grep -q "^$AGENT_USER:" "$(T /etc/passwd)" 2>/dev/null; then
-    if [[ -n "$ROOT" ]]; then userdel --prefix "$ROOT" "$AGENT_USER"; else userdel "$AGENT_USER"; fi
-    log "removed user $AGENT_USER"
-  fi
-  if grep -q "^$AGENT_USER:" "$(T /etc/group)" 2>/dev/null; then
-    if [[ -n "$ROOT" ]]; then groupdel --prefix "$ROOT" "$AGENT_USER"; else groupdel "$AGENT_USER"; fi
-  fi
+  for u in "$AGENT_USER" "$APP_USER"; do
+    if grep -q "^$u:" "$(T /etc/passwd)" 2>/dev/null; then
+      if [[ -n "$ROOT" ]]; then userdel --prefix "$ROOT" "$u"; else userdel "$u"; fi
+      log "removed user $u"
+    fi
+    if grep -q "^$u:" "$(T /etc/group)" 2>/dev/null; then
+      if [[ -n "$ROOT" ]]; then groupdel --prefix "$ROOT" "$u"; else groupdel "$u"; fi
+    fi
+  done
   if ((PURGE)); then
     rm -rf "$(T "$STATE_DIR")" "$(T "$WORKSPACE_ROOT")"
     log "purged $STATE_DIR and $WORKSPACE_ROOT"
@@ -227,11 +230,11 @@ if [[ -n "$GATEWAY_DOMAIN" ]]; then
 fi
 
 # ------------------------------------------------------------------ user
+prefix=()
+[[ -n "$ROOT" ]] && prefix=(--prefix "$ROOT")
 if grep -q "^$AGENT_USER:" "$(T /etc/passwd)" 2>/dev/null; then
   log "user $AGENT_USER exists"
 else
-  prefix=()
-  [[ -n "$ROOT" ]] && prefix=(--prefix "$ROOT")
   useradd "${prefix[@]}" --system --user-group --home-dir "$STATE_DIR" --no-create-home \
     --shell /usr/sbin/nologin --comment "Docker Control Center agent" "$AGENT_USER"
   log "created system user $AGENT_USER"
@@ -240,7 +243,21 @@ if [[ -n "$ROOT" ]]; then usermod --prefix "$ROOT" -a -G docker "$AGENT_USER"; e
 uid=$(awk -F: -v u="$AGENT_USER" '$1 == u { print $3 }' "$(T /etc/passwd)")
 gid=$(awk -F: -v u="$AGENT_USER" '$1 == u { print $4 }' "$(T /etc/passwd)")
 [[ "$uid" =~ ^[0-9]+$ && "$gid" =~ ^[0-9]+$ ]] || die "could not read $AGENT_USER's uid/gid"
-log "$AGENT_USER is uid $uid: app containers on this host run as this uid"
+# App containers run as a user of their own, not the agent's: a process escaping a container then
+# holds neither the agent's keys (its state dir is 0700) nor its compose files. The agent hands
+# each workspace to that user and can still clean up after it (CAP_CHOWN, CAP_FOWNER and
+# CAP_DAC_OVERRIDE, below).
+if grep -q "^$APP_USER:" "$(T /etc/passwd)" 2>/dev/null; then
+  log "user $APP_USER exists"
+else
+  useradd "${prefix[@]}" --system --user-group --home-dir /nonexistent --no-create-home \
+    --shell /usr/sbin/nologin --comment "Docker Control Center apps" "$APP_USER"
+  log "created system user $APP_USER"
+fi
+app_uid=$(awk -F: -v u="$APP_USER" '$1 == u { print $3 }' "$(T /etc/passwd)")
+app_gid=$(awk -F: -v u="$APP_USER" '$1 == u { print $4 }' "$(T /etc/passwd)")
+[[ "$app_uid" =~ ^[0-9]+$ && "$app_gid" =~ ^[0-9]+$ && "$app_uid" != 0 && "$app_uid" != "$uid" ]] || die "could not read a uid/gid of $APP_USER distinct from $AGENT_USER's"
+log "app containers on this host run as $APP_USER (uid $app_uid), the agent as $AGENT_USER (uid $uid)"
 
 # ------------------------------------------------------------------ files
 install -d -m 0755 -o root -g root "$(T "$INSTALL_DIR")" "$(T "$CONF_DIR")" "$(T /etc/systemd/system)"
@@ -263,6 +280,8 @@ umask 077
   echo "DCC_CONSOLE_URL=$CONSOLE"
   echo "DCC_AGENT_STATE_DIR=$STATE_DIR"
   echo "DCC_WORKSPACE_ROOT=$WORKSPACE_ROOT"
+  echo "DCC_APP_UID=$app_uid"
+  echo "DCC_APP_GID=$app_gid"
   [[ -z "$FINGERPRINT" ]] || echo "DCC_CONSOLE_FINGERPRINT=$FINGERPRINT"
   [[ -z "$NAME" ]] || echo "DCC_HOST_NAME=$NAME"
   [[ -z "$ca_line" ]] || echo "$ca_line"
@@ -279,9 +298,11 @@ if [[ -n "$TOKEN" ]]; then
 fi
 umask 022
 
-# The gateway binds 80/443 and installs the container guard (iptables): those two capabilities only.
-caps=""
-[[ -z "$GATEWAY_DOMAIN" ]] || caps="CAP_NET_BIND_SERVICE CAP_NET_ADMIN CAP_NET_RAW"
+# Handing workspaces to the app user and removing what it wrote: chown, and owner/permission
+# checks on files that user owns. The gateway binds 80/443 and installs the container guard
+# (iptables): those capabilities only when it is on.
+caps="CAP_CHOWN CAP_FOWNER CAP_DAC_OVERRIDE"
+[[ -z "$GATEWAY_DOMAIN" ]] || caps="$caps CAP_NET_BIND_SERVICE CAP_NET_ADMIN CAP_NET_RAW"
 cat >"$(T "$UNIT")" <<EOF
 # Docker Control Center agent; written by scripts/install-agent.sh.
 [Unit]

@@ -75,3 +75,14 @@ describe("shared model store location", () => {
     expect(() => loadAgentConfig(base, { DCC_MODELS_DIR: "/var/lib" })).toThrow(/DCC_MODELS_DIR and --state-dir/);
   });
 });
+
+describe("the user app containers run as", () => {
+  const base = ["--console", "https://console.example.com", "--state-dir", "/var/lib/dcc-state", "--workspace-root", "/srv/apps"];
+  it("is DCC_APP_UID/DCC_APP_GID when both are set, never root, never one without the other", () => {
+    expect(loadAgentConfig(base, {}).appUser).toBeUndefined();
+    expect(loadAgentConfig(base, { DCC_APP_UID: "998", DCC_APP_GID: "997" }).appUser).toEqual({ uid: 998, gid: 997 });
+    for (const env of [{ DCC_APP_UID: "0", DCC_APP_GID: "997" }, { DCC_APP_UID: "998" }, { DCC_APP_GID: "997" }, { DCC_APP_UID: "-1", DCC_APP_GID: "1" }, { DCC_APP_UID: "1e3", DCC_APP_GID: "1" }, { DCC_APP_UID: "4294967295", DCC_APP_GID: "1" }]) {
+      expect(() => loadAgentConfig(base, env), JSON.stringify(env)).toThrow(AgentConfigError);
+    }
+  });
+});

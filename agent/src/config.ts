@@ -25,8 +25,28 @@ export interface AgentConfig {
   pullTimeoutS: number;
   /** The shared model store (DCC_MODELS_DIR, default <workspace root>/.models). */
   modelsDir: string;
+  /**
+   * The user app containers run as (DCC_APP_UID / DCC_APP_GID, both or neither): a user of its
+   * own, distinct from the agent's, so that a container escape does not hand over the agent's keys.
+   * Unset: 1000:1000 when the agent runs as root, else the agent's own uid and gid.
+   */
+  appUser?: { uid: number; gid: number };
   /** The per-host HTTPS gateway (DCC_GATEWAY_*); absent when DCC_GATEWAY_DOMAIN is not set. */
   gateway?: GatewayConfig;
+}
+
+function loadAppUser(env: Record<string, string | undefined>): { uid: number; gid: number } | undefined {
+  const uid = env.DCC_APP_UID || undefined;
+  const gid = env.DCC_APP_GID || undefined;
+  if (uid === undefined && gid === undefined) return undefined;
+  const id = (name: string, raw: string | undefined) => {
+    // Never root (0): an app container must not run as root on the host.
+    if (raw === undefined || !/^\d{1,10}$/.test(raw) || Number(raw) < 1 || Number(raw) > 2 ** 31 - 2) {
+      throw new AgentConfigError(`${name} must be a uid/gid from 1 to ${2 ** 31 - 2} (set DCC_APP_UID and DCC_APP_GID together)`);
+    }
+    return Number(raw);
+  };
+  return { uid: id("DCC_APP_UID", uid), gid: id("DCC_APP_GID", gid) };
 }
 
 // ---- gateway: the per-host HTTPS gateway in front of every app
@@ -111,6 +131,8 @@ export const USAGE = `Usage: dcc-agent --console <url> [--enroll <token>] [optio
 Environment only: DCC_CLONE_TIMEOUT_S (longest git clone/fetch, default 3600),
 DCC_PULL_TIMEOUT_S (longest image pull, default 7200), DCC_MODELS_DIR (the shared model store
 mounted at /models in apps that use it, default <workspace root>/.models).
+DCC_APP_UID / DCC_APP_GID: the user app containers run as (default 1000:1000 when the agent is
+root, else the agent's own); scripts/install-agent.sh creates the user dcc-app for it.
 Gateway (off unless DCC_GATEWAY_DOMAIN is set): DCC_GATEWAY_DOMAIN (apps at https://<app>.<domain>),
 DCC_GATEWAY_TLS (acme | internal, default acme), DCC_GATEWAY_HTTPS_PORT (443), DCC_GATEWAY_HTTP_PORT (80),
 DCC_GATEWAY_CADDY (the caddy binary, default caddy on PATH), DCC_GATEWAY_CONSOLE_URL (the console's
@@ -226,6 +248,7 @@ export function loadAgentConfig(argv: string[], env: Record<string, string | und
   if (inside(modelsDir, resolve(stateDir)) || inside(resolve(stateDir), modelsDir)) {
     throw new AgentConfigError(`DCC_MODELS_DIR and --state-dir must not contain one another (${modelsDir}, ${resolve(stateDir)})`);
   }
+  const appUser = loadAppUser(env);
   return {
     consoleUrl: normalizeConsoleUrl(rawUrl, allowInsecureWs),
     enrollToken: pick(values.enroll, "DCC_ENROLL_TOKEN"),
@@ -241,6 +264,7 @@ export function loadAgentConfig(argv: string[], env: Record<string, string | und
     cloneTimeoutS,
     pullTimeoutS,
     modelsDir,
+    appUser,
     gateway: loadGatewayConfig(env),
   };
 }

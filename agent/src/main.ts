@@ -82,6 +82,8 @@ async function run(config: AgentConfig, log: Logger): Promise<void> {
         cloneTimeoutMs: config.cloneTimeoutS * 1000,
         pullTimeoutMs: config.pullTimeoutS * 1000,
         modelsDir: config.modelsDir,
+        uid: config.appUser?.uid,
+        gid: config.appUser?.gid,
         loopbackPorts: config.gateway !== undefined,
         log: (level, message) => log(level, message, { part: "ops" }),
       });

@@ -82,6 +82,13 @@ describe("install-agent.sh", () => {
     expect(home).toBe("/var/lib/dcc-agent");
     expect(shell).toBe("/usr/sbin/nologin");
     expect(await groupMembers("docker")).toEqual(["dcc-agent"]);
+    // Apps run as a system user of their own, distinct from the agent, in no extra group.
+    const appUser = await passwdEntry("dcc-app");
+    expect(appUser).toBeDefined();
+    const [, , appUid, appGid, , , appShell] = appUser!;
+    expect(Number(appUid)).toBeLessThan(1000);
+    expect([appUid, appGid]).not.toContain(uid);
+    expect(appShell).toBe("/usr/sbin/nologin");
 
     // Directories: state 0700 and workspace root owned by the agent; its binary owned by root.
     const st = await stat(join(root, "var/lib/dcc-agent"));
@@ -103,6 +110,7 @@ describe("install-agent.sh", () => {
     expect(env).toContain("DCC_CONSOLE_URL=https://console.example.com\n");
     expect(env).toContain("DCC_AGENT_STATE_DIR=/var/lib/dcc-agent\n");
     expect(env).toContain("DCC_WORKSPACE_ROOT=/srv/dockerstore\n");
+    expect(env).toContain(`DCC_APP_UID=${appUid}\nDCC_APP_GID=${appGid}\n`);
     expect(env).toContain("DCC_HOST_NAME=gpu-box-1\n");
     expect(env).toContain("DCC_CA_FILE=/etc/dcc-agent/ca.pem\n");
     expect(env).not.toContain(TOKEN);
@@ -125,7 +133,9 @@ describe("install-agent.sh", () => {
       "ReadWritePaths=/var/lib/dcc-agent /srv/dockerstore",
       "PrivateTmp=yes",
       "ProtectHome=yes",
-      "CapabilityBoundingSet=",
+      // Only what handing workspaces to the app user and cleaning up after it takes.
+      "CapabilityBoundingSet=CAP_CHOWN CAP_FOWNER CAP_DAC_OVERRIDE",
+      "AmbientCapabilities=CAP_CHOWN CAP_FOWNER CAP_DAC_OVERRIDE",
       "RestartPreventExitStatus=2 3",
       "WantedBy=multi-user.target",
     ]) {
@@ -149,7 +159,7 @@ describe("install-agent.sh", () => {
     expect(r.out).toMatch(/1 NVIDIA GPU\(s\) but the NVIDIA Container Toolkit is not installed/);
     expect(r.out).toContain("apt-get install -y nvidia-container-toolkit");
     expect(r.out).toContain("nvidia-ctk runtime configure --runtime=docker");
-    expect(r.out).toMatch(new RegExp(`dcc-agent is uid ${uid}: app containers on this host run as this uid`));
+    expect(r.out).toMatch(new RegExp(`app containers on this host run as dcc-app \\(uid ${appUid}\\), the agent as dcc-agent \\(uid ${uid}\\)`));
   });
 
   it("upgrades an enrolled agent in place and drops the spent token", async () => {
@@ -171,8 +181,8 @@ describe("install-agent.sh", () => {
     expect(env).toContain("DCC_GATEWAY_DOMAIN=apps.example.com\n");
     expect(env).toContain("DCC_GATEWAY_TLS=internal\n");
     const unit = (await readFile(join(gw, "etc/systemd/system/dcc-agent.service"), "utf8")).split("\n");
-    expect(unit).toContain("CapabilityBoundingSet=CAP_NET_BIND_SERVICE CAP_NET_ADMIN CAP_NET_RAW");
-    expect(unit).toContain("AmbientCapabilities=CAP_NET_BIND_SERVICE CAP_NET_ADMIN CAP_NET_RAW");
+    expect(unit).toContain("CapabilityBoundingSet=CAP_CHOWN CAP_FOWNER CAP_DAC_OVERRIDE CAP_NET_BIND_SERVICE CAP_NET_ADMIN CAP_NET_RAW");
+    expect(unit).toContain("AmbientCapabilities=CAP_CHOWN CAP_FOWNER CAP_DAC_OVERRIDE CAP_NET_BIND_SERVICE CAP_NET_ADMIN CAP_NET_RAW");
     expect(unit).toContain("NoNewPrivileges=yes");
     for (const [flag, value] of [["--gateway-domain", "Apps.Example.com"], ["--gateway-domain", "x;touch /tmp/p"], ["--gateway-tls", "self"]]) {
       const other = join(base, `gw-bad-${flag}-${value.length}`);
@@ -219,6 +229,7 @@ describe("install-agent.sh", () => {
     expect(existsSync(join(root, "etc/dcc-agent"))).toBe(false);
     expect(existsSync(join(root, "opt/dcc-agent"))).toBe(false);
     expect(await passwdEntry("dcc-agent")).toBeUndefined();
+    expect(await passwdEntry("dcc-app")).toBeUndefined();
     expect(await groupMembers("docker")).toEqual([]);
     expect((await readFile(join(root, "etc/group"), "utf8")).split("\n").some((l) => l.startsWith("dcc-agent:"))).toBe(false);
     // Without --purge the agent's keys and the app data stay.

@@ -5,7 +5,7 @@
 import { chown, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { EnvNameSchema } from "../contract/app-config";
-import type { AppPaths, Layout } from "./workspace";
+import { containerUserIsOther, type AppPaths, type Layout } from "./workspace";
 
 export function secretsDirOf(paths: Pick<AppPaths, "composeDir">): string {
   return join(paths.composeDir, "secrets");
@@ -20,7 +20,7 @@ export class AppSecrets {
   async ensureDir(paths: Pick<AppPaths, "composeDir">): Promise<string> {
     const dir = secretsDirOf(paths);
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    if (process.getuid?.() === 0) await chown(dir, this.o.uid, this.o.gid);
+    if (containerUserIsOther(this.o.uid)) await chown(dir, this.o.uid, this.o.gid);
     return dir;
   }
 
@@ -33,7 +33,7 @@ export class AppSecrets {
       if (!EnvNameSchema.safeParse(name).success) continue; // checked by the gate; a file name must never be anything else
       const file = join(dir, name);
       await writeFile(file, value, { mode: 0o400 });
-      if (process.getuid?.() === 0) await chown(file, this.o.uid, this.o.gid);
+      if (containerUserIsOther(this.o.uid)) await chown(file, this.o.uid, this.o.gid);
     }
     this.cache.set(app, Object.values(values));
   }

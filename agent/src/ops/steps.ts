@@ -12,7 +12,7 @@ import { OpsError, checkAborted, errorMessage, formatDuration } from "./errors";
 import { exec } from "./exec";
 import { PullProgress, describePull, type PullFigure } from "./pull-progress";
 import type { OpsLog } from "./observer";
-import { chownTree, removeTree, type AppPaths } from "./workspace";
+import { chownTree, containerUserIsOther, removeTree, type AppPaths } from "./workspace";
 import type { AppSecrets } from "./app-secrets";
 import type { GpuGate } from "./gpu-gate";
 import { ensureModelStore, writeModelConfig } from "./model-store";
@@ -116,12 +116,12 @@ export class Steps {
   }
 
   /**
-   * When the agent runs as root, the workspace belongs to the container's user. `chown -R -h -P`
+   * When the container's user is not the agent, the workspace belongs to that user. `chown -R -h -P`
    * changes links themselves and never follows one (as chownTree does), in one process instead of
    * two system calls per file through the event loop (thousands of files in an AI repository).
    */
   async handOver(workspace: string): Promise<void> {
-    if (process.getuid?.() !== 0 || this.o.uid === 0) return;
+    if (!containerUserIsOther(this.o.uid)) return;
     try {
       await exec(["chown", "-R", "-h", "-P", `${this.o.uid}:${this.o.gid}`, "--", workspace], { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", LC_ALL: "C" } });
     } catch {

@@ -115,7 +115,17 @@ export async function removeGitPointer(workspace: string): Promise<void> {
 }
 
 /**
- * Hands a tree to the container user (when the agent runs as root). lchown never follows a
+ * Whether files the container uses must be handed to its user: it is a user other than the agent
+ * (1000 when the agent is root, or DCC_APP_UID, which install-agent.sh gives a user of its own and
+ * the agent the capabilities to chown and clean up for).
+ */
+export function containerUserIsOther(uid: number): boolean {
+  const own = process.getuid?.();
+  return own !== undefined && uid !== 0 && uid !== own;
+}
+
+/**
+ * Hands a tree to the container user (when it is not the agent). lchown never follows a
  * symlink, so a link in the repository (say to /etc/shadow) keeps its target's owner.
  */
 export async function chownTree(path: string, uid: number, gid: number): Promise<void> {
