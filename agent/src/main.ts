@@ -202,15 +202,17 @@ async function run(config: AgentConfig, log: Logger): Promise<void> {
     if (channel.send({ type: "usage", samples })) for (const s of samples) usageQueue.delete(s.app);
   }, 5000);
   usageTimer.unref();
-  // The GPU ledger and model store sizes change while the agent runs: facts again every minute,
-  // sent only when something in them changed (thousands of idle hosts send nothing).
+  // The GPU ledger, model store sizes and the gateway's state change while the agent runs: facts
+  // again every minute, sent only when something in them changed (thousands of idle hosts send nothing).
   let factsSent = "";
   const factsKey = (f: HostFacts) => JSON.stringify({ ...f, modelStore: f.modelStore ? { ...f.modelStore, at: "" } : f.modelStore });
   const factsTimer = setInterval(() => {
     if (!ops || !channel.connected) return;
     void ops
       .facts(VERSION)
-      .then((value) => {
+      .then((collected) => {
+        // The gateway's state belongs to the facts too (the console derives app URLs from it).
+        const value = gateway ? { ...collected, gateway: gateway.facts() } : collected;
         facts = { at: Date.now(), value };
         const key = factsKey(value);
         if (key !== factsSent && channel.send({ type: "facts", facts: value })) factsSent = key;

@@ -57,6 +57,8 @@ describe.skipIf(!caddy)("gateway in front of a deployed app (console + agent + C
       DCC_GATEWAY_HTTP_PORT: String(httpPort),
       DCC_GATEWAY_TOKEN_CACHE_S: "2",
       DCC_GATEWAY_IDLE_MINUTE_MS: String(MINUTE_MS),
+      // Facts are reported again every second (every minute in service): they must keep the gateway.
+      DCC_FACTS_INTERVAL_MS: "1000",
     });
     await s.git.createRepo(NAME, { "index.html": "<h1>hello through the gateway</h1>\n" });
     port = await freePort();
@@ -90,6 +92,11 @@ describe.skipIf(!caddy)("gateway in front of a deployed app (console + agent + C
     expect(a.url).toBe(`${base}/`);
     const host = (await s.c.query<{ facts: { gateway?: Record<string, unknown> } }>("hosts.get", { id: s.hostId })).body.result!.data;
     expect(host.facts.gateway).toMatchObject({ domain: DOMAIN, httpsPort, tls: "internal", running: true, firewall: { ok: true } });
+    // After the agent's periodic facts (not only its hello) the console still knows the gateway.
+    await new Promise((r) => setTimeout(r, 2500));
+    expect((await app()).url).toBe(`${base}/`);
+    const again = (await s.c.query<{ facts: { gateway?: Record<string, unknown> } }>("hosts.get", { id: s.hostId })).body.result!.data;
+    expect(again.facts.gateway).toMatchObject({ domain: DOMAIN, running: true });
   });
 
   it("publishes the app's port on 127.0.0.1 only", async () => {
