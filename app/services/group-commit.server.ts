@@ -42,6 +42,12 @@ class GroupCommit {
         const failed = new Set<Job>();
         try {
           await this.db.transaction(async (tx) => {
+            // Alone in its group, a use case needs no savepoint: if it fails, the whole
+            // transaction rolls back, and the catch below gives it its error.
+            if (group.length === 1) {
+              done.push({ job: group[0]!, value: await group[0]!.fn(tx) });
+              return;
+            }
             for (const job of group) {
               try {
                 done.push({ job, value: await tx.transaction((sp) => job.fn(sp)) });

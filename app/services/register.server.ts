@@ -155,6 +155,8 @@ export async function registerApp(ctx: ConsoleContext, actor: Actor, raw: unknow
           status: initial.status ?? "STOPPED",
           phase: initial.phase ?? null,
           observed: neverObserved(now),
+          // Given here, the row comes back complete and the insert trigger has nothing to update.
+          statusSince: now,
           createdAt: now,
           updatedAt: now,
         })
