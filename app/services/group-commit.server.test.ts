@@ -61,6 +61,14 @@ describe("group commit", () => {
     }
   });
 
+  it("runs a use case alone in its group without a savepoint; if it fails, nothing commits and its caller gets its error", async () => {
+    const { db, log } = fakeDb();
+    expect(await inGroupTransaction(db, async () => (log.push("job"), 7))).toBe(7);
+    expect(log).toEqual(["begin 1", "job", "commit 1"]);
+    await expect(inGroupTransaction(db, async () => Promise.reject(new Error("name is already taken")))).rejects.toThrow("name is already taken");
+    expect(log).toEqual(["begin 1", "job", "commit 1", "begin 2"]);
+  });
+
   it("starts a new group for what arrives later", async () => {
     const { db, log } = fakeDb();
     await inGroupTransaction(db, async () => 1);
