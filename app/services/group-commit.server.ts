@@ -1,5 +1,5 @@
 // Group commit: use cases that arrive together run back to back inside ONE database transaction,
-// each in its own savepoint. Every use case keeps its all-or-nothing transaction (a failing one
+// each in its own savepoint (one alone needs none). Every use case keeps its all-or-nothing transaction (a failing one
 // rolls back to its savepoint and gets its own error; the others go on), and its caller hears
 // of success only once the shared transaction has committed. What is shared is the cost of a
 // transaction on the embedded libSQL file: taking the write lock, a connection, and the commit
