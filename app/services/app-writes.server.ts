@@ -13,9 +13,10 @@ type Reader = Pick<Db, "select"> | Tx;
 /**
  * Hosts an app may be placed on: the one host named (`only`, online or not), else every online
  * host that is not revoked. Counts and held GPUs are read for those hosts only (no read of every
- * app when there is no host to choose between).
+ * app when there is no host to choose between); with `port`, each host's `usedPorts` says whether
+ * that port is taken there (without it, ports are not read).
  */
-export async function hostCandidates(db: Reader, only?: string): Promise<HostCandidate[]> {
+export async function hostCandidates(db: Reader, only?: string, port?: number): Promise<HostCandidate[]> {
   const rows = await db
     .select({ id: hosts.id, name: hosts.name, online: hosts.online, revokedAt: hosts.revokedAt, facts: hosts.facts })
     .from(hosts)
@@ -28,7 +29,9 @@ export async function hostCandidates(db: Reader, only?: string): Promise<HostCan
       ? await db.select({ hostId: apps.hostId, n: sql<number>`count(*)` }).from(apps).where(inArray(apps.hostId, ids)).groupBy(apps.hostId)
       : [];
   const held = await db.select().from(gpuAssignments).where(inArray(gpuAssignments.hostId, ids));
-  const ports = await db.select({ hostId: apps.hostId, port: apps.port }).from(apps).where(inArray(apps.hostId, ids));
+  // With a port to place: which of these hosts already have an app on it (one indexed lookup, not
+  // every app's port).
+  const ports = port === undefined ? null : await db.select({ hostId: apps.hostId, port: apps.port }).from(apps).where(and(inArray(apps.hostId, ids), eq(apps.port, port)));
   return rows.map((h) => ({
     id: h.id,
     name: h.name,
@@ -37,7 +40,7 @@ export async function hostCandidates(db: Reader, only?: string): Promise<HostCan
     facts: HostFactsSchema.catch({}).parse(h.facts),
     appCount: counts.find((c) => c.hostId === h.id)?.n ?? 0,
     heldGpus: held.filter((g) => g.hostId === h.id).map((g) => g.device),
-    usedPorts: ports.filter((p) => p.hostId === h.id).map((p) => p.port),
+    ...(ports ? { usedPorts: ports.filter((p) => p.hostId === h.id).map((p) => p.port) } : {}),
   }));
 }
 

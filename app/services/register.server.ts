@@ -100,7 +100,7 @@ export async function registerApp(ctx: ConsoleContext, actor: Actor, raw: unknow
     // The checks run inside the transaction: registrations grouped into one commit see each other.
     // A taken name is found by the port check's query (and by the unique index, should two race).
     done = await inGroupTransaction(ctx.db, async (tx) => {
-      const candidates = await hostCandidates(tx, input.hostId);
+      const candidates = await hostCandidates(tx, input.hostId, templatePort ? undefined : spec.port);
       let hostId: string | null = null;
       let gpuDevices: string[] = [];
       let waitingReason: string | null = null;
@@ -191,7 +191,7 @@ export async function placeWaitingApps(ctx: Pick<ConsoleContext, "db" | "config"
   if (!waiting.length) return [];
   const kicked = new Set<string>();
   for (const row of waiting) {
-    const p = pickHost(await hostCandidates(db), row.gpu ?? undefined, row.port);
+    const p = pickHost(await hostCandidates(db, undefined, row.port), row.gpu ?? undefined, row.port);
     if (p.hostId === null) {
       const changes: AppChange[] = [];
       await db.transaction(async (tx) => {
@@ -248,7 +248,7 @@ export async function suggestPort(ctx: Pick<ConsoleContext, "db">, input: z.infe
   }
   const wanted = input.port ?? tpl?.defaultPort;
   if (wanted === undefined) throw ServiceError.field("BAD_REQUEST", "port", "is required without a template");
-  const candidates = await hostCandidates(ctx.db, input.hostId);
+  const candidates = await hostCandidates(ctx.db, input.hostId, input.port);
   const p = input.hostId !== undefined ? { hostId: candidates[0]?.id ?? null } : pickHost(candidates, tpl ? templateGpu(tpl) : undefined, input.port);
   const used = await usedPorts(ctx.db, p.hostId);
   if (input.port !== undefined) return { port: input.port, hostId: p.hostId, moved: false, taken: used.includes(input.port) };
