@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { launchBrowser, signIn, waitForHydration } from "../support/browser";
 import { ROOT } from "../support/console";
 import { freePort } from "../support/net";
-import { startStack, type AppItem, type LifecycleReply, type Stack } from "../integration/stack-support";
+import { startStack, type AppItem, type ActionReply, type Stack } from "../integration/stack-support";
 
 const NAME = "roll-ui";
 const VIEWER = "watcher";
@@ -93,7 +93,7 @@ describe("Add App → Git section", () => {
 describe("deploy history and rollback on the app page", () => {
   it("lists deploys and rolls back to the previous commit after confirmation", async () => {
     two = await s.git.commit(NAME, { "index.html": "two\n" });
-    const r = await s.c.mutate<LifecycleReply>("apps.reinstall", { name: NAME });
+    const r = await s.c.mutate<ActionReply>("apps.reinstall", { name: NAME });
     expect(r.status).toBe(200);
     await until("RUNNING at the second commit", async () => {
       const a = await app();

@@ -31,17 +31,7 @@ beforeAll(async () => {
   const e = (await c.mutate<{ token: string; consoleUrl: string }>("hosts.createEnrollment", {})).body.result!.data;
   fake = new FakeAgent();
   await fake.connect(e.consoleUrl, { token: e.token });
-  const done = new Set<string>();
-  setInterval(() => {
-    for (const m of fake.commands()) {
-      const cmd = JSON.parse(m.payload) as { id: string; app: string };
-      if (done.has(cmd.id)) continue;
-      done.add(cmd.id);
-      fake.send({ type: "ack", id: cmd.id });
-      const a = answers.get(cmd.app);
-      if (a) fake.send({ type: "result", id: cmd.id, ...a });
-    }
-  }, 20).unref();
+  fake.autoAnswer((cmd) => answers.get(cmd.app!) ?? null);
   browser = await launchBrowser();
   page = await browser.newPage({ viewport: { width: 1400, height: 700 } });
   await signIn(page, c);

@@ -373,15 +373,15 @@ export async function deployApp(s: FaultStack, o: CreateOptions & { scenario: st
   return app;
 }
 
-export interface LifecycleReply {
+export interface ActionReply {
   app: AppView | null;
   commandId: string | null;
   queued: boolean;
 }
 
 /** One call to an apps.* mutation (as the UI's button makes it); fails unless the console accepted it. */
-export async function act(s: FaultStack, verb: string, input: Record<string, unknown>): Promise<LifecycleReply & AppView> {
-  const r = await s.c.mutate<LifecycleReply & AppView>(`apps.${verb}`, input);
+export async function act(s: FaultStack, verb: string, input: Record<string, unknown>): Promise<ActionReply & AppView> {
+  const r = await s.c.mutate<ActionReply & AppView>(`apps.${verb}`, input);
   expect(r.status, `apps.${verb} ${JSON.stringify(input)} answered ${r.status}: ${JSON.stringify(r.body.error ?? r.body)}`).toBe(200);
   return r.body.result!.data;
 }

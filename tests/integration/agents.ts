@@ -213,6 +213,33 @@ export class FakeAgent {
   commands(): Extract<ConsoleMessage, { type: "command" }>[] {
     return this.received.filter((m) => m.type === "command") as Extract<ConsoleMessage, { type: "command" }>[];
   }
+
+  /**
+   * Acks every command received from now on, once each, and sends `answer(cmd)` as its result
+   * (null: ack only, a command that runs on). Returns a function that stops answering.
+   */
+  autoAnswer(answer: (cmd: FakeCommand) => Record<string, unknown> | null): () => void {
+    const done = new Set<string>();
+    const timer = setInterval(() => {
+      for (const m of this.commands()) {
+        const cmd = JSON.parse(m.payload) as FakeCommand;
+        if (done.has(cmd.id)) continue;
+        done.add(cmd.id);
+        this.send({ type: "ack", id: cmd.id });
+        const r = answer(cmd);
+        if (r) this.send({ type: "result", id: cmd.id, ...r });
+      }
+    }, 20);
+    timer.unref();
+    return () => clearInterval(timer);
+  }
+}
+
+/** What a fake agent reads of a command it answers. */
+export interface FakeCommand {
+  id: string;
+  action: string;
+  app: string | null;
 }
 
 // ---------------------------------------------------------------------------------------------

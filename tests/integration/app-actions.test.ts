@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { docker, inspect, listByLabel } from "../support/docker";
 import { freePort } from "../support/net";
-import { AppWatch, startStack, type AppItem, type LifecycleReply, type Stack } from "./stack-support";
+import { AppWatch, startStack, type AppItem, type ActionReply, type Stack } from "./stack-support";
 import { exists } from "../support/fs";
 
 const NAME = "life-site";
@@ -63,7 +63,7 @@ async function containerIds(): Promise<string[]> {
 }
 
 async function lifecycle(verb: string, input: Record<string, unknown> = {}) {
-  return s.c.mutate<LifecycleReply>(`apps.${verb}`, { name: NAME, ...input });
+  return s.c.mutate<ActionReply>(`apps.${verb}`, { name: NAME, ...input });
 }
 
 beforeAll(async () => {

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../support/net";
 import type { DeployDto } from "../../app/services/deploys.server";
-import { AppWatch, startStack, type AppItem, type LifecycleReply, type Stack } from "./stack-support";
+import { AppWatch, startStack, type AppItem, type ActionReply, type Stack } from "./stack-support";
 
 const NAME = "hist-site";
 let s: Stack;
@@ -65,7 +65,7 @@ describe("deploy history and rollback through the console", () => {
     expect(none.status).toBe(412);
     expect(none.body.error!.data.fields).toHaveProperty("commitSha");
     two = await s.git.commit(NAME, { "index.html": "two\n" });
-    const r = await s.c.mutate<LifecycleReply>("apps.reinstall", { name: NAME });
+    const r = await s.c.mutate<ActionReply>("apps.reinstall", { name: NAME });
     expect((await ended(r.body.result!.data.commandId!)).state).toBe("done");
     await atCommit(two);
     expect(await page()).toBe("two\n");
@@ -83,7 +83,7 @@ describe("deploy history and rollback through the console", () => {
     const workspace = join(s.workspaceRoot, NAME);
     await mkdir(join(workspace, "models"), { recursive: true });
     await writeFile(join(workspace, "models", "x.bin"), "weights");
-    const r = await s.c.mutate<LifecycleReply>("apps.rollback", { name: NAME });
+    const r = await s.c.mutate<ActionReply>("apps.rollback", { name: NAME });
     expect(r.status).toBe(200);
     expect((await ended(r.body.result!.data.commandId!)).state).toBe("done");
     const back = await atCommit(one);
@@ -95,7 +95,7 @@ describe("deploy history and rollback through the console", () => {
     expect(JSON.parse(String(audit.rows[0]!.detail))).toMatchObject({ commitSha: one });
 
     // the given commit, from the history: forward again
-    const fwd = await s.c.mutate<LifecycleReply>("apps.rollback", { name: NAME, commitSha: two });
+    const fwd = await s.c.mutate<ActionReply>("apps.rollback", { name: NAME, commitSha: two });
     expect((await ended(fwd.body.result!.data.commandId!)).state).toBe("done");
     await atCommit(two);
   });

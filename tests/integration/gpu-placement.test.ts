@@ -30,21 +30,11 @@ async function enrolFake(facts: Record<string, unknown>): Promise<FakeAgent> {
   return f;
 }
 /** Acks and answers every command the fake receives (ok, with the observation the action leads to). */
-function autoAnswer(f: FakeAgent): () => void {
-  const done = new Set<string>();
-  const timer = setInterval(() => {
-    for (const m of f.commands()) {
-      const cmd = JSON.parse(m.payload) as { id: string; action: string; app: string | null };
-      if (done.has(cmd.id)) continue;
-      done.add(cmd.id);
-      f.send({ type: "ack", id: cmd.id });
-      const running = cmd.action !== "stop";
-      const observed = { app: cmd.app, status: running ? "RUNNING" : "STOPPED", health: running ? "reachable" : "unknown", phase: null, lastError: null, at: new Date().toISOString() };
-      f.send({ type: "result", id: cmd.id, ok: true, observed });
-    }
-  }, 20);
-  return () => clearInterval(timer);
-}
+const autoAnswer = (f: FakeAgent) =>
+  f.autoAnswer((cmd) => {
+    const running = cmd.action !== "stop";
+    return { ok: true, observed: { app: cmd.app, status: running ? "RUNNING" : "STOPPED", health: running ? "reachable" : "unknown", phase: null, lastError: null, at: new Date().toISOString() } };
+  });
 const settled = (name: string) => waitFor(`${name} settled`, async () => !(await getApp(name))?.phase);
 const getApp = async (name: string) => (await c.query<AppDto>("apps.get", { name })).body.result?.data;
 const lastParams = async (app: string, action: string) => {

@@ -15,7 +15,7 @@ import { startAgent, type RunningAgent } from "./agents";
 /** The flat app object of the API, as the console defines it. */
 export type AppItem = AppDto;
 
-export interface LifecycleReply {
+export interface ActionReply {
   app: AppItem | null;
   commandId: string | null;
   queued: boolean;

@@ -41,21 +41,6 @@ function observed(app: string, status: "RUNNING" | "STARTING" | "STOPPED", healt
   return { app, status, health, phase: null, lastError, at: new Date().toISOString() };
 }
 
-/** Acks and answers (ok, with the observation) every command the fake receives from now on, once. */
-function autoAnswer(f: FakeAgent, answer: (cmd: { id: string; action: string; app: string | null }) => Record<string, unknown> | null): () => void {
-  const done = new Set<string>();
-  const timer = setInterval(() => {
-    for (const m of f.commands()) {
-      const cmd = JSON.parse(m.payload) as { id: string; action: string; app: string | null };
-      if (done.has(cmd.id)) continue;
-      done.add(cmd.id);
-      f.send({ type: "ack", id: cmd.id });
-      const r = answer(cmd);
-      if (r) f.send({ type: "result", id: cmd.id, ...r });
-    }
-  }, 20);
-  return () => clearInterval(timer);
-}
 
 /** The next `apps.events` message (parsed) that matches. */
 async function nextChange(sse: SseReader, pred: (m: Record<string, unknown>) => boolean, timeoutMs: number): Promise<Record<string, unknown>> {
@@ -84,7 +69,7 @@ describe("status truth (console side)", () => {
 
   it("a no-op start on a running app ends in the agent's observation (green), not amber", async () => {
     f = await enrolFake();
-    stopAnswering = autoAnswer(f, (cmd) => ({ ok: true, result: { message: "already running" }, observed: observed(cmd.app!, "RUNNING", "reachable") }));
+    stopAnswering = f.autoAnswer((cmd) => ({ ok: true, result: { message: "already running" }, observed: observed(cmd.app!, "RUNNING", "reachable") }));
     expect((await c.mutate("apps.create", { name: "noop", repository: REPO, startCommand: "run", port: 20001, hostId: f.hostId })).status).toBe(200);
     await waitFor("provision answered", async () => (await getApp("noop"))?.status === "RUNNING");
     const r = await c.mutate<{ app: AppDto }>("apps.start", { name: "noop" });
@@ -102,7 +87,7 @@ describe("status truth (console side)", () => {
 
   it("a command unanswered past its deadline fails naming the host, and the app shows what was observed", async () => {
     stopAnswering();
-    stopAnswering = autoAnswer(f, () => null); // ack only: the agent never answers
+    stopAnswering = f.autoAnswer(() => null); // ack only: the agent never answers
     await c.mutate("apps.restart", { name: "noop" });
     expect((await getApp("noop"))!.status).toBe("STARTING");
     const failed = await waitFor("restart given up", async () => (await commandRows("noop")).find((r) => r.action === "restart" && r.state === "failed"), 30_000);
