@@ -15,7 +15,7 @@ import { enqueueCommand } from "./commands.server";
 import { ServiceError } from "./errors";
 import { publishAll, recordEvent } from "./events.server";
 import { claimGpus, releaseGpus } from "./gpu-policy.server";
-import { conflictOf } from "./app-writes.server";
+import { conflictOf, requireAppRow } from "./app-writes.server";
 
 /** start / restart: `force` starts despite a GPU memory shortfall or a CUDA mismatch the agent finds. */
 export const StartInput = z.strictObject({ name: AppNameSchema, force: z.boolean({ error: "must be true or false" }).optional() });
@@ -79,8 +79,7 @@ async function removeRecord(ctx: ConsoleContext, actor: Actor, row: App, opts: {
  */
 export async function forceDeinstall(ctx: ConsoleContext, actor: Actor, name: string): Promise<ActionRequestResult> {
   if (actor.role !== "admin") throw new ServiceError("FORBIDDEN", "forced removal needs the admin role", { force: "needs the admin role" });
-  const [row] = await ctx.db.select().from(apps).where(eq(apps.name, name));
-  if (!row) throw ServiceError.field("NOT_FOUND", "name", `does not name an existing app (${name})`);
+  const row = await requireAppRow(ctx.db, name);
   const [host] = row.hostId ? await ctx.db.select({ revokedAt: hosts.revokedAt }).from(hosts).where(eq(hosts.id, row.hostId)) : [];
   const commandId = await removeRecord(ctx, actor, row, { force: true, leftovers: host !== undefined && host.revokedAt == null });
   return { app: null, commandId, queued: commandId !== null };
@@ -92,8 +91,7 @@ export async function forceDeinstall(ctx: ConsoleContext, actor: Actor, name: st
  * (a queued one is dropped there, a running one aborted and its partial work cleared).
  */
 export async function cancelApp(ctx: ConsoleContext, actor: Actor, name: string): Promise<ActionRequestResult> {
-  const [row] = await ctx.db.select().from(apps).where(eq(apps.name, name));
-  if (!row) throw ServiceError.field("NOT_FOUND", "name", `does not name an existing app (${name})`);
+  const row = await requireAppRow(ctx.db, name);
   const open = (await unfinished(ctx, row.id)).filter((c) => CANCELLABLE.includes(c.action));
   if (!open.length || !row.hostId) throw ServiceError.field("PRECONDITION_FAILED", "name", "has no queued or running deploy to cancel");
   const hostId = row.hostId;
@@ -133,8 +131,7 @@ export async function requestAppAction(
    */
   opts: { clean?: boolean; commitSha?: string; force?: boolean } = {},
 ): Promise<ActionRequestResult> {
-  let [row] = await ctx.db.select().from(apps).where(eq(apps.name, name));
-  if (!row) throw ServiceError.field("NOT_FOUND", "name", `does not name an existing app (${name})`);
+  let row = await requireAppRow(ctx.db, name);
 
   const open = row.hostId ? await unfinished(ctx, row.id) : [];
   const [host] = row.hostId ? await ctx.db.select({ online: hosts.online, revokedAt: hosts.revokedAt }).from(hosts).where(eq(hosts.id, row.hostId)) : [];

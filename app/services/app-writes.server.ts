@@ -3,7 +3,8 @@
 import { and, eq, inArray, isNull, ne, or, sql } from "drizzle-orm";
 import { HostFactsSchema } from "../../agent/src/contract/facts";
 import type { Db } from "../../db/client";
-import { apps, gpuAssignments, hosts } from "../../db/schema";
+import { prepared } from "../../db/prepared";
+import { apps, gpuAssignments, hosts, type App } from "../../db/schema";
 import { ServiceError } from "./errors";
 import type { Tx } from "./group-commit.server";
 import type { HostCandidate } from "./placement.server";
@@ -11,37 +12,69 @@ import type { HostCandidate } from "./placement.server";
 type Reader = Pick<Db, "select"> | Tx;
 
 /**
+ * The candidate reads, prepared once for each of the two ways of choosing hosts: the one host
+ * named (online or not), or every online host not revoked. Held GPUs and a port's use are read
+ * for exactly those hosts, one indexed lookup each.
+ */
+function candidateQueries(named: boolean) {
+  const chosen = named ? eq(hosts.id, sql.placeholder("only")) : and(eq(hosts.online, true), isNull(hosts.revokedAt));
+  // `IN (subquery)`, not a join: SQLite then searches the (host, …) indexes once per chosen host
+  // instead of scanning every app.
+  const chosenIds = (db: Reader) => db.select({ id: hosts.id }).from(hosts).where(chosen);
+  return {
+    hosts: prepared((db: Reader) =>
+      db.select({ id: hosts.id, name: hosts.name, online: hosts.online, revokedAt: hosts.revokedAt, facts: hosts.facts, appCount: hosts.appCount }).from(hosts).where(chosen),
+    ),
+    held: prepared((db: Reader) =>
+      db.select({ hostId: gpuAssignments.hostId, device: gpuAssignments.device }).from(gpuAssignments).where(inArray(gpuAssignments.hostId, chosenIds(db))),
+    ),
+    ports: prepared((db: Reader) =>
+      db
+        .select({ hostId: apps.hostId, port: apps.port })
+        .from(apps)
+        .where(and(inArray(apps.hostId, chosenIds(db)), eq(apps.port, sql.placeholder("port")))),
+    ),
+  };
+}
+/** Exported for the query-plan test (db/prepared.test.ts). */
+export const CANDIDATE_READS = { named: candidateQueries(true), online: candidateQueries(false) };
+
+/**
  * Hosts an app may be placed on: the one host named (`only`, online or not), else every online
- * host that is not revoked. Counts and held GPUs are read for those hosts only (no read of every
- * app when there is no host to choose between); with `port`, each host's `usedPorts` says whether
- * that port is taken there (without it, ports are not read).
+ * host that is not revoked, each with its app count and held GPUs; with `port`, each host's
+ * `usedPorts` says whether that port is taken there (without it, ports are not read).
  */
 export async function hostCandidates(db: Reader, only?: string, port?: number): Promise<HostCandidate[]> {
-  const rows = await db
-    .select({ id: hosts.id, name: hosts.name, online: hosts.online, revokedAt: hosts.revokedAt, facts: hosts.facts })
-    .from(hosts)
-    .where(only !== undefined ? eq(hosts.id, only) : and(eq(hosts.online, true), isNull(hosts.revokedAt)));
+  const q = only !== undefined ? CANDIDATE_READS.named : CANDIDATE_READS.online;
+  const args = { only, port };
+  const rows = await q.hosts(db).all(args);
   if (!rows.length) return [];
-  const ids = rows.map((h) => h.id);
-  // With one candidate there is nothing to balance: its app count does not matter.
-  const counts =
-    rows.length > 1
-      ? await db.select({ hostId: apps.hostId, n: sql<number>`count(*)` }).from(apps).where(inArray(apps.hostId, ids)).groupBy(apps.hostId)
-      : [];
-  const held = await db.select().from(gpuAssignments).where(inArray(gpuAssignments.hostId, ids));
-  // With a port to place: which of these hosts already have an app on it (one indexed lookup, not
-  // every app's port).
-  const ports = port === undefined ? null : await db.select({ hostId: apps.hostId, port: apps.port }).from(apps).where(and(inArray(apps.hostId, ids), eq(apps.port, port)));
+  const held = await q.held(db).all(args);
+  const ports = port === undefined ? null : await q.ports(db).all(args);
   return rows.map((h) => ({
     id: h.id,
     name: h.name,
     online: h.online,
     revoked: h.revokedAt != null,
     facts: HostFactsSchema.catch({}).parse(h.facts),
-    appCount: counts.find((c) => c.hostId === h.id)?.n ?? 0,
+    appCount: h.appCount,
     heldGpus: held.filter((g) => g.hostId === h.id).map((g) => g.device),
     ...(ports ? { usedPorts: ports.filter((p) => p.hostId === h.id).map((p) => p.port) } : {}),
   }));
+}
+
+const rowByName = prepared((db: Reader) => db.select().from(apps).where(eq(apps.name, sql.placeholder("name"))));
+
+/** The app's row, or undefined when no app has that name. */
+export async function appRow(db: Reader, name: string): Promise<App | undefined> {
+  return (await rowByName(db).all({ name }))[0];
+}
+
+/** The app's row; NOT_FOUND naming the field `name` when there is none. */
+export async function requireAppRow(db: Reader, name: string): Promise<App> {
+  const row = await appRow(db, name);
+  if (!row) throw ServiceError.field("NOT_FOUND", "name", `does not name an existing app (${name})`);
+  return row;
 }
 
 /** Holds the app's GPUs in the unique (host, device) table: a GPU taken meanwhile fails the transaction. */
@@ -55,18 +88,36 @@ export async function holdGpus(tx: Tx, appId: string, hostId: string | null, dev
  * takes is checked in the same query: a taken name is reported before a taken port.
  */
 export async function assertPortFree(db: Reader, hostId: string | null, port: number, opts: { exceptName?: string; claim?: string } = {}): Promise<void> {
-  const portClash = and(hostId ? eq(apps.hostId, hostId) : isNull(apps.hostId), eq(apps.port, port), opts.exceptName ? ne(apps.name, opts.exceptName) : undefined);
-  const clashes = await db
-    .select({ name: apps.name })
-    .from(apps)
-    .where(opts.claim !== undefined ? or(eq(apps.name, opts.claim), portClash) : portClash)
-    .limit(2);
+  const shape = `${hostId ? "host" : "waiting"}${opts.exceptName !== undefined ? "-except" : ""}${opts.claim !== undefined ? "-claim" : ""}`;
+  const clashes = await (portClashes[shape] ??= portClashQuery(hostId !== null, opts.exceptName !== undefined, opts.claim !== undefined))(db).all({
+    hostId,
+    port,
+    exceptName: opts.exceptName,
+    claim: opts.claim,
+  });
   if (opts.claim !== undefined && clashes.some((c) => c.name === opts.claim)) throw ServiceError.field("CONFLICT", "name", "is already taken");
   if (clashes.length) {
     const where = hostId ? "on this host" : "waiting for a host";
     throw ServiceError.field("CONFLICT", "port", `is already used by app ${clashes[0].name} ${where}`);
   }
 }
+
+/** The port check's query, one prepared statement per shape (host or waiting, except, claim). */
+function portClashQuery(onHost: boolean, except: boolean, claim: boolean) {
+  return prepared((db: Reader) => {
+    const portClash = and(
+      onHost ? eq(apps.hostId, sql.placeholder("hostId")) : isNull(apps.hostId),
+      eq(apps.port, sql.placeholder("port")),
+      except ? ne(apps.name, sql.placeholder("exceptName")) : undefined,
+    );
+    return db
+      .select({ name: apps.name })
+      .from(apps)
+      .where(claim ? or(eq(apps.name, sql.placeholder("claim")), portClash) : portClash)
+      .limit(2);
+  });
+}
+const portClashes: Partial<Record<string, ReturnType<typeof portClashQuery>>> = {};
 
 export function isUniqueViolation(e: unknown, index: string): boolean {
   const text = `${(e as Error)?.message ?? ""} ${String((e as { cause?: unknown })?.cause ?? "")}`;

@@ -5,10 +5,11 @@
 // update services' own, so every bad field is named exactly as there.
 import { and, desc, eq } from "drizzle-orm";
 import { repositoryProblem } from "../../agent/src/contract/validation";
-import { apps, commands, type App } from "../../db/schema";
+import { commands, type App } from "../../db/schema";
 import type { Actor, ConsoleContext } from "../context.server";
 import { AppCreateInput, parseInput, requireApp, updateApp, type AppDto } from "./apps.server";
 import { registerApp } from "./register.server";
+import { appRow } from "./app-writes.server";
 import { ServiceError } from "./errors";
 import { planSecretWrites, sealedSecrets } from "./app-config.server";
 
@@ -45,7 +46,7 @@ async function newestCommand(ctx: Pick<ConsoleContext, "db">, appId: string, act
 export async function applyApp(ctx: ConsoleContext, actor: Actor, raw: unknown): Promise<ApplyResult> {
   // The name decides create or update; the create service names every bad field itself.
   const name = (raw as { name?: unknown } | null)?.name;
-  const [row] = typeof name === "string" && name.length <= 63 ? await ctx.db.select().from(apps).where(eq(apps.name, name)) : [];
+  const row = typeof name === "string" && name.length <= 63 ? await appRow(ctx.db, name) : undefined;
   const since = new Date(Date.now() - 1).toISOString();
   if (!row) {
     const { app, commandId } = await registerApp(ctx, actor, raw);

@@ -21,7 +21,7 @@ import { recordAudit } from "./audit.server";
 import { enqueueCommand } from "./commands.server";
 import { ServiceError } from "./errors";
 import { publishAll, recordEvent } from "./events.server";
-import { assertPortFree, conflictOf, holdGpus, hostCandidates } from "./app-writes.server";
+import { assertPortFree, conflictOf, holdGpus, hostCandidates, requireAppRow } from "./app-writes.server";
 import { assignGpus } from "./placement.server";
 import { AppConfigFields, checkConfig, planSecretWrites, sealedSecrets, writeSecretRows, type DeclaredSecret } from "./app-config.server";
 import { STALL_DEFAULT_S, StartupStallSchema } from "../../agent/src/contract/models";
@@ -256,8 +256,7 @@ export function deploySpecOf(config: Pick<ConsoleContext["config"], "baseImage">
 export async function updateApp(ctx: ConsoleContext, actor: Actor, raw: unknown): Promise<AppDto> {
   const input = parseInput(AppUpdateInput, raw);
   const { db } = ctx;
-  const [row] = await db.select().from(apps).where(eq(apps.name, input.name));
-  if (!row) throw ServiceError.field("NOT_FOUND", "name", `does not name an existing app (${input.name})`);
+  const row = await requireAppRow(db, input.name);
 
   const next = {
     startCommand: input.startCommand ?? row.startCommand,

@@ -3,11 +3,16 @@
 import { and, desc, eq, gte, lt, lte, sql, type SQL } from "drizzle-orm";
 import { z } from "zod";
 import type { Db } from "../../db/client";
+import { placeholders, prepared } from "../../db/prepared";
 import { auditLog, type AuditEntry } from "../../db/schema";
 import type { Actor } from "../context.server";
 import { ServiceError } from "./errors";
 
 type Tx = Pick<Db, "insert">;
+
+const insertAudit = prepared((db: Tx) =>
+  db.insert(auditLog).values(placeholders(["actor", "action", "target", "sourceAddress", "outcome", "detail"])),
+);
 
 export interface AuditInput {
   action: string;
@@ -34,7 +39,7 @@ export function redact(value: unknown, depth = 0): unknown {
 
 /** Appends one audit row; called inside the same transaction as the change it records. */
 export async function recordAudit(tx: Tx, actor: Actor, entry: AuditInput): Promise<void> {
-  await tx.insert(auditLog).values({
+  await insertAudit(tx).run({
     actor: `${actor.kind}:${actor.id}`,
     action: entry.action,
     target: entry.target ?? null,

@@ -1,12 +1,17 @@
 import { randomUUID } from "node:crypto";
 import { and, eq, isNull } from "drizzle-orm";
 import type { Db } from "../../db/client";
+import { placeholders, prepared } from "../../db/prepared";
 import { commands, type Command } from "../../db/schema";
 import type { Config } from "../config.server";
 import type { Actor } from "../context.server";
 import type { ConsoleMetrics } from "./metrics.server";
 
 type Tx = Pick<Db, "insert">;
+
+const insertCommand = prepared((db: Tx) =>
+  db.insert(commands).values(placeholders(["id", "hostId", "appId", "appName", "action", "params", "state", "issuedAt", "expiresAt", "createdBy"])),
+);
 
 /** How long a queued command stays worth running when its host is away. */
 export const COMMAND_TTL_MS = 24 * 60 * 60 * 1000;
@@ -26,7 +31,7 @@ export interface CommandInput {
 export async function enqueueCommand(tx: Tx, actor: Actor, c: CommandInput, metrics?: Pick<ConsoleMetrics, "commandEnqueued">): Promise<string> {
   const id = randomUUID();
   const now = Date.now();
-  await tx.insert(commands).values({
+  await insertCommand(tx).run({
     id,
     hostId: c.hostId,
     appId: c.appId,

@@ -8,9 +8,10 @@ import { join } from "node:path";
 import { eq } from "drizzle-orm";
 import { HostFactsSchema } from "../../agent/src/contract/facts";
 import { DEFAULT_COMPOSE_BASE, DEFAULT_CONTAINER_UID, parseComposeBase, renderCompose, serializeCompose, type ComposeBase } from "../../agent/src/contract/compose";
-import { apps, hosts } from "../../db/schema";
+import { hosts } from "../../db/schema";
 import type { ConsoleContext } from "../context.server";
 import { buildDeploySpec } from "./apps.server";
+import { appRow } from "./app-writes.server";
 
 export { DEFAULT_CONTAINER_UID };
 
@@ -30,7 +31,7 @@ export interface ComposePreview {
 }
 
 export async function composePreview(ctx: Pick<ConsoleContext, "db" | "config">, name: string): Promise<ComposePreview | null> {
-  const [row] = await ctx.db.select().from(apps).where(eq(apps.name, name));
+  const row = await appRow(ctx.db, name);
   if (!row) return null;
   const [host] = row.hostId ? await ctx.db.select({ facts: hosts.facts }).from(hosts).where(eq(hosts.id, row.hostId)) : [];
   const facts = HostFactsSchema.catch({}).parse(host?.facts ?? {});

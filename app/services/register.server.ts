@@ -5,6 +5,7 @@ import { randomUUID } from "node:crypto";
 import { and, asc, eq, isNull } from "drizzle-orm";
 import { z } from "zod";
 import { AppNameSchema, PortSchema, appSpecSchema, fieldErrors, repositoryProblem, type AppSpec, type GpuRequirement } from "../../agent/src/contract/validation";
+import { placeholders, prepared } from "../../db/prepared";
 import { apps, marketplaceTemplates, type MarketplaceTemplate } from "../../db/schema";
 import type { Actor, AppChange, ConsoleContext } from "../context.server";
 import { neverObserved, queuedState, waitingState, writeAppState } from "./app-status.server";
@@ -14,7 +15,7 @@ import { recordAudit } from "./audit.server";
 import { enqueueCommand } from "./commands.server";
 import { ServiceError } from "./errors";
 import { publishAll, recordEvent } from "./events.server";
-import { inGroupTransaction } from "./group-commit.server";
+import { inGroupTransaction, type Tx } from "./group-commit.server";
 import { checkConfig, planSecretWrites, writeSecretRows } from "./app-config.server";
 import { secretSummary } from "./apps.server";
 import { assignGpus, nextFreePort, pickHost } from "./placement.server";
@@ -25,6 +26,18 @@ function templateGpu(t: MarketplaceTemplate): GpuRequirement {
   if (t.gpuMinMemoryMiB != null) gpu.minMemoryMiB = t.gpuMinMemoryMiB;
   return gpu;
 }
+
+type NewApp = typeof apps.$inferInsert;
+
+/** The columns a registration writes (the others take their defaults): one prepared insert. */
+const NEW_APP_COLUMNS = [
+  "id", "name", "repository", "startCommand", "installCommand", "port", "image", "gpu", "gpuDevices", "publicPort",
+  "idleStopMinutes", "templateId", "gitRef", "gitSubmodules", "env", "secretNames", "secretsVersion", "gitCredentialSealed",
+  "resources", "healthPath", "sharedModels", "startupStallSeconds", "hostId", "status", "phase", "observed", "statusSince",
+  "createdAt", "updatedAt",
+] as const satisfies readonly (keyof NewApp)[];
+type NewAppRow = Required<Pick<NewApp, (typeof NEW_APP_COLUMNS)[number]>>;
+const insertApp = prepared((db: Tx) => db.insert(apps).values(placeholders(NEW_APP_COLUMNS)).returning());
 
 type Rules = { allowInsecure: boolean; allowedHosts: string[] };
 const repositoryRules = (ctx: Pick<ConsoleContext, "config">): Rules => ({ allowInsecure: ctx.config.allowInsecureGit, allowedHosts: ctx.config.allowedGitHosts });
@@ -127,40 +140,37 @@ export async function registerApp(ctx: ConsoleContext, actor: Actor, raw: unknow
       const host = candidates.find((h) => h.id === hostId);
       const initial = hostId ? queuedState("provision", host?.online ?? false) : waitingState(waitingReason ?? "waiting for a host");
       const now = new Date().toISOString();
-      const [row] = await tx
-        .insert(apps)
-        .values({
-          id,
-          name: spec.name,
-          repository: spec.repository,
-          startCommand: spec.startCommand,
-          installCommand: spec.installCommand ?? null,
-          port: spec.port,
-          image: spec.image ?? null,
-          gpu: spec.gpu ?? null,
-          gpuDevices,
-          publicPort: input.publicPort ?? false,
-          idleStopMinutes: input.idleStopMinutes ?? null,
-          templateId: tpl?.slug ?? null,
-          gitRef: input.gitRef ?? null,
-          gitSubmodules: input.gitSubmodules ?? tpl?.gitSubmodules ?? false,
-          env,
-          ...secretPlan.columns,
-          resources: input.resources ?? {},
-          healthPath: input.healthPath ?? "/",
-          // Templates use the shared model store unless the operator says otherwise.
-          sharedModels: input.sharedModels ?? tpl !== null,
-          startupStallSeconds: input.startupStallSeconds ?? null,
-          hostId,
-          status: initial.status ?? "STOPPED",
-          phase: initial.phase ?? null,
-          observed: neverObserved(now),
-          // Given here, the row comes back complete and the insert trigger has nothing to update.
-          statusSince: now,
-          createdAt: now,
-          updatedAt: now,
-        })
-        .returning();
+      const [row] = await insertApp(tx).all({
+        id,
+        name: spec.name,
+        repository: spec.repository,
+        startCommand: spec.startCommand,
+        installCommand: spec.installCommand ?? null,
+        port: spec.port,
+        image: spec.image ?? null,
+        gpu: spec.gpu ?? null,
+        gpuDevices,
+        publicPort: input.publicPort ?? false,
+        idleStopMinutes: input.idleStopMinutes ?? null,
+        templateId: tpl?.slug ?? null,
+        gitRef: input.gitRef ?? null,
+        gitSubmodules: input.gitSubmodules ?? tpl?.gitSubmodules ?? false,
+        env,
+        ...secretPlan.columns,
+        resources: input.resources ?? {},
+        healthPath: input.healthPath ?? "/",
+        // Templates use the shared model store unless the operator says otherwise.
+        sharedModels: input.sharedModels ?? tpl !== null,
+        startupStallSeconds: input.startupStallSeconds ?? null,
+        hostId,
+        status: initial.status ?? "STOPPED",
+        phase: initial.phase ?? null,
+        observed: neverObserved(now),
+        // Given here, the row comes back complete and the insert trigger has nothing to update.
+        statusSince: now,
+        createdAt: now,
+        updatedAt: now,
+      } satisfies NewAppRow);
       await writeSecretRows(tx, id, secretPlan);
       if (hostId && gpuDevices.length) await holdGpus(tx, id, hostId, gpuDevices);
       const commandId = hostId

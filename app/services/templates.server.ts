@@ -4,6 +4,7 @@ import { AppNameSchema, type GpuRequirement } from "../../agent/src/contract/val
 import { apps, marketplaceTemplates, type MarketplaceTemplate } from "../../db/schema";
 import type { Actor, ConsoleContext } from "../context.server";
 import { recordAudit } from "./audit.server";
+import { requireAppRow } from "./app-writes.server";
 import { ServiceError } from "./errors";
 
 export const TemplateSlugInput = z.strictObject({ slug: AppNameSchema });
@@ -86,8 +87,7 @@ export const PromoteInput = z.strictObject({
 
 /** A finished install becomes a marketplace template that links back to its origin app. */
 export async function promoteApp(ctx: ConsoleContext, actor: Actor, input: z.infer<typeof PromoteInput>): Promise<TemplateDto> {
-  const [app] = await ctx.db.select().from(apps).where(eq(apps.name, input.name));
-  if (!app) throw ServiceError.field("NOT_FOUND", "name", `does not name an existing app (${input.name})`);
+  const app = await requireAppRow(ctx.db, input.name);
   if (!app.commitSha) throw new ServiceError("PRECONDITION_FAILED", `${app.name} has not finished installing yet`, { name: "has not finished installing yet" });
   const slug = input.slug ?? app.name;
   if ((await ctx.db.select({ slug: marketplaceTemplates.slug }).from(marketplaceTemplates).where(eq(marketplaceTemplates.slug, slug))).length) {

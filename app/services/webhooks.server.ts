@@ -6,10 +6,11 @@
 import { and, eq } from "drizzle-orm";
 import { z } from "zod";
 import { AppNameSchema } from "../../agent/src/contract/validation";
-import { appWebhooks, apps, webhookDeliveries, type App } from "../../db/schema";
+import { appWebhooks, webhookDeliveries, type App } from "../../db/schema";
 import type { Actor, ConsoleContext } from "../context.server";
 import { randomSecret } from "./auth.server";
 import { recordAudit } from "./audit.server";
+import { appRow, requireAppRow } from "./app-writes.server";
 import { ServiceError, httpStatusOf } from "./errors";
 import { publishAll, recordEvent } from "./events.server";
 import { identifyForge, parsePush, verifyProof, type Headers } from "./forge-webhooks";
@@ -22,12 +23,6 @@ export const WebhookDeleteInput = z.strictObject({ name: AppNameSchema });
 
 const purpose = (appId: string) => `webhook:${appId}`;
 
-async function requireAppRow(ctx: Pick<ConsoleContext, "db">, name: string): Promise<App> {
-  const [row] = await ctx.db.select().from(apps).where(eq(apps.name, name));
-  if (!row) throw ServiceError.field("NOT_FOUND", "name", `does not name an existing app (${name})`);
-  return row;
-}
-
 export interface WebhookInfo {
   url: string;
   /** Shown when it was created or rotated by this call; null afterwards (it is never shown again). */
@@ -38,7 +33,7 @@ export interface WebhookInfo {
 
 /** The app's webhook URL; creates the secret on the first call and replaces it with `rotate`. */
 export async function ensureWebhook(ctx: ConsoleContext, actor: Actor, input: z.infer<typeof WebhookInput>, origin: string): Promise<WebhookInfo> {
-  const row = await requireAppRow(ctx, input.name);
+  const row = await requireAppRow(ctx.db, input.name);
   const url = `${origin}/hooks/deploy/${row.name}`;
   const [existing] = await ctx.db.select().from(appWebhooks).where(eq(appWebhooks.appId, row.id));
   if (existing && !input.rotate) return { url, secret: null, createdAt: existing.createdAt, rotatedAt: existing.rotatedAt };
@@ -54,7 +49,7 @@ export async function ensureWebhook(ctx: ConsoleContext, actor: Actor, input: z.
 }
 
 export async function deleteWebhook(ctx: ConsoleContext, actor: Actor, input: z.infer<typeof WebhookDeleteInput>): Promise<{ deleted: boolean }> {
-  const row = await requireAppRow(ctx, input.name);
+  const row = await requireAppRow(ctx.db, input.name);
   return ctx.db.transaction(async (tx) => {
     const r = await tx.delete(appWebhooks).where(eq(appWebhooks.appId, row.id));
     if (r.rowsAffected) await recordAudit(tx, actor, { action: "app.webhook.delete", target: row.name });
@@ -95,7 +90,7 @@ export async function receiveDelivery(ctx: ConsoleContext, input: DeliveryInput)
   const forge = identifyForge(input.headers);
   const actor: Actor = { kind: "webhook", id: forge?.forge ?? "unknown", role: "viewer", address: input.address };
   const validName = AppNameSchema.safeParse(input.appName).success;
-  const [row] = validName ? await ctx.db.select().from(apps).where(eq(apps.name, input.appName)) : [];
+  const row = validName ? await appRow(ctx.db, input.appName) : undefined;
   const delivery = forge?.deliveryId ? printable(forge.deliveryId, 200) : null;
 
   const answer = async (status: number, outcome: Outcome, reason: string, extra: Record<string, unknown> = {}): Promise<DeliveryAnswer> => {

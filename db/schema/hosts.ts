@@ -32,6 +32,11 @@ export const hosts = sqliteTable(
     autoCleanup: integer("auto_cleanup", { mode: "boolean" }).notNull().default(false),
     /** The newest pre-pull of an image on this host (hosts.prepull, or automatic at enrolment) and how far it got. */
     pull: text("pull", { mode: "json" }).$type<HostPull>(),
+    /**
+     * Apps placed on this host, kept by triggers on `apps` (insert, delete, a changed host), so that
+     * placement balances hosts without counting their apps on every registration.
+     */
+    appCount: integer("app_count").notNull().default(0),
     createdAt: text("created_at").notNull().default(sql`(strftime('%Y-%m-%dT%H:%M:%fZ','now'))`),
   },
   (t) => [check("hosts_online_bool", sql`${t.online} IN (0, 1)`)],
