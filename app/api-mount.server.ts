@@ -27,9 +27,11 @@ async function readBody(req: ExpressRequest): Promise<Buffer> {
 
 /** Express middleware serving the API route of `build`; `loadContext` is the one Remix pages get. */
 export function apiMount(build: ServerBuild, loadContext: (req: ExpressRequest, res: ExpressResponse) => AppLoadContext) {
-  const api = build.routes[API_ROUTE_ID]?.module as { loader?: LoaderFunction; action?: LoaderFunction } | undefined;
+  const api = build.routes[API_ROUTE_ID]?.module as { loader?: LoaderFunction; action?: LoaderFunction; aliasedUrl?: (href: string) => string } | undefined;
   if (!api?.loader || !api.action) throw new Error(`the build has no API route (${API_ROUTE_ID})`);
   const { loader, action } = api;
+  // Procedure names tRPC cannot use as keys (apps.apply) are rewritten before the request is built.
+  const aliased = api.aliasedUrl ?? ((href: string) => href);
   return async (req: ExpressRequest, res: ExpressResponse, next: NextFunction): Promise<void> => {
     try {
       const controller = new AbortController();
@@ -38,7 +40,7 @@ export function apiMount(build: ServerBuild, loadContext: (req: ExpressRequest, 
       });
       const read = req.method === "GET" || req.method === "HEAD";
       // The host as Express resolves it (it honours "trust proxy"), as Remix builds its URL.
-      const url = `${req.protocol}://${req.get("host") ?? "localhost"}${req.originalUrl}`;
+      const url = aliased(`${req.protocol}://${req.get("host") ?? "localhost"}${req.originalUrl}`);
       const request = new Request(url, {
         method: req.method,
         headers: fetchHeaders(req.headers),

@@ -75,13 +75,21 @@ async function main() {
   // Deploy webhooks read their raw body (signatures) under their own limit, before the general one.
   app.post("/hooks/deploy/:app", deployWebhookRoute(ctx));
   app.use(bodyLimit(), crossSiteWriteGuard(config.publicUrl));
+  const loadContext = (req: express.Request, res: express.Response): AppLoadContext => ({
+    dcc: ctx,
+    clientAddress: req.ip ?? req.socket.remoteAddress,
+    cspNonce: res.locals.cspNonce as string,
+    closed: closedSignal(res),
+  });
+  const api = apiMount(build, loadContext);
+  // API writes answer small JSON bodies: served before the compression middleware, whose zlib
+  // stream per response would cost more than it saves (their reads, which can be long lists, after it).
+  app.post("/api/trpc/*", api);
   // gzip for pages, API answers and assets: a dashboard of 1,000 apps is ~1.5 MB of HTML and
   // ~75 KB compressed, its JS 280 KB and 91 KB. Never the live streams (text/event-stream): zlib
   // would hold their events back until its buffer fills.
-  // Not compressed: event streams (each message must go out at once), and API writes, whose small
-  // answers cost more to deflate (a zlib stream per response) than they save.
-  const apiWrite = (req: express.Request) => req.method === "POST" && req.path.startsWith("/api/trpc/");
-  app.use(compression({ filter: (req, res) => !apiWrite(req) && !/^text\/event-stream/i.test(String(res.getHeader("Content-Type") ?? "")) && compression.filter(req, res) }));
+  // Not compressed: event streams (each message must go out at once).
+  app.use(compression({ filter: (req, res) => !/^text\/event-stream/i.test(String(res.getHeader("Content-Type") ?? "")) && compression.filter(req, res) }));
   app.get("/healthz", async (_req, res) => {
     try {
       await db.$client.execute("SELECT 1");
@@ -100,13 +108,7 @@ async function main() {
       res.status(500).type("text/plain").send((e as Error).message);
     }
   });
-  const loadContext = (req: express.Request, res: express.Response): AppLoadContext => ({
-    dcc: ctx,
-    clientAddress: req.ip ?? req.socket.remoteAddress,
-    cspNonce: res.locals.cspNonce as string,
-    closed: closedSignal(res),
-  });
-  app.all("/api/trpc/*", apiMount(build, loadContext));
+  app.all("/api/trpc/*", api);
   app.use("/build", express.static(join(rootDir, "public/build"), { immutable: true, maxAge: "1y" }));
   app.use(express.static(join(rootDir, "public"), { maxAge: "1h" }));
   app.all(

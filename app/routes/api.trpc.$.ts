@@ -10,23 +10,33 @@ function trpcError(status: 401 | 403, code: "UNAUTHORIZED" | "FORBIDDEN", messag
 /** Public procedure names that tRPC cannot use as router keys (`apply` is reserved), and where they live. */
 const ALIASES: Record<string, string> = { "apps.apply": "apps.applySpec" };
 
-/** The same request addressed to the aliased procedure names (the body is read once and passed on). */
-async function withAliases(request: Request): Promise<Request> {
-  const url = new URL(request.url);
+/** The URL with aliased procedure names replaced (the same string when none is used). */
+export function aliasedUrl(href: string): string {
+  const url = new URL(href);
   const prefix = "/api/trpc/";
-  if (!url.pathname.startsWith(prefix)) return request;
+  if (!url.pathname.startsWith(prefix)) return href;
   let names: string[];
   try {
     names = decodeURIComponent(url.pathname.slice(prefix.length)).split(",");
   } catch {
-    return request;
+    return href;
   }
-  if (!names.some((n) => n in ALIASES)) return request;
-  url.pathname = prefix + names.map((n) => ALIASES[n] ?? n).join(",");
-  const body = request.method === "GET" || request.method === "HEAD" ? undefined : await request.arrayBuffer();
-  return new Request(url, { method: request.method, headers: request.headers, body, signal: request.signal });
+  if (!names.some((n) => Object.hasOwn(ALIASES, n))) return href;
+  url.pathname = prefix + names.map((n) => (Object.hasOwn(ALIASES, n) ? ALIASES[n] : n)).join(",");
+  return url.href;
 }
 
+/**
+ * The same request addressed to the aliased procedure names (the body is read once and passed
+ * on). Requests mounted from Express (app/api-mount.server.ts) arrive with their URL already
+ * aliased, so they are passed through as they are.
+ */
+async function withAliases(request: Request): Promise<Request> {
+  const href = aliasedUrl(request.url);
+  if (href === request.url) return request;
+  const body = request.method === "GET" || request.method === "HEAD" ? undefined : await request.arrayBuffer();
+  return new Request(href, { method: request.method, headers: request.headers, body, signal: request.signal });
+}
 
 async function handle({ request, context }: LoaderFunctionArgs | ActionFunctionArgs) {
   const { actor } = await authenticate(context.dcc, request, context.clientAddress);

@@ -1,7 +1,7 @@
 // What the app write use cases (register, update, place) share: the hosts an app may go to, the
 // GPUs it holds, the port check, and the database's unique constraints read as field errors.
 import { and, eq, inArray, isNull, ne, or, sql } from "drizzle-orm";
-import { HostFactsSchema } from "../../agent/src/contract/facts";
+import { readHostFacts } from "../../agent/src/contract/facts";
 import type { Db } from "../../db/client";
 import { prepared } from "../../db/prepared";
 import { apps, gpuAssignments, hosts, type App } from "../../db/schema";
@@ -56,7 +56,7 @@ export async function hostCandidates(db: Reader, only?: string, port?: number): 
     name: h.name,
     online: h.online,
     revoked: h.revokedAt != null,
-    facts: HostFactsSchema.catch({}).parse(h.facts),
+    facts: readHostFacts(h.facts),
     appCount: h.appCount,
     heldGpus: held.filter((g) => g.hostId === h.id).map((g) => g.device),
     ...(ports ? { usedPorts: ports.filter((p) => p.hostId === h.id).map((p) => p.port) } : {}),

@@ -133,7 +133,10 @@ export interface AppDto {
 
 /** The gateway a host reported in its facts, or null. */
 export function hostGateway(facts: unknown): { domain: string; httpsPort: number } | null {
-  const g = GatewayFactsSchema.safeParse((facts as { gateway?: unknown } | null)?.gateway);
+  const reported = (facts as { gateway?: unknown } | null)?.gateway;
+  // Most hosts run no gateway: no parse (and no error object) for them.
+  if (reported == null) return null;
+  const g = GatewayFactsSchema.safeParse(reported);
   return g.success ? { domain: g.data.domain, httpsPort: g.data.httpsPort } : null;
 }
 

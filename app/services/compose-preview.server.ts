@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { eq } from "drizzle-orm";
-import { HostFactsSchema } from "../../agent/src/contract/facts";
+import { readHostFacts } from "../../agent/src/contract/facts";
 import { DEFAULT_COMPOSE_BASE, DEFAULT_CONTAINER_UID, parseComposeBase, renderCompose, serializeCompose, type ComposeBase } from "../../agent/src/contract/compose";
 import { hosts } from "../../db/schema";
 import type { ConsoleContext } from "../context.server";
@@ -34,7 +34,7 @@ export async function composePreview(ctx: Pick<ConsoleContext, "db" | "config">,
   const row = await appRow(ctx.db, name);
   if (!row) return null;
   const [host] = row.hostId ? await ctx.db.select({ facts: hosts.facts }).from(hosts).where(eq(hosts.id, row.hostId)) : [];
-  const facts = HostFactsSchema.catch({}).parse(host?.facts ?? {});
+  const facts = readHostFacts(host?.facts);
   const assumptions = [`container user ${DEFAULT_CONTAINER_UID}:${DEFAULT_CONTAINER_UID} (the agent's default when it runs as root; otherwise its own uid)`];
   const root = facts.workspaceRoot ?? ctx.config.workspaceRoot;
   if (!facts.workspaceRoot) assumptions.push(`workspace root ${root} (the host has not reported its own)`);

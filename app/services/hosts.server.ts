@@ -1,6 +1,6 @@
 import { asc, eq } from "drizzle-orm";
 import { z } from "zod";
-import { HostFactsSchema, type HostFacts } from "../../agent/src/contract/facts";
+import { readHostFacts, type HostFacts } from "../../agent/src/contract/facts";
 import { HostIdSchema } from "../../agent/src/contract/protocol";
 import { apps, hosts, type Host, type HostPull } from "../../db/schema";
 import { presenceChanged } from "./app-status.server";
@@ -34,7 +34,7 @@ export function toHostDto(h: Host): HostDto {
     online: h.online && h.revokedAt == null,
     lastSeenAt: h.lastSeenAt,
     address: h.address,
-    facts: HostFactsSchema.catch({}).parse(h.facts),
+    facts: readHostFacts(h.facts),
     revoked: h.revokedAt != null,
     autoCleanup: h.autoCleanup,
     pull: h.pull ?? null,

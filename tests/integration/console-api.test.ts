@@ -28,6 +28,29 @@ describe("console API", () => {
     expect(await r.json()).toMatchObject({ ok: true, database: "ok" });
   });
 
+  it("compresses pages and API reads, never the small answers of API writes", async () => {
+    const { request } = await import("node:http");
+    // Node's fetch decodes bodies by itself: read the raw headers with node:http.
+    const head = (method: string, path: string, body?: string) =>
+      new Promise<{ status: number; bytes: number; headers: Record<string, string | string[] | undefined> }>((ok, fail) => {
+        const r = request(`${c.url}${path}`, { method, headers: { ...c.authHeaders, "accept-encoding": "gzip", "content-type": "application/json" } }, (res) => {
+          let bytes = 0;
+          res.on("data", (d: Buffer) => (bytes += d.length));
+          res.on("end", () => ok({ status: res.statusCode ?? 0, bytes, headers: res.headers }));
+        });
+        r.on("error", fail);
+        r.end(body);
+      });
+    const read = await head("GET", "/api/trpc/templates.list");
+    expect([read.status, read.headers["content-encoding"]]).toEqual([200, "gzip"]);
+    // An answer over the compression threshold (1 KB), still sent as it is, with the security headers.
+    const write = await head("POST", "/api/trpc/apps.create", JSON.stringify({ ...good, name: "uncompressed-answer", port: 7999, env: { NOTE: "x".repeat(2000) } }));
+    expect(write.status).toBe(200);
+    expect(write.bytes).toBeGreaterThan(1024);
+    expect(write.headers["content-encoding"]).toBeUndefined();
+    expect(write.headers["content-security-policy"]).toBeDefined();
+  });
+
   it("lists the seeded marketplace, Stable Diffusion first", async () => {
     const r = await c.query<{ items: { slug: string; repository: string; defaultPort: number; gpu: { mode: string } }[] }>("templates.list");
     expect(r.status).toBe(200);

@@ -41,6 +41,12 @@ export const HostFactsSchema = z.object({
 });
 export type HostFacts = z.infer<typeof HostFactsSchema>;
 
+const StoredFacts = HostFactsSchema.catch({});
+/** Facts as the console stored them: what does not parse counts as nothing reported (the schema is built once). */
+export function readHostFacts(raw: unknown): HostFacts {
+  return StoredFacts.parse(raw ?? {});
+}
+
 /** GPUs the host can hand to containers: reported by nvidia-smi and usable through the NVIDIA runtime. */
 export function usableGpus(facts: HostFacts | null | undefined): GpuInfo[] {
   if (!facts?.nvidia?.runtime) return [];
