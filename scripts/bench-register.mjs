@@ -9,11 +9,12 @@
 //  - C clients (default 4), each a loop of HTTP requests (one at a time, keep-alive), with
 //    the admin API token (Bearer), register N apps in all (default 4,000): distinct names, ports
 //    spread so that none clash on a host;
-//  - prints the rate (registrations per second over the whole run), latency p50/p99 per request,
+//  - prints the rate (registrations per second over the whole run, and the slowest / median whole
+//    second of it), latency p50/p99 per request,
 //    and the load average of the machine before and after; then checks in the database that every
 //    app has exactly one audit row and one `created` event.
 //
-//   npm run build && node scripts/bench-register.mjs [--apps 4000] [--clients 4] [--procedure apps.create|apps.apply] [--hosts 0]
+//   npm run build && node scripts/bench-register.mjs [--apps 4000] [--clients 4] [--procedure apps.create|apps.apply] [--hosts 0] [--warmup 2000]
 import { randomUUID } from "node:crypto";
 import { loadavg, cpus } from "node:os";
 import { performance } from "node:perf_hooks";
@@ -28,12 +29,14 @@ const { values } = parseArgs({
     clients: { type: "string", default: "4" },
     procedure: { type: "string", default: "apps.create" },
     hosts: { type: "string", default: "0" },
+    warmup: { type: "string", default: "2000" },
     verbose: { type: "boolean", default: false },
   },
 });
 const N = Number(values.apps);
 const C = Number(values.clients);
 const H = Number(values.hosts);
+const WARMUP = Number(values.warmup);
 const PROC = values.procedure;
 if (!["apps.create", "apps.apply"].includes(PROC)) throw new Error("--procedure is apps.create or apps.apply");
 /** CPU time (user + system) a process has used, from /proc/<pid>/stat (clock ticks of 10 ms). */
@@ -58,8 +61,9 @@ try {
     );
     db.close();
   }
+  // Registration i (the warm-up's are named warm-…): distinct names, ports spread so none clash.
   const spec = (i) => ({
-    name: `reg-${String(i).padStart(6, "0")}`,
+    name: i < N ? `reg-${String(i).padStart(6, "0")}` : `warm-${i}`,
     repository: `https://github.com/example/app-${i}.git`,
     startCommand: "python main.py --port $PORT",
     port: 1024 + (i % 60000),
@@ -67,29 +71,47 @@ try {
   // Node's fetch keeps connections alive: each client loop holds one while it waits for its answer.
   const url = new URL(`/api/trpc/${PROC}`, c.url);
   const latencies = [];
+  const finishedAt = [];
   const failures = [];
-  let next = 0;
-  const client = async () => {
-    for (let i = next++; i < N; i = next++) {
-      const t = performance.now();
-      const r = await fetch(url, { method: "POST", headers: { ...c.auth, "content-type": "application/json" }, body: JSON.stringify(spec(i)) });
-      const body = await r.text();
-      latencies.push(performance.now() - t);
-      if (r.status !== 200) failures.push(`${spec(i).name}: ${r.status} ${body.slice(0, 200)}`);
-    }
+  /** C client loops registering apps from..to-1 between them; `record` keeps their timings. */
+  const register = async (from, to, record) => {
+    let next = from;
+    const loop = async () => {
+      for (let i = next++; i < to; i = next++) {
+        const t = performance.now();
+        const r = await fetch(url, { method: "POST", headers: { ...c.auth, "content-type": "application/json" }, body: JSON.stringify(spec(i)) });
+        const body = await r.text();
+        const end = performance.now();
+        if (r.status !== 200) failures.push(`${spec(i).name}: ${r.status} ${body.slice(0, 200)}`);
+        if (!record) continue;
+        latencies.push(end - t);
+        finishedAt.push(end);
+      }
+    };
+    await Promise.all(Array.from({ length: C }, loop));
   };
-  // Warm-up (not counted): the console's JIT and caches, as a console in service would have them.
-  for (let i = 0; i < 50; i++) await c.mutate(PROC, { ...spec(N + i), name: `warm-${i}` });
+  // Warm-up (not counted), by the same concurrent clients: the console's JIT and caches as a
+  // console in service would have them (the group commit's shared path only runs concurrently).
+  // Both processes start slower: with 400 warm-up registrations the first measured seconds ran
+  // at about 60 % of the later ones; after 2,000 they no longer stand out. `--warmup 0` shows a cold start.
+  await register(N, N + WARMUP, false);
   log(`${C} clients register ${N} apps through ${PROC} (${H ? `${H} online hosts: each is placed and queues its provision command` : "no host: each waits for one"})`);
   const cpu0 = processCpuMs(c.proc.pid);
   const own0 = process.cpuUsage();
   const t0 = performance.now();
-  await Promise.all(Array.from({ length: C }, client));
+  await register(0, N, true);
   const secs = (performance.now() - t0) / 1000;
   const consoleCpu = processCpuMs(c.proc.pid) - cpu0;
   const own = process.cpuUsage(own0);
   const clientCpu = (own.user + own.system) / 1000;
   const s = summary(latencies);
+  // Sustained, not only on average: registrations finished in each whole second of the run.
+  const perSecond = new Array(Math.floor(secs)).fill(0);
+  for (const at of finishedAt) {
+    const i = Math.floor((at - t0) / 1000);
+    if (i < perSecond.length) perSecond[i]++;
+  }
+  const sorted = [...perSecond].sort((a, b) => a - b);
 
   const db = createClient({ url: c.databaseUrl });
   const count = async (sql) => Number((await db.execute(sql)).rows[0][0]);
@@ -102,6 +124,7 @@ try {
   console.log("");
   console.log(`${PROC}: ${N} registrations from ${C} concurrent clients (HTTP keep-alive, API token), console and clients on this machine`);
   console.log(`  rate: ${(N / secs).toFixed(0)} registrations/s (${secs.toFixed(2)} s in all)   (target ≥ 500/s)`);
+  if (sorted.length) console.log(`  per whole second: slowest ${sorted[0]}, median ${sorted[sorted.length >> 1]}, fastest ${sorted[sorted.length - 1]} (${sorted.length} s${values.verbose ? `: ${perSecond.join(" ")}` : ""})`);
   // The console serves every request on one event loop, so its CPU per registration bounds the
   // rate whatever else runs: 1000 / (ms per registration) per second on one free core.
   console.log(`  console CPU: ${(consoleCpu / N).toFixed(2)} ms per registration (bound on one free core: ${(1000 / (consoleCpu / N)).toFixed(0)}/s); clients: ${(clientCpu / N).toFixed(2)} ms`);
