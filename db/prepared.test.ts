@@ -35,6 +35,13 @@ describe("prepared statements on a real libSQL file", () => {
     expect(row).toMatchObject({ action: "test.write", target: "plain", detail: { n: 1 } });
   });
 
+  it("store a null given for a JSON column as SQL NULL, as drizzle's built queries do (not the text null)", async () => {
+    await insertAudit(db).run({ ...entry("no-detail"), detail: null });
+    const r = await db.$client.execute("SELECT typeof(detail) AS t FROM audit_log WHERE target = 'no-detail'");
+    expect(r.rows[0]?.t).toBe("null");
+    expect((await auditByTarget(db).all({ target: "no-detail" }))[0]?.detail).toBeNull();
+  });
+
   it("run inside the caller's transaction: a rollback takes their writes with it", async () => {
     await expect(
       db.transaction(async (tx) => {

@@ -74,6 +74,9 @@ describe("console API", () => {
     expect(list.body.result!.data.items.map((a) => a.name)).toContain("webui");
     const audit = await c.db().execute("SELECT action, target, outcome FROM audit_log WHERE action = 'app.create'");
     expect(audit.rows.map((r) => [r.action, r.target, r.outcome])).toContainEqual(["app.create", "webui", "ok"]);
+    // What was not given is SQL NULL in the row (not the JSON text "null").
+    const row = await c.db().execute("SELECT typeof(gpu) AS gpu, typeof(host_id) AS host, typeof(template_id) AS tpl FROM apps WHERE name = 'webui'");
+    expect({ ...row.rows[0] }).toEqual({ gpu: "null", host: "null", tpl: "null" });
   });
 
   it("answers CONFLICT for a taken name and for a port taken on the same host", async () => {
