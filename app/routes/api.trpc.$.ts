@@ -1,14 +1,12 @@
 import type { ActionFunctionArgs, LoaderFunctionArgs } from "@remix-run/node";
 import { fetchRequestHandler } from "@trpc/server/adapters/fetch";
 import { authenticate, csrfOk, hasRole } from "../access.server";
+import { PROCEDURE_ALIASES } from "../trpc/aliases";
 import { appRouter, STREAMS } from "../trpc/root";
 
 function trpcError(status: 401 | 403, code: "UNAUTHORIZED" | "FORBIDDEN", message: string): Response {
   return Response.json({ error: { message, code: status === 401 ? -32001 : -32003, data: { code, httpStatus: status } } }, { status });
 }
-
-/** Public procedure names that tRPC cannot use as router keys (`apply` is reserved), and where they live. */
-const ALIASES: Record<string, string> = { "apps.apply": "apps.applySpec" };
 
 /** The URL with aliased procedure names replaced (the same string when none is used). */
 export function aliasedUrl(href: string): string {
@@ -21,8 +19,8 @@ export function aliasedUrl(href: string): string {
   } catch {
     return href;
   }
-  if (!names.some((n) => Object.hasOwn(ALIASES, n))) return href;
-  url.pathname = prefix + names.map((n) => (Object.hasOwn(ALIASES, n) ? ALIASES[n] : n)).join(",");
+  if (!names.some((n) => Object.hasOwn(PROCEDURE_ALIASES, n))) return href;
+  url.pathname = prefix + names.map((n) => (Object.hasOwn(PROCEDURE_ALIASES, n) ? PROCEDURE_ALIASES[n] : n)).join(",");
   return url.href;
 }
 

@@ -7,6 +7,7 @@ import { atLeast, type Role } from "../../db/roles";
 import type { Actor, ConsoleContext } from "../context.server";
 import { recordAudit } from "../services/audit.server";
 import { ServiceError } from "../services/errors";
+import { publicProcedureName } from "./aliases";
 
 export interface TrpcContext extends ConsoleContext {
   actor: Actor;
@@ -26,6 +27,7 @@ const t = initTRPC.context<TrpcContext>().meta<ProcedureMeta>().create({
     const fields = cause instanceof ZodError ? fieldErrors(cause) : cause instanceof ServiceError ? cause.fields : undefined;
     const message = cause instanceof ZodError && fields ? ServiceError.invalid(fields).message : shape.message;
     const { stack: _stack, ...data } = shape.data;
+    if (data.path !== undefined) data.path = publicProcedureName(data.path);
     return { ...shape, message, data: { ...data, ...(fields && Object.keys(fields).length ? { fields } : {}) } };
   },
 });
@@ -62,7 +64,7 @@ function requireRole(min: Role) {
     }
     if (!atLeast(ctx.actor.role, min)) {
       // A refused write is worth knowing about: who tried what.
-      if (type === "mutation") await recordAudit(ctx.db, ctx.actor, { action: path, outcome: "denied", detail: { required: min } });
+      if (type === "mutation") await recordAudit(ctx.db, ctx.actor, { action: publicProcedureName(path), outcome: "denied", detail: { required: min } });
       throw new TRPCError({ code: "FORBIDDEN", message: `requires the ${min} role` });
     }
     return next();

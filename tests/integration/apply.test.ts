@@ -65,6 +65,8 @@ describe("apps.apply", () => {
     const apps = await count("SELECT count(*) AS n FROM apps");
     const bad = await c.mutate("apps.apply", { ...spec, name: "new-one", port: "7860", startCommand: "", repository: "ext::sh -c touch /tmp/x" });
     expect(bad.status).toBe(400);
+    // The error names the procedure the caller used, not the router key it lives under.
+    expect(bad.body.error!.data).toMatchObject({ path: "apps.apply" });
     expect(Object.keys(bad.body.error!.data.fields ?? {}).sort()).toEqual(["port", "repository", "startCommand"]);
     const badExisting = await c.mutate("apps.apply", { ...spec, port: 80, extra: 1 });
     expect(badExisting.status).toBe(400);

@@ -169,6 +169,11 @@ describe("a token does only its own role's work", () => {
     // The refusal itself is on record.
     const denied = await c.db().execute("SELECT actor, outcome FROM audit_log WHERE action = 'apps.create' AND outcome = 'denied'");
     expect(denied.rows.length).toBeGreaterThanOrEqual(1);
+    // … under the name the caller used (apps.apply lives under another router key).
+    const applied = await c.mutate("apps.apply", app("viewer-applied", 9002), auth);
+    expect([applied.status, applied.body.error!.data.path]).toEqual([403, "apps.apply"]);
+    expect(await count("SELECT count(*) AS n FROM audit_log WHERE action = 'apps.apply' AND outcome = 'denied'")).toBeGreaterThanOrEqual(1);
+    expect(await count("SELECT count(*) AS n FROM audit_log WHERE action = 'apps.applySpec'")).toBe(0);
   });
 
   it("an operator token manages apps but cannot mint tokens, add users or enrol hosts", async () => {
