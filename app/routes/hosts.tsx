@@ -8,10 +8,9 @@ import { OrphansPanel, type OrphansActionData } from "../components/OrphansPanel
 import { CsrfInput } from "../components/CsrfInput";
 import { StatusLight } from "../components/StatusLight";
 import { HostGpuPanel } from "../components/HostGpuPanel";
-import { listApps } from "../services/apps.server";
 import { HostCleanupInput, HostOrphansInput, awaitCommand, cleanupHost, getOrphans, scanOrphans, type HostOrphans } from "../services/cleanup.server";
 import { ServiceError, httpStatusOf } from "../services/errors";
-import { listHosts, updateHost } from "../services/hosts.server";
+import { hostApps, listHosts, updateHost, type HostApps } from "../services/hosts.server";
 import { HostPrepullInput, formatBytes, prepullHost } from "../services/prepull.server";
 
 export const meta: MetaFunction = () => [{ title: "Hosts · Docker Control Center" }];
@@ -21,7 +20,7 @@ const ORPHAN_PANELS_MAX = 100;
 
 export async function loader({ request, context }: LoaderFunctionArgs) {
   const actor = await requireUser(request, context, "viewer");
-  const [hosts, apps] = await Promise.all([listHosts(context.dcc), listApps(context.dcc, undefined)]);
+  const [hosts, apps] = await Promise.all([listHosts(context.dcc), hostApps(context.dcc)]);
   // Orphans are host-level operations: admins only.
   let orphans: Record<string, HostOrphans> | null = null;
   if (hasRole(actor, "admin")) {
@@ -29,11 +28,7 @@ export async function loader({ request, context }: LoaderFunctionArgs) {
     const shown = hosts.filter((h) => hosts.length <= ORPHAN_PANELS_MAX || asked.has(h.id));
     orphans = Object.fromEntries(await Promise.all(shown.map(async (h) => [h.id, await getOrphans(context.dcc, h.id)] as const)));
   }
-  return {
-    hosts,
-    orphans,
-    apps: apps.map((a) => ({ name: a.name, hostId: a.hostId, status: a.status, health: a.health, phase: a.phase, lastError: a.lastError, gpuDevices: a.gpuDevices })),
-  };
+  return { hosts, orphans, apps };
 }
 
 /** `kind:id` form values of the orphan checkboxes. */
@@ -123,6 +118,8 @@ function HostPull({ host, canPrepull, busy }: { host: { id: string; name: string
   );
 }
 
+const NO_APPS: HostApps = { total: 0, byStatus: {}, listed: [], gpuHolders: [] };
+
 type HostDtoPull = Awaited<ReturnType<typeof listHosts>>[number]["pull"];
 
 export default function Hosts() {
@@ -157,7 +154,7 @@ export default function Hosts() {
         ) : (
           <ul className="host-list">
             {hosts.map((h) => {
-              const mine = apps.filter((a) => a.hostId === h.id);
+              const mine: HostApps = apps[h.id] ?? NO_APPS;
               const gpus = h.facts.nvidia?.gpus ?? [];
               return (
                 <li key={h.id} className="host" data-host={h.id}>
@@ -219,7 +216,7 @@ export default function Hosts() {
                   {gpus.length ? (
                     <ul className="gpus" aria-label={`GPUs of ${h.name}`}>
                       {gpus.map((g) => {
-                        const holder = mine.find((a) => a.gpuDevices.includes(String(g.index)));
+                        const holder = mine.gpuHolders.find((a) => a.gpuDevices.includes(String(g.index)));
                         const memPct = g.memoryUsedMiB !== undefined && g.memoryMiB ? Math.round((g.memoryUsedMiB / g.memoryMiB) * 100) : null;
                         return (
                           <li key={g.uuid || g.index} className="gpu">
@@ -244,15 +241,30 @@ export default function Hosts() {
                   <HostGpuPanel facts={h.facts} hostName={h.name} />
                   <HostPull host={h} canPrepull={orphans !== null} busy={busy} />
                   <div className="host-apps">
-                    <h3>Apps</h3>
-                    {mine.length ? (
-                      <ul>
-                        {mine.map((a) => (
-                          <li key={a.name}>
-                            <Link to={`/apps/${a.name}`}>{a.name}</Link> <StatusLight app={a} />
-                          </li>
-                        ))}
-                      </ul>
+                    <h3>Apps{mine.total ? ` (${mine.total})` : ""}</h3>
+                    {mine.total ? (
+                      <>
+                        <p className="muted small" data-app-counts>
+                          {Object.entries(mine.byStatus)
+                            .map(([status, n]) => `${n} ${status.toLowerCase()}`)
+                            .join(" · ")}
+                        </p>
+                        <ul>
+                          {mine.listed.map((a) => (
+                            <li key={a.name}>
+                              <Link to={`/apps/${a.name}`}>{a.name}</Link> <StatusLight app={a} />
+                            </li>
+                          ))}
+                        </ul>
+                        {mine.total > mine.listed.length ? (
+                          <p className="small">
+                            <Link to={`/?q=${encodeURIComponent(`host:${h.name}`)}`}>
+                              All {mine.total} apps of {h.name} on the dashboard
+                            </Link>{" "}
+                            <span className="muted">(the first {mine.listed.length} by name are listed here)</span>
+                          </p>
+                        ) : null}
+                      </>
                     ) : (
                       <p className="muted small">none</p>
                     )}

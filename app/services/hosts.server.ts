@@ -1,8 +1,8 @@
-import { asc, eq } from "drizzle-orm";
+import { and, asc, eq, isNotNull, lte, sql } from "drizzle-orm";
 import { z } from "zod";
 import { readHostFacts, type HostFacts } from "../../agent/src/contract/facts";
 import { HostIdSchema } from "../../agent/src/contract/protocol";
-import { apps, hosts, type Host, type HostPull } from "../../db/schema";
+import { apps, hosts, type AppHealth, type AppStatus, type Host, type HostPull } from "../../db/schema";
 import { presenceChanged } from "./app-status.server";
 import type { Actor, ConsoleContext } from "../context.server";
 import { recordAudit } from "./audit.server";
@@ -122,3 +122,68 @@ export async function pingHost(ctx: ConsoleContext, actor: Actor, input: z.infer
 export async function updateHostFacts(ctx: Pick<ConsoleContext, "db">, hostId: string, facts: HostFacts): Promise<void> {
   await ctx.db.update(hosts).set({ facts }).where(eq(hosts.id, hostId));
 }
+
+// ---- apps per host, as the Hosts page shows them
+
+/** Apps listed under each host on the Hosts page; the rest are counted and found on the dashboard. */
+export const HOST_APPS_LISTED = 25;
+
+export interface HostAppRow {
+  name: string;
+  status: AppStatus;
+  health: AppHealth;
+  phase: string | null;
+  lastError: string | null;
+}
+
+export interface HostApps {
+  /** Apps placed on the host, and how many of them are in each status. */
+  total: number;
+  byStatus: Partial<Record<AppStatus, number>>;
+  /** The first `HOST_APPS_LISTED` by name. */
+  listed: HostAppRow[];
+  /** Apps holding GPUs of the host (device ids), wherever they are in the order. */
+  gpuHolders: { name: string; gpuDevices: string[] }[];
+}
+
+/**
+ * What the Hosts page shows of each host's apps, read for all hosts at once: counts per status,
+ * the first few by name and the GPU holders. The page refreshes every few seconds, so it never
+ * ships every app of a fleet (10,000 apps were a 5 MB page and a second of the console's time).
+ */
+export async function hostApps(ctx: Pick<ConsoleContext, "db">, listed = HOST_APPS_LISTED): Promise<Record<string, HostApps>> {
+  const { db } = ctx;
+  const placed = isNotNull(apps.hostId);
+  const ranked = db
+    .select({
+      hostId: apps.hostId,
+      name: apps.name,
+      status: apps.status,
+      health: apps.health,
+      phase: apps.phase,
+      lastError: apps.lastError,
+      rank: sql<number>`row_number() OVER (PARTITION BY ${apps.hostId} ORDER BY ${apps.name})`.as("rank"),
+    })
+    .from(apps)
+    .where(placed)
+    .as("ranked");
+  const [counts, first, holders] = await Promise.all([
+    db.select({ hostId: apps.hostId, status: apps.status, n: sql<number>`count(*)` }).from(apps).where(placed).groupBy(apps.hostId, apps.status),
+    db.select().from(ranked).where(lte(ranked.rank, listed)).orderBy(ranked.hostId, ranked.name),
+    db
+      .select({ hostId: apps.hostId, name: apps.name, gpuDevices: apps.gpuDevices })
+      .from(apps)
+      .where(and(placed, sql`${apps.gpuDevices} IS NOT NULL AND ${apps.gpuDevices} NOT IN ('[]', 'null')`)),
+  ]);
+  const out: Record<string, HostApps> = {};
+  const of = (hostId: string) => (out[hostId] ??= { total: 0, byStatus: {}, listed: [], gpuHolders: [] });
+  for (const c of counts) {
+    const h = of(c.hostId!);
+    h.total += c.n;
+    h.byStatus[c.status] = c.n;
+  }
+  for (const { hostId, rank: _rank, ...app } of first) of(hostId!).listed.push(app);
+  for (const g of holders) of(g.hostId!).gpuHolders.push({ name: g.name, gpuDevices: g.gpuDevices ?? [] });
+  return out;
+}
+// ---- end apps per host

@@ -114,4 +114,27 @@ describe("GPU hosts in the browser", () => {
       }, WAIT)
       .toBe("other processes: 2 GiB");
   });
+
+  it("lists a host's first apps, counts them all, and links to the rest on the dashboard", async () => {
+    const [host] = (await c.db().execute("SELECT id, name FROM hosts")).rows;
+    // 30 more apps on the host, straight into the database (as placed apps would be).
+    await c.db().batch(
+      Array.from({ length: 30 }, (_, i) => ({
+        sql: "INSERT INTO apps (id, name, repository, start_command, port, host_id, status) VALUES (?, ?, ?, 'run', ?, ?, 'STOPPED')",
+        args: [`bulk-${i}`, `zz-bulk-${String(i).padStart(2, "0")}`, REPO, 20000 + i, String(host!.id)],
+      })),
+      "write",
+    );
+    const total = Number((await c.db().execute({ sql: "SELECT count(*) AS n FROM apps WHERE host_id = ?", args: [String(host!.id)] })).rows[0]!.n);
+    await page.goto(`${c.url}/hosts`);
+    const apps = page.locator(`[data-host="${String(host!.id)}"] .host-apps`);
+    await apps.waitFor(WAIT);
+    expect(await apps.locator("h3").textContent()).toBe(`Apps (${total})`);
+    expect(await apps.locator("li").count()).toBe(25);
+    expect(await apps.locator("[data-app-counts]").textContent()).toContain("stopped");
+    await apps.getByRole("link", { name: `All ${total} apps of ${String(host!.name)} on the dashboard` }).click();
+    const filter = page.getByLabel("Filter apps");
+    await expect.poll(() => filter.inputValue(), WAIT).toBe(`host:${String(host!.name)}`);
+    await expect.poll(async () => (await page.locator('.filter-bar [role="status"]').textContent()) ?? "", WAIT).toMatch(new RegExp(`^${total} of \\d+ apps$`));
+  });
 });

@@ -20,7 +20,7 @@ export const NO_AUTH: Record<string, string> = { authorization: "" };
 
 export interface TrpcReply<T = unknown> {
   status: number;
-  body: { result?: { data: T }; error?: { message: string; code: number; data: { code: string; httpStatus: number; fields?: Record<string, string> } } };
+  body: { result?: { data: T }; error?: { message: string; code: number; data: { code: string; httpStatus: number; path?: string; fields?: Record<string, string> } } };
 }
 
 export interface RunningConsole {
