@@ -1,28 +1,22 @@
 // prepared(): statements built once run on whichever reader holds them — the database, a
 // transaction, a savepoint — on a real libSQL file with the console's migrations and write gate.
 // Also the trigger-kept app count per host and the query plans of the registration's reads.
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { eq, sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openDb, prepareDb, type Db } from "./client";
+import type { Db } from "./client";
 import { placeholders, prepared } from "./prepared";
 import { apps, auditLog, hosts } from "./schema";
 import { appRow, CANDIDATE_READS, hostCandidates } from "../app/services/app-writes.server";
 import { inGroupTransaction } from "../app/services/group-commit.server";
+import { migratedDb, type MigratedDb } from "../tests/support/db";
 
-const dir = mkdtempSync(join(tmpdir(), "dcc-prepared-"));
-const url = `file:${join(dir, "dcc.db")}`;
+let file: MigratedDb;
 let db: Db;
 beforeAll(async () => {
-  db = openDb({ url });
-  await prepareDb(db, url, join(__dirname, "migrations"));
+  file = await migratedDb("dcc-prepared-");
+  db = file.db;
 });
-afterAll(() => {
-  db.$client.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => file?.dispose());
 
 const insertAudit = prepared((d: Pick<Db, "insert">) => d.insert(auditLog).values(placeholders(["actor", "action", "target", "outcome", "detail"])));
 const auditByTarget = prepared((d: Pick<Db, "select">) => d.select().from(auditLog).where(eq(auditLog.target, sql.placeholder("target"))));

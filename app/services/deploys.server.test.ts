@@ -1,29 +1,22 @@
 // recordDeploy on a real libSQL file with the committed migrations: what a command's end records,
 // that a rollback is named as one, and that each app keeps only its newest DEPLOYS_KEPT_PER_APP.
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openDb, prepareDb, type Db } from "../../db/client";
+import type { Db } from "../../db/client";
+import { migratedDb, type MigratedDb } from "../../tests/support/db";
 import { DEPLOYS_KEPT_PER_APP, apps, deploys, type Command } from "../../db/schema";
 import { listDeploys, recordDeploy } from "./deploys.server";
 
-let dir: string;
+let file: MigratedDb;
 let db: Db;
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), "dcc-deploys-"));
-  const url = `file:${join(dir, "t.db")}`;
-  db = openDb({ url });
-  await prepareDb(db, url, join(__dirname, "../../db/migrations"));
+  file = await migratedDb("dcc-deploys-");
+  db = file.db;
   for (const [id, name, port] of [["a1", "one", 7001], ["a2", "two", 7002]] as const) {
     await db.insert(apps).values({ id, name, repository: "https://example.com/r.git", startCommand: "run", port });
   }
 });
-afterAll(() => {
-  db?.$client.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => file?.dispose());
 
 const sha = (n: number) => n.toString(16).padStart(40, "0");
 let seq = 0;

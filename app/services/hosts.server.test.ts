@@ -1,23 +1,17 @@
 // hostApps: what the Hosts page shows of each host's apps, on a real libSQL file with the migrations.
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openDb, prepareDb, type Db } from "../../db/client";
+import type { Db } from "../../db/client";
 import { apps, hosts } from "../../db/schema";
+import { migratedDb, type MigratedDb } from "../../tests/support/db";
 import { hostApps } from "./hosts.server";
 
-const dir = mkdtempSync(join(tmpdir(), "dcc-host-apps-"));
-const url = `file:${join(dir, "dcc.db")}`;
+let file: MigratedDb;
 let db: Db;
 beforeAll(async () => {
-  db = openDb({ url });
-  await prepareDb(db, url, join(__dirname, "../../db/migrations"));
+  file = await migratedDb("dcc-host-apps-");
+  db = file.db;
 });
-afterAll(() => {
-  db.$client.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => file?.dispose());
 
 describe("hostApps (the Hosts page's apps per host)", () => {
   it("counts every app per status, lists the first by name, and finds every GPU holder", async () => {

@@ -1,4 +1,5 @@
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
+import { migratedDb, type MigratedDb } from "../../tests/support/db";
 import { ChangeBus, type AppChange } from "../context.server";
 import { changeStream } from "./live.server";
 
@@ -43,16 +44,12 @@ describe("changeStream", () => {
 });
 
 describe("changeStream bounds (real libSQL file)", () => {
+  const files: MigratedDb[] = [];
+  afterAll(() => files.forEach((f) => f.dispose()));
   async function freshDb() {
-    const { mkdtemp } = await import("node:fs/promises");
-    const { tmpdir } = await import("node:os");
-    const { join } = await import("node:path");
-    const { openDb, prepareDb } = await import("../../db/client");
-    const dir = await mkdtemp(join(tmpdir(), "dcc-live-"));
-    const url = `file:${join(dir, "t.db")}`;
-    const db = openDb({ url });
-    await prepareDb(db, url, join(import.meta.dirname, "../../db/migrations"));
-    return db;
+    const f = await migratedDb("dcc-live-");
+    files.push(f);
+    return f.db;
   }
 
   it("drops a viewer that falls behind, and a resume by last-event id misses nothing", async () => {
@@ -77,7 +74,6 @@ describe("changeStream bounds (real libSQL file)", () => {
     for (let i = 1; i < published.length; i++) got.push((await resumed.next()).value!.id);
     expect(got).toEqual(published);
     ac.abort();
-    db.$client.close();
   });
 
   it("a resume from too far back gets resync instead of a replay of the whole table", async () => {
@@ -93,6 +89,5 @@ describe("changeStream bounds (real libSQL file)", () => {
     const s2 = changeStream({ bus: new ChangeBus(), db }, { lastEventId: ids[24], maxReplay: 10, signal: ac.signal });
     expect((await s2.next()).value!.id).toBe(ids[25]);
     ac.abort();
-    db.$client.close();
   });
 });

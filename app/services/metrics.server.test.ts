@@ -1,25 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { openDb, prepareDb, type Db } from "../../db/client";
+import type { Db } from "../../db/client";
+import { migratedDb, type MigratedDb } from "../../tests/support/db";
 import { parsePrometheusText, sampleValue } from "../../tests/support/prom";
 import { ChangeBus } from "../context.server";
 import { createConsoleMetrics, routeLabel } from "./metrics.server";
 
-let dir: string;
+let file: MigratedDb;
 let db: Db;
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "dcc-metrics-"));
-  const url = `file:${join(dir, "dcc.db")}`;
-  db = openDb({ url });
-  await prepareDb(db, url, resolve(import.meta.dirname, "../../db/migrations"));
+  file = await migratedDb("dcc-metrics-");
+  db = file.db;
 });
-afterAll(async () => {
-  db?.$client.close();
-  await rm(dir, { recursive: true, force: true });
-});
+afterAll(() => file?.dispose());
 
 describe("console metrics", () => {
   it("counts command results by action and outcome and times them", async () => {
