@@ -2,21 +2,17 @@
 // transaction, a savepoint — on a real libSQL file with the console's migrations and write gate.
 // Also the trigger-kept app count per host and the query plans of the registration's reads.
 import { eq, sql } from "drizzle-orm";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Db } from "./client";
+import { afterAll, describe, expect, it } from "vitest";
 import { placeholders, prepared } from "./prepared";
 import { apps, auditLog, hosts } from "./schema";
 import { appRow, CANDIDATE_READS, hostCandidates } from "../app/services/app-writes.server";
 import { inGroupTransaction } from "../app/services/group-commit.server";
-import { migratedDb, type MigratedDb } from "../tests/support/db";
+import { migratedDb } from "../tests/support/db";
+import type { Db } from "./client";
 
-let file: MigratedDb;
-let db: Db;
-beforeAll(async () => {
-  file = await migratedDb("dcc-prepared-");
-  db = file.db;
-});
-afterAll(() => file?.dispose());
+const file = await migratedDb("dcc-prepared-");
+const { db } = file;
+afterAll(() => file.dispose());
 
 const insertAudit = prepared((d: Pick<Db, "insert">) => d.insert(auditLog).values(placeholders(["actor", "action", "target", "outcome", "detail"])));
 const auditByTarget = prepared((d: Pick<Db, "select">) => d.select().from(auditLog).where(eq(auditLog.target, sql.placeholder("target"))));

@@ -2,21 +2,18 @@
 // that a rollback is named as one, and that each app keeps only its newest DEPLOYS_KEPT_PER_APP.
 import { eq } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Db } from "../../db/client";
-import { migratedDb, type MigratedDb } from "../../tests/support/db";
+import { migratedDb } from "../../tests/support/db";
 import { DEPLOYS_KEPT_PER_APP, apps, deploys, type Command } from "../../db/schema";
 import { listDeploys, recordDeploy } from "./deploys.server";
 
-let file: MigratedDb;
-let db: Db;
+const file = await migratedDb("dcc-deploys-");
+const { db } = file;
 beforeAll(async () => {
-  file = await migratedDb("dcc-deploys-");
-  db = file.db;
   for (const [id, name, port] of [["a1", "one", 7001], ["a2", "two", 7002]] as const) {
     await db.insert(apps).values({ id, name, repository: "https://example.com/r.git", startCommand: "run", port });
   }
 });
-afterAll(() => file?.dispose());
+afterAll(() => file.dispose());
 
 const sha = (n: number) => n.toString(16).padStart(40, "0");
 let seq = 0;

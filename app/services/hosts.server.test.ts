@@ -1,17 +1,12 @@
 // hostApps: what the Hosts page shows of each host's apps, on a real libSQL file with the migrations.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Db } from "../../db/client";
+import { afterAll, describe, expect, it } from "vitest";
 import { apps, hosts } from "../../db/schema";
-import { migratedDb, type MigratedDb } from "../../tests/support/db";
+import { migratedDb } from "../../tests/support/db";
 import { hostApps } from "./hosts.server";
 
-let file: MigratedDb;
-let db: Db;
-beforeAll(async () => {
-  file = await migratedDb("dcc-host-apps-");
-  db = file.db;
-});
-afterAll(() => file?.dispose());
+const file = await migratedDb("dcc-host-apps-");
+const { db } = file;
+afterAll(() => file.dispose());
 
 describe("hostApps (the Hosts page's apps per host)", () => {
   it("counts every app per status, lists the first by name, and finds every GPU holder", async () => {

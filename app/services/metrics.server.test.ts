@@ -1,18 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Db } from "../../db/client";
-import { migratedDb, type MigratedDb } from "../../tests/support/db";
+import { afterAll, describe, expect, it } from "vitest";
+import { migratedDb } from "../../tests/support/db";
 import { parsePrometheusText, sampleValue } from "../../tests/support/prom";
 import { ChangeBus } from "../context.server";
 import { createConsoleMetrics, routeLabel } from "./metrics.server";
 
-let file: MigratedDb;
-let db: Db;
-
-beforeAll(async () => {
-  file = await migratedDb("dcc-metrics-");
-  db = file.db;
-});
-afterAll(() => file?.dispose());
+const file = await migratedDb("dcc-metrics-");
+const { db } = file;
+afterAll(() => file.dispose());
 
 describe("console metrics", () => {
   it("counts command results by action and outcome and times them", async () => {
