@@ -8,15 +8,20 @@
 // deployed through the API shows the least-privilege settings.
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { docker, inspect, listByLabel } from "../support/docker";
 import { freePort } from "../support/net";
-import { AppWatch, startStack, type AppItem, type ActionReply, type Stack } from "./stack-support";
+import { AppWatch, startStack, type AppItem, type ActionReply } from "./stack-support";
 import { exists } from "../support/fs";
 
 const NAME = "life-site";
-let s: Stack;
-let watch: AppWatch;
+// One stack for the whole file: git server, console and agent on the real Docker engine.
+const s = await startStack();
+const watch = await AppWatch.open(s.c, NAME);
+afterAll(async () => {
+  watch.close();
+  await s.close();
+});
 let port: number;
 let firstSha: string;
 
@@ -65,15 +70,6 @@ async function containerIds(): Promise<string[]> {
 async function lifecycle(verb: string, input: Record<string, unknown> = {}) {
   return s.c.mutate<ActionReply>(`apps.${verb}`, { name: NAME, ...input });
 }
-
-beforeAll(async () => {
-  s = await startStack();
-  watch = await AppWatch.open(s.c, NAME);
-});
-afterAll(async () => {
-  watch?.close();
-  await s?.close();
-});
 
 describe("app lifecycle through the console API, on a real agent and Docker engine", () => {
   it("create: STARTING at once, then RUNNING and reachable, serving the repository's content", async () => {

@@ -5,14 +5,19 @@
 // never deployed is refused naming commitSha.
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { freePort } from "../support/net";
 import type { DeployDto } from "../../app/services/deploys.server";
-import { AppWatch, startStack, type AppItem, type ActionReply, type Stack } from "./stack-support";
+import { AppWatch, startStack, type AppItem, type ActionReply } from "./stack-support";
 
 const NAME = "hist-site";
-let s: Stack;
-let watch: AppWatch;
+// One stack for the whole file: git server, console and agent on the real Docker engine.
+const s = await startStack();
+const watch = await AppWatch.open(s.c, NAME);
+afterAll(async () => {
+  watch.close();
+  await s.close();
+});
 let port: number;
 
 type Deploy = Omit<DeployDto, "id">;
@@ -39,15 +44,6 @@ const atCommit = (sha: string) =>
     const a = await app();
     return a.status === "RUNNING" && a.health === "reachable" && a.commitSha === sha && a;
   });
-
-beforeAll(async () => {
-  s = await startStack();
-  watch = await AppWatch.open(s.c, NAME);
-});
-afterAll(async () => {
-  watch?.close();
-  await s?.close();
-});
 
 describe("deploy history and rollback through the console", () => {
   let one: string;
