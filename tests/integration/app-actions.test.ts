@@ -8,20 +8,15 @@
 // deployed through the API shows the least-privilege settings.
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { docker, inspect, listByLabel } from "../support/docker";
 import { freePort } from "../support/net";
-import { AppWatch, startStack, type AppItem, type ActionReply } from "./stack-support";
+import { stackWatching, type AppItem, type ActionReply } from "./stack-support";
 import { exists } from "../support/fs";
 
 const NAME = "life-site";
 // One stack for the whole file: git server, console and agent on the real Docker engine.
-const s = await startStack();
-const watch = await AppWatch.open(s.c, NAME);
-afterAll(async () => {
-  watch.close();
-  await s.close();
-});
+const { s, watch } = await stackWatching(NAME);
 let port: number;
 let firstSha: string;
 

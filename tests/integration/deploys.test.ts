@@ -5,19 +5,14 @@
 // never deployed is refused naming commitSha.
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { freePort } from "../support/net";
 import type { DeployDto } from "../../app/services/deploys.server";
-import { AppWatch, startStack, type AppItem, type ActionReply } from "./stack-support";
+import { stackWatching, type AppItem, type ActionReply } from "./stack-support";
 
 const NAME = "hist-site";
 // One stack for the whole file: git server, console and agent on the real Docker engine.
-const s = await startStack();
-const watch = await AppWatch.open(s.c, NAME);
-afterAll(async () => {
-  watch.close();
-  await s.close();
-});
+const { s, watch } = await stackWatching(NAME);
 let port: number;
 
 type Deploy = Omit<DeployDto, "id">;

@@ -5,6 +5,7 @@ import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { createServer, connect, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { afterAll } from "vitest";
 import { TEST_IMAGE, dockerAvailable, removeByLabel } from "../support/docker";
 import { startConsole, type RunningConsole } from "../support/console";
 import type { AppDto } from "../../app/services/apps.server";
@@ -200,4 +201,18 @@ export class AppWatch {
   close(): void {
     this.sse.close();
   }
+}
+
+/**
+ * A stack and a watch on one app's events for a whole test file, closed after its last test. Call
+ * it at the file's top level: `const { s, watch } = await stackWatching("my-app");`.
+ */
+export async function stackWatching(app: string, env: Record<string, string> = {}): Promise<{ s: Stack; watch: AppWatch }> {
+  const s = await startStack(env);
+  const watch = await AppWatch.open(s.c, app);
+  afterAll(async () => {
+    watch.close();
+    await s.close();
+  });
+  return { s, watch };
 }
